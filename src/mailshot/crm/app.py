@@ -1,0 +1,20 @@
+"""The CRM's composition root: ``create_crm_app(settings)``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from mailshot.crm.api import build_router
+from mailshot.settings import Settings
+from mailshot.webapp import make_part_app
+
+
+def create_crm_app(settings: Settings) -> FastAPI:
+    app = make_part_app(
+        title="mailshot CRM",
+        description="People, lists, campaigns, mailshots and the sync queue.",
+        settings=settings,
+        db_url=settings.crm_db_url(),
+    )
+    app.include_router(build_router(), prefix="/api/v1")
+    return app

@@ -1,0 +1,43 @@
+"""CRM storage: SQLAlchemy tables. API schemas live in :mod:`mailshot.crm.schemas`."""
+
+from mailshot.crm.models.access import ApiKey, AuditEntry, KeyRefusalRecord, User
+from mailshot.crm.models.base import Base
+from mailshot.crm.models.marketing import (
+    CampaignMember,
+    MailingList,
+    MailingListMember,
+    Mailshot,
+    MarketingCampaign,
+    Template,
+)
+from mailshot.crm.models.people import ComplianceRecord, CrmSetting, Organisation, Person
+from mailshot.crm.models.sync import (
+    IntegrationStatus,
+    SyncExclusion,
+    SyncJob,
+    SyncRecipient,
+    SyncUnit,
+)
+
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "Base",
+    "CampaignMember",
+    "ComplianceRecord",
+    "CrmSetting",
+    "IntegrationStatus",
+    "KeyRefusalRecord",
+    "MailingList",
+    "MailingListMember",
+    "Mailshot",
+    "MarketingCampaign",
+    "Organisation",
+    "Person",
+    "SyncExclusion",
+    "SyncJob",
+    "SyncRecipient",
+    "SyncUnit",
+    "Template",
+    "User",
+]

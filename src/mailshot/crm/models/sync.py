@@ -1,0 +1,138 @@
+"""The sync queue, as data: jobs (one per Synchronise), their leased units of work, the
+audience snapshot and its exclusions, and what the CRM knows of the integration's health.
+
+A job moves queued -> preparing -> running -> finalizing -> completed, or ends failed,
+cancelled or superseded. Its work is split into units: one ``prepare`` (snapshot the
+audience, create or update the ESP campaign), one ``chunk`` per slice of the snapshot, and
+one ``finalize`` (drop recipients of older snapshots, check the counts). Units are leased
+with an expiry; an expired lease is taken over and resumed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mailshot.clock import utcnow
+from mailshot.crm.models.base import Base, IdMixin
+from mailshot.db import IdType
+
+ACTIVE_JOB_STATES = ("queued", "preparing", "running", "finalizing")
+_ACTIVE_SQL = "state IN ('queued', 'preparing', 'running', 'finalizing')"
+
+
+class SyncJob(IdMixin, Base):
+    __tablename__ = "sync_jobs"
+
+    mailshot_id: Mapped[int] = mapped_column(IdType, ForeignKey("mailshots.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(20), default="queued")
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    requested_by: Mapped[str | None] = mapped_column(String(255))
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    chunk_size: Mapped[int] = mapped_column(Integer)
+    recipients_total: Mapped[int | None] = mapped_column(Integer)
+    excluded_total: Mapped[int | None] = mapped_column(Integer)
+    chunks_total: Mapped[int | None] = mapped_column(Integer)
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0)
+    recipients_written: Mapped[int] = mapped_column(Integer, default=0)
+    #: Units handed out so far: the fairness key (least served first).
+    units_leased: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    takeovers: Mapped[int] = mapped_column(Integer, default=0)
+    esp_campaign_id: Mapped[str | None] = mapped_column(String(64))
+    last_error_code: Mapped[str | None] = mapped_column(String(64))
+    last_error_message: Mapped[str | None] = mapped_column(Text)
+    next_retry_at: Mapped[datetime | None] = mapped_column()
+    superseded_by: Mapped[int | None] = mapped_column(IdType)
+    #: The ESP's counts at the end (included, suppressed, duplicates, ...).
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (
+        Index("ix_sync_jobs_mailshot_id", "mailshot_id"),
+        Index("ix_sync_jobs_state", "state"),
+        # At most one active sync per mailshot.
+        Index(
+            "uq_sync_jobs_one_active_per_mailshot",
+            "mailshot_id",
+            unique=True,
+            sqlite_where=text(_ACTIVE_SQL),
+            postgresql_where=text(_ACTIVE_SQL),
+        ),
+    )
+
+
+class SyncUnit(IdMixin, Base):
+    __tablename__ = "sync_units"
+
+    job_id: Mapped[int] = mapped_column(IdType, ForeignKey("sync_jobs.id", ondelete="CASCADE"))
+    #: 'prepare', 'chunk' or 'finalize'.
+    kind: Mapped[str] = mapped_column(String(10))
+    chunk_no: Mapped[int | None] = mapped_column(Integer)
+    first_seq: Mapped[int | None] = mapped_column(Integer)
+    last_seq: Mapped[int | None] = mapped_column(Integer)
+    #: 'pending', 'leased', 'done' or 'cancelled'.
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    #: Not to be leased before this time (backoff; None = now).
+    available_at: Mapped[datetime | None] = mapped_column()
+    lease_token: Mapped[str | None] = mapped_column(String(64))
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    takeovers: Mapped[int] = mapped_column(Integer, default=0)
+    last_error_code: Mapped[str | None] = mapped_column(String(64))
+    last_error_message: Mapped[str | None] = mapped_column(Text)
+    recipients_written: Mapped[int] = mapped_column(Integer, default=0)
+    done_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        Index("ix_sync_units_job_id", "job_id", "kind", "chunk_no"),
+        Index("ix_sync_units_state", "state", "available_at"),
+    )
+
+
+class SyncRecipient(Base):
+    """One included recipient of one sync's snapshot, numbered 0..N-1 in ``seq``."""
+
+    __tablename__ = "sync_recipients"
+
+    job_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("sync_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(IdType)
+    email: Mapped[str] = mapped_column(String(320))
+    first_name: Mapped[str] = mapped_column(String(255), default="")
+    last_name: Mapped[str] = mapped_column(String(255), default="")
+    organisation_id: Mapped[int | None] = mapped_column(IdType)
+
+
+class SyncExclusion(Base):
+    """One person of a sync's source who was left out of its audience, and why."""
+
+    __tablename__ = "sync_exclusions"
+
+    job_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("sync_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    #: no_email_address, invalid_email, opted_out, unsubscribed, no_consent, duplicate_email.
+    reason: Mapped[str] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(320))
+
+
+class IntegrationStatus(Base):
+    """The CRM's view of one bridge worker: its last heartbeat and what it last saw."""
+
+    __tablename__ = "integration_workers"
+
+    worker_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    host: Mapped[str | None] = mapped_column(String(255))
+    version: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    active_units: Mapped[int] = mapped_column(Integer, default=0)

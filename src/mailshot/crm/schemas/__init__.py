@@ -1,0 +1,1 @@
+"""CRM API schemas (Pydantic), named ``XCreate`` / ``XUpdate`` / ``XPublic``."""

@@ -1,0 +1,193 @@
+"""The error catalogue: every error mailshot can report has a stable code, a sentence for
+people and, where there is one, the fix.
+
+Parts declare their errors with :func:`define` in their own ``errors`` module; the API, the
+CLI and the pages all render an :class:`AppError` the same way. ``docs/ERRORS.md`` is made
+from :data:`CATALOGUE` (``mailshot errors --markdown``).
+
+Exception tree::
+
+    AppError                 any catalogued error (carries a spec, parameters, details)
+      ├── NotFound           404
+      ├── Conflict           409
+      ├── Invalid            422
+      └── Unauthorized       401 / 403
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mailshot.jsonresp import JSONBytes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ErrorSpec:
+    """One entry of the catalogue. ``message`` and ``fix`` are ``str.format`` templates."""
+
+    code: str
+    status: int
+    message: str
+    fix: str = ""
+    part: str = "common"
+
+    def render(self, params: dict[str, Any]) -> tuple[str, str]:
+        try:
+            message = self.message.format(**params)
+        except (KeyError, IndexError, ValueError):
+            message = self.message
+        try:
+            fix = self.fix.format(**params)
+        except (KeyError, IndexError, ValueError):
+            fix = self.fix
+        return message, fix
+
+
+CATALOGUE: dict[str, ErrorSpec] = {}
+
+
+def define(code: str, status: int, message: str, fix: str = "", part: str = "common") -> ErrorSpec:
+    """Add an error to the catalogue (once per code) and return its spec."""
+    existing = CATALOGUE.get(code)
+    spec = ErrorSpec(code=code, status=status, message=message, fix=fix, part=part)
+    if existing is not None and existing != spec:
+        raise RuntimeError(f"error code {code} is defined twice with different texts")
+    CATALOGUE[code] = spec
+    return spec
+
+
+@dataclass
+class FieldProblem:
+    """One problem with one field of a request: which field, which rule, in words."""
+
+    field: str
+    rule: str
+    message: str
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"field": self.field, "rule": self.rule, "message": self.message}
+        if self.params:
+            out["params"] = self.params
+        return out
+
+
+class AppError(Exception):
+    """An error from the catalogue, raised by services and mapped to HTTP by the API."""
+
+    def __init__(
+        self,
+        spec: ErrorSpec,
+        details: list[FieldProblem] | None = None,
+        **params: Any,
+    ) -> None:
+        self.spec = spec
+        self.params = params
+        self.details = details or []
+        self.message, self.fix = spec.render(params)
+        super().__init__(f"{spec.code}: {self.message}")
+
+    @property
+    def code(self) -> str:
+        return self.spec.code
+
+    @property
+    def status(self) -> int:
+        return self.spec.status
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.fix:
+            body["fix"] = self.fix
+        if self.details:
+            body["details"] = [d.as_dict() for d in self.details]
+        safe = {k: v for k, v in self.params.items() if isinstance(v, str | int | float | bool)}
+        if safe:
+            body["params"] = safe
+        return body
+
+
+# ---- errors common to every part ---------------------------------------------------------
+VALIDATION_FAILED = define(
+    "VALIDATION_FAILED",
+    422,
+    "The request is not valid: {summary}",
+    "Correct the fields listed in details and send it again.",
+)
+NOT_FOUND = define("NOT_FOUND", 404, "There is no {what} with id {id}.", "Check the id.")
+ROUTE_NOT_FOUND = define(
+    "ROUTE_NOT_FOUND", 404, "There is no such address: {path}.", "See the API's /docs page."
+)
+METHOD_NOT_ALLOWED = define(
+    "METHOD_NOT_ALLOWED", 405, "This address does not accept {method}.", "See the API's /docs page."
+)
+INVALID_CURSOR = define(
+    "INVALID_CURSOR",
+    422,
+    "The paging cursor is not one this API gave out.",
+    "Start again without a cursor, then follow next_cursor from each page.",
+)
+CONFLICT = define("CONFLICT", 409, "{reason}", "")
+INTERNAL_ERROR = define(
+    "INTERNAL_ERROR",
+    500,
+    "Something went wrong on our side; nothing was changed by this request.",
+    "Try again; if it happens again, report it with the time of the request.",
+)
+
+
+def _problem_from_pydantic(err: dict[str, Any]) -> FieldProblem:
+    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+    rule = str(err.get("type", "invalid"))
+    ctx = {k: v for k, v in (err.get("ctx") or {}).items() if isinstance(v, str | int | float)}
+    return FieldProblem(
+        field=".".join(loc) or "body", rule=rule, message=str(err.get("msg")), params=ctx
+    )
+
+
+def validation_error(problems: list[FieldProblem]) -> AppError:
+    summary = "; ".join(f"{p.field}: {p.message}" for p in problems[:5])
+    return AppError(VALIDATION_FAILED, details=problems, summary=summary)
+
+
+def error_response(err: AppError, headers: dict[str, str] | None = None) -> JSONBytes:
+    return JSONBytes({"error": err.as_dict()}, status_code=err.status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every error, catalogued or not, to the catalogue's JSON shape."""
+
+    @app.exception_handler(AppError)
+    async def _app_error(_request: Request, exc: AppError) -> JSONBytes:
+        headers = None
+        if exc.status == 401:
+            headers = {"WWW-Authenticate": 'Bearer realm="mailshot"'}
+        return error_response(exc, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONBytes:
+        problems = [_problem_from_pydantic(dict(e)) for e in exc.errors()]
+        return error_response(validation_error(problems))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONBytes:
+        if exc.status_code == 404:
+            return error_response(AppError(ROUTE_NOT_FOUND, path=request.url.path))
+        if exc.status_code == 405:
+            return error_response(AppError(METHOD_NOT_ALLOWED, method=request.method))
+        spec = ErrorSpec(f"HTTP_{exc.status_code}", exc.status_code, str(exc.detail))
+        return error_response(AppError(spec))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONBytes:
+        log.exception("unexpected error", extra={"path": request.url.path})
+        return error_response(AppError(INTERNAL_ERROR))

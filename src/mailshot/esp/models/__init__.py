@@ -1,0 +1,19 @@
+"""ESP storage: SQLAlchemy tables. API schemas live in :mod:`mailshot.esp.schemas`."""
+
+from mailshot.esp.models.access import EspApiKey, EspKeyRefusal, EspUser
+from mailshot.esp.models.base import Base
+from mailshot.esp.models.campaigns import Campaign, CampaignRecipient, Contact, Suppression
+from mailshot.esp.models.integration import IntegrationState, IntegrationWorker
+
+__all__ = [
+    "Base",
+    "Campaign",
+    "CampaignRecipient",
+    "Contact",
+    "EspApiKey",
+    "EspKeyRefusal",
+    "EspUser",
+    "IntegrationState",
+    "IntegrationWorker",
+    "Suppression",
+]

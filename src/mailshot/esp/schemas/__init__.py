@@ -1,0 +1,1 @@
+"""ESP API schemas (Pydantic)."""

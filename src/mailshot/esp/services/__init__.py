@@ -1,0 +1,1 @@
+"""ESP services: the only code that writes ESP data."""

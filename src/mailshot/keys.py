@@ -1,0 +1,134 @@
+"""API-key primitives shared by the CRM and the ESP (each keeps its keys in its own tables).
+
+A key is shown once as ``<prefix>_<public id>_<secret>``: the prefix says which product it is
+for (``mscrm`` or ``msesp``), the public id finds the row, and only a SHA-256 digest of the
+secret is stored. Secrets carry 256 bits of entropy, so a fast digest is the right tool
+(passwords, which people choose, are hashed with argon2 instead). Comparison is constant-time.
+
+:func:`check_key_state` is the pure rule that decides whether a found key may be used now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A freshly made key: ``token`` is shown once and never stored."""
+
+    public_id: str
+    token: str
+    secret_hash: str
+
+    @property
+    def display_prefix(self) -> str:
+        return self.token.rsplit("_", 1)[0] + "_"
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_key(product_prefix: str) -> NewKey:
+    public_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    token = f"{product_prefix}_{public_id}_{secret}"
+    return NewKey(public_id=public_id, token=token, secret_hash=hash_secret(secret))
+
+
+@dataclass(frozen=True)
+class ParsedToken:
+    product: str
+    public_id: str
+    secret: str
+
+    @property
+    def display_prefix(self) -> str:
+        return f"{self.product}_{self.public_id}_"
+
+
+def parse_token(token: str) -> ParsedToken | None:
+    parts = token.strip().split("_", 2)
+    if len(parts) != 3 or not all(parts):
+        return None
+    return ParsedToken(product=parts[0], public_id=parts[1], secret=parts[2])
+
+
+def secret_matches(secret: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_secret(secret), stored_hash)
+
+
+class KeyRefusal(StrEnum):
+    """Why a key was refused. Each maps to its own error code in the part's catalogue."""
+
+    MISSING = "AUTH_MISSING"
+    MALFORMED = "AUTH_MALFORMED"
+    UNKNOWN = "AUTH_UNKNOWN_KEY"
+    DISABLED = "AUTH_KEY_DISABLED"
+    NOT_YET_VALID = "AUTH_KEY_NOT_YET_VALID"
+    EXPIRED = "AUTH_KEY_EXPIRED"
+    USER_DISABLED = "AUTH_USER_DISABLED"
+    IP_NOT_PERMITTED = "AUTH_IP_NOT_PERMITTED"
+
+
+def check_key_state(
+    *,
+    enabled: bool,
+    valid_from: datetime | None,
+    until: datetime | None,
+    user_enabled: bool,
+    permitted_ips: list[str] | None,
+    client_ip: str | None,
+    now: datetime,
+) -> KeyRefusal | None:
+    """Return why a key may not be used at ``now`` from ``client_ip``, or None if it may."""
+    if not enabled:
+        return KeyRefusal.DISABLED
+    if valid_from is not None and now < valid_from:
+        return KeyRefusal.NOT_YET_VALID
+    if until is not None and now >= until:
+        return KeyRefusal.EXPIRED
+    if not user_enabled:
+        return KeyRefusal.USER_DISABLED
+    if permitted_ips and not ip_permitted(client_ip, permitted_ips):
+        return KeyRefusal.IP_NOT_PERMITTED
+    return None
+
+
+def ip_permitted(client_ip: str | None, networks: list[str]) -> bool:
+    if client_ip is None:
+        return False
+    try:
+        addr = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return False
+    for net in networks:
+        try:
+            if addr in ipaddress.ip_network(net, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False

@@ -1,0 +1,45 @@
+"""The embedded default: one ASGI app hosting the CRM at ``/crm`` and the ESP at ``/esp``.
+
+Each part can also be served alone (``create_crm_app`` / ``create_esp_app``); the bridge
+always reaches them over HTTP, even when they share this process.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from mailshot import __version__
+from mailshot.crm.app import create_crm_app
+from mailshot.esp.app import create_esp_app
+from mailshot.settings import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    crm = create_crm_app(settings)
+    esp = create_esp_app(settings)
+
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with crm.router.lifespan_context(crm), esp.router.lifespan_context(esp):
+            yield
+
+    app = FastAPI(title="mailshot", version=__version__, lifespan=lifespan, docs_url=None)
+    app.state.settings = settings
+    app.state.crm = crm
+    app.state.esp = esp
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/crm/api/v1/docs")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    app.mount("/crm", crm)
+    app.mount("/esp", esp)
+    return app

@@ -1,0 +1,148 @@
+"""Settings for every mailshot process, read from environment variables and a config file.
+
+Environment variables use the prefix ``MAILSHOT_`` (``MAILSHOT_PORT=9000``). An optional TOML
+file named by ``MAILSHOT_CONFIG`` (or ``mailshot.toml`` in the working directory) supplies
+defaults that the environment overrides. The defaults need no server: SQLite files in the
+data directory.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads settings from the TOML file named by MAILSHOT_CONFIG, if any."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        if path is not None and path.is_file():
+            with path.open("rb") as fh:
+                raw = tomllib.load(fh)
+            self._data = dict(raw.get("mailshot", raw))
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+def _config_path() -> Path | None:
+    import os
+
+    named = os.environ.get("MAILSHOT_CONFIG")
+    if named:
+        return Path(named)
+    local = Path("mailshot.toml")
+    return local if local.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Everything a mailshot process can be told. Validated at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="MAILSHOT_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("mailshot-data"),
+        description="Folder for the SQLite files and the provisioned credentials.",
+    )
+    crm_database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the CRM database (default: SQLite file)."
+    )
+    esp_database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the ESP database (default: SQLite file)."
+    )
+    host: str = Field(default="127.0.0.1", description="Address the server listens on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port the server listens on.")
+    crm_url: str | None = Field(
+        default=None, description="Base URL of the CRM, for the bridge and the CLI."
+    )
+    esp_url: str | None = Field(
+        default=None, description="Base URL of the ESP, for the bridge and the CLI."
+    )
+    bridge_crm_key: SecretStr | None = Field(
+        default=None, description="CRM API key the bridge uses (default: provisioned file)."
+    )
+    bridge_esp_key: SecretStr | None = Field(
+        default=None, description="ESP API key the bridge uses (default: provisioned file)."
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="CRM API key the CLI uses (default: provisioned file)."
+    )
+    chunk_size: int = Field(default=5000, ge=1, le=100_000, description="Recipients per chunk.")
+    lease_seconds: float = Field(default=30.0, gt=0, description="How long a lease lasts.")
+    heartbeat_seconds: float = Field(
+        default=5.0, gt=0, description="How often a worker renews its lease."
+    )
+    max_attempts: int = Field(
+        default=8, ge=1, description="Tries of one chunk (transient faults) before a sync fails."
+    )
+    max_takeovers: int = Field(
+        default=5, ge=1, description="Expired leases of one chunk before its sync fails."
+    )
+    worker_concurrency: int = Field(default=2, ge=1, le=64, description="Syncs at once.")
+    embedded_worker: bool = Field(
+        default=True, description="Whether `serve` also runs bridge workers."
+    )
+    log_json: bool = Field(default=False, description="Log one JSON object per line.")
+    log_level: str = Field(default="INFO", description="Logging level.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper(cls, v: str) -> str:
+        v = v.upper()
+        if v not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("log_level must be one of DEBUG, INFO, WARNING, ERROR")
+        return v
+
+    @model_validator(mode="after")
+    def _check_heartbeat(self) -> Settings:
+        if self.heartbeat_seconds >= self.lease_seconds:
+            raise ValueError(
+                "heartbeat_seconds must be shorter than lease_seconds, "
+                "or leases expire while their worker is alive"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls, _config_path()))
+
+    # ---- derived values -------------------------------------------------------------
+    def crm_db_url(self) -> str:
+        return self.crm_database_url or f"sqlite:///{(self.data_dir / 'crm.db').resolve()}"
+
+    def esp_db_url(self) -> str:
+        return self.esp_database_url or f"sqlite:///{(self.data_dir / 'esp.db').resolve()}"
+
+    def base_url(self) -> str:
+        host = "127.0.0.1" if self.host in {"0.0.0.0", "::"} else self.host
+        return f"http://{host}:{self.port}"
+
+    def crm_base_url(self) -> str:
+        return (self.crm_url or f"{self.base_url()}/crm").rstrip("/")
+
+    def esp_base_url(self) -> str:
+        return (self.esp_url or f"{self.base_url()}/esp").rstrip("/")
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.data_dir / "credentials.json"
