@@ -4,10 +4,33 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from mailshot.crm.api import organisations
+from mailshot.crm.api import (
+    compliance,
+    crm_settings,
+    mailing_lists,
+    mailshots,
+    marketing_campaigns,
+    organisations,
+    people,
+    templates,
+    users,
+)
+from mailshot.crm.sync import api as sync_api
 
 
 def build_router() -> APIRouter:
     router = APIRouter()
-    router.include_router(organisations.router)
+    for module in (
+        organisations,
+        people,
+        mailing_lists,
+        marketing_campaigns,
+        compliance,
+        templates,
+        mailshots,
+        users,
+        crm_settings,
+        sync_api,
+    ):
+        router.include_router(module.router)
     return router

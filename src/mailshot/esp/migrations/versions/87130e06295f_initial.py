@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 643c12812fea
+Revision ID: 87130e06295f
 Revises:
-Create Date: 2026-11-27 00:42:05.069027
+Create Date: 2026-11-27 00:44:26.233859
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.db
 
-revision: str = "643c12812fea"
+revision: str = "87130e06295f"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: a1af6d128a59
+Revision ID: 309f719b6280
 Revises:
-Create Date: 2026-11-27 00:42:04.183507
+Create Date: 2026-11-27 00:44:25.337608
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.db
 
-revision: str = "a1af6d128a59"
+revision: str = "309f719b6280"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

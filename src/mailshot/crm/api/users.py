@@ -1,0 +1,7 @@
+"""Routes of the CRM's users resource (to be filled in)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["users"])
