@@ -1,0 +1,50 @@
+"""The architecture's import rule: CRM and ESP never import each other, and the bridge
+imports neither; it reaches them only over HTTP."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "mailshot"
+FORBIDDEN = {
+    "crm": ("mailshot.esp", "mailshot.bridge", "mailshot.server", "mailshot.cli"),
+    "esp": ("mailshot.crm", "mailshot.bridge", "mailshot.server", "mailshot.cli"),
+    "bridge": ("mailshot.crm", "mailshot.esp", "mailshot.server", "mailshot.cli"),
+}
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+@pytest.mark.parametrize("part", sorted(FORBIDDEN))
+def test_part_does_not_import_the_others(part: str) -> None:
+    offenders = []
+    files = sorted((SRC / part).rglob("*.py"))
+    assert files, f"no modules found for {part}"
+    for path in files:
+        for name in _imports(path):
+            if name.startswith(FORBIDDEN[part]):
+                offenders.append(f"{path.relative_to(SRC)} imports {name}")
+    assert offenders == []
+
+
+def test_every_module_opens_with_a_docstring() -> None:
+    missing = []
+    for path in sorted(SRC.rglob("*.py")):
+        if "versions" in path.parts:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if ast.get_docstring(tree) is None and path.stat().st_size > 0:
+            missing.append(str(path.relative_to(SRC)))
+    assert missing == []
