@@ -164,3 +164,11 @@ def crm(client: TestClient, keys: Keys) -> TestClient:
     client.headers["Authorization"] = f"Bearer {keys.crm_admin}"
     client.base_url = client.base_url.join("/crm/api/v1/")
     return client
+
+
+@pytest.fixture
+def esp(client: TestClient, keys: Keys) -> TestClient:
+    """A client whose requests carry the ESP admin's key; paths are relative to /esp/api/v1."""
+    client.headers["Authorization"] = f"Bearer {keys.esp_admin}"
+    client.base_url = client.base_url.join("/esp/api/v1/")
+    return client

@@ -23,7 +23,7 @@ def test_defaults_need_no_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_environment_and_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "conf.toml"
-    cfg.write_text('[mailshot]\nport = 9100\nchunk_size = 777\n', encoding="utf-8")
+    cfg.write_text("[mailshot]\nport = 9100\nchunk_size = 777\n", encoding="utf-8")
     monkeypatch.setenv("MAILSHOT_CONFIG", str(cfg))
     monkeypatch.setenv("MAILSHOT_PORT", "9200")
     s = Settings()
@@ -38,7 +38,7 @@ def test_heartbeat_must_be_shorter_than_lease() -> None:
 
 def test_naive_timestamps_are_refused() -> None:
     with pytest.raises(ValueError, match="timezone"):
-        require_aware(datetime(2026, 1, 1))  # noqa: DTZ001
+        require_aware(datetime(2026, 1, 1))
     assert require_aware(datetime(2026, 1, 1, tzinfo=UTC)).tzinfo is UTC
 
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
+from mailshot.errors import error_response
 from mailshot.esp.api import build_router
+from mailshot.esp.errors import RetryLaterError
+from mailshot.esp.ui import install_pages
+from mailshot.jsonresp import JSONBytes
 from mailshot.settings import Settings
 from mailshot.webapp import make_part_app
+
+
+async def _retry_later(_request: Request, exc: Exception) -> JSONBytes:
+    assert isinstance(exc, RetryLaterError)
+    return error_response(exc, {"Retry-After": str(exc.retry_after)})
 
 
 def create_esp_app(settings: Settings) -> FastAPI:
@@ -16,5 +25,7 @@ def create_esp_app(settings: Settings) -> FastAPI:
         settings=settings,
         db_url=settings.esp_db_url(),
     )
+    app.add_exception_handler(RetryLaterError, _retry_later)
     app.include_router(build_router(), prefix="/api/v1")
+    install_pages(app, settings)
     return app

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from mailshot.esp.api import access, campaigns, contacts, integration, limits, suppressions
+
 
 def build_router() -> APIRouter:
     router = APIRouter()
+    for module in (limits, campaigns, contacts, suppressions, integration, access):
+        router.include_router(module.router)
     return router

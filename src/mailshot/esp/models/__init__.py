@@ -2,12 +2,19 @@
 
 from mailshot.esp.models.access import EspApiKey, EspKeyRefusal, EspUser
 from mailshot.esp.models.base import Base
-from mailshot.esp.models.campaigns import Campaign, CampaignRecipient, Contact, Suppression
+from mailshot.esp.models.campaigns import (
+    Campaign,
+    CampaignDuplicate,
+    CampaignRecipient,
+    Contact,
+    Suppression,
+)
 from mailshot.esp.models.integration import IntegrationState, IntegrationWorker
 
 __all__ = [
     "Base",
     "Campaign",
+    "CampaignDuplicate",
     "CampaignRecipient",
     "Contact",
     "EspApiKey",

@@ -1,10 +1,11 @@
-"""Contacts, Integrated Campaigns, campaign audiences and suppressions."""
+"""Contacts, Integrated Campaigns, campaign audiences, duplicates seen while receiving an
+audience, and suppressions (unsubscribes and bounce records)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ColumnElement, Date, ForeignKey, Index, Integer, String, Text, or_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailshot.db import IdType
@@ -12,6 +13,13 @@ from mailshot.esp.models.base import Base, IdMixin, TimestampMixin
 
 #: The longest campaign name the ESP accepts, as the real ESP enforces it.
 CAMPAIGN_NAME_MAX = 100
+#: Longest subject, sender name and sender address (the columns' lengths).
+SUBJECT_MAX = 255
+FROM_NAME_MAX = 255
+ADDRESS_MAX = 320
+#: A bounce record is bounce-limited (suppressed) at this many hard or soft bounces.
+HARD_BOUNCE_LIMIT = 1
+SOFT_BOUNCE_LIMIT = 3
 
 
 class Contact(IdMixin, TimestampMixin, Base):
@@ -19,8 +27,8 @@ class Contact(IdMixin, TimestampMixin, Base):
 
     __tablename__ = "contacts"
 
-    email: Mapped[str] = mapped_column(String(320))
-    email_normalised: Mapped[str] = mapped_column(String(320), unique=True)
+    email: Mapped[str] = mapped_column(String(ADDRESS_MAX))
+    email_normalised: Mapped[str] = mapped_column(String(ADDRESS_MAX), unique=True)
     first_name: Mapped[str] = mapped_column(String(255), default="")
     last_name: Mapped[str] = mapped_column(String(255), default="")
     crm_person_id: Mapped[int | None] = mapped_column(IdType)
@@ -38,10 +46,10 @@ class Campaign(IdMixin, TimestampMixin, Base):
     crm_mailshot_id: Mapped[int | None] = mapped_column(IdType, unique=True)
     name: Mapped[str] = mapped_column(String(CAMPAIGN_NAME_MAX))
     campaign_type: Mapped[str] = mapped_column(String(32), default="integrated")
-    subject: Mapped[str] = mapped_column(String(255))
-    from_name: Mapped[str] = mapped_column(String(255))
-    from_address: Mapped[str] = mapped_column(String(320))
-    reply_to: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(SUBJECT_MAX))
+    from_name: Mapped[str] = mapped_column(String(FROM_NAME_MAX))
+    from_address: Mapped[str] = mapped_column(String(ADDRESS_MAX))
+    reply_to: Mapped[str | None] = mapped_column(String(ADDRESS_MAX))
     html: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str | None] = mapped_column(Text)
     start_date: Mapped[date | None] = mapped_column(Date)
@@ -52,6 +60,9 @@ class Campaign(IdMixin, TimestampMixin, Base):
     current_snapshot: Mapped[int | None] = mapped_column(IdType)
     #: The snapshot whose audience was last finalised.
     finalised_snapshot: Mapped[int | None] = mapped_column(IdType)
+    #: Set when the snapshot changed, so rows of older snapshots may remain: finalize prunes
+    #: them (and only then, so finalising a first sync never scans the audience for them).
+    audience_needs_prune: Mapped[bool] = mapped_column(Boolean, default=False)
     audience_count: Mapped[int] = mapped_column(Integer, default=0)
     suppressed_count: Mapped[int] = mapped_column(Integer, default=0)
     duplicate_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -59,7 +70,11 @@ class Campaign(IdMixin, TimestampMixin, Base):
 
 
 class CampaignRecipient(Base):
-    """A contact in a campaign's audience, tagged with the snapshot that last wrote it."""
+    """A contact in a campaign's audience, tagged with the snapshot that last wrote it.
+
+    On SQLite the table is clustered by its key (WITHOUT ROWID): one b-tree to write per
+    recipient instead of two, and a campaign's audience is one contiguous range.
+    """
 
     __tablename__ = "campaign_recipients"
 
@@ -72,14 +87,44 @@ class CampaignRecipient(Base):
     snapshot: Mapped[int] = mapped_column(IdType)
     crm_person_id: Mapped[int | None] = mapped_column(IdType)
 
+    __table_args__ = (
+        Index("ix_campaign_recipients_contact_id", "contact_id"),
+        {"sqlite_with_rowid": False},
+    )
 
-class Suppression(TimestampMixin, Base):
-    """An address the ESP will not send to: unsubscribed, or bounce-limited."""
+
+class CampaignDuplicate(Base):
+    """A CRM recipient row of a snapshot whose normalised email was already in that
+    snapshot's audience under another row: the ESP keeps the first and records the others
+    here, keyed by the CRM person, so a chunk written twice records its duplicates once."""
+
+    __tablename__ = "campaign_duplicates"
+
+    campaign_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    crm_person_id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    snapshot: Mapped[int] = mapped_column(IdType)
+    email_normalised: Mapped[str] = mapped_column(String(ADDRESS_MAX))
+
+
+class Suppression(IdMixin, TimestampMixin, Base):
+    """An address the ESP will not send to (unsubscribed, or bounce-limited), or a bounce
+    record that has not reached the limit yet. See :func:`suppressed_clause`."""
 
     __tablename__ = "suppressions"
 
-    email_normalised: Mapped[str] = mapped_column(String(320), primary_key=True)
+    email_normalised: Mapped[str] = mapped_column(String(ADDRESS_MAX), unique=True)
     #: 'unsubscribed' or 'bounced'.
     reason: Mapped[str] = mapped_column(String(32))
     hard_bounces: Mapped[int] = mapped_column(Integer, default=0)
     soft_bounces: Mapped[int] = mapped_column(Integer, default=0)
+
+
+def suppressed_clause() -> ColumnElement[bool]:
+    """SQL truth of "this suppressions row stops mail": unsubscribed, or bounce-limited."""
+    return or_(
+        Suppression.reason == "unsubscribed",
+        Suppression.hard_bounces >= HARD_BOUNCE_LIMIT,
+        Suppression.soft_bounces >= SOFT_BOUNCE_LIMIT,
+    )

@@ -1,0 +1,131 @@
+"""Routes of Integrated Campaigns (keyed by the CRM mailshot id) and of campaigns (keyed
+by the ESP's id): parse, authorise, call the service."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from mailshot.esp import scopes
+from mailshot.esp.api.deps import SessionDep, scoped
+from mailshot.esp.schemas.audience import RecipientChunk, RecipientPublic, RecipientsWritten
+from mailshot.esp.schemas.campaigns import (
+    CampaignPublic,
+    CampaignSummary,
+    FinalizeRequest,
+    FinalizeResult,
+    IntegratedCampaignPut,
+)
+from mailshot.esp.services import audience, finalize
+from mailshot.esp.services import campaigns as service
+from mailshot.keyauth import Principal
+from mailshot.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
+
+router = APIRouter(tags=["campaigns"])
+Reader = Annotated[Principal, Depends(scoped(scopes.CAMPAIGNS_READ, "read campaigns"))]
+Writer = Annotated[Principal, Depends(scoped(scopes.CAMPAIGNS_WRITE, "write campaigns"))]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+PAUSED: dict[int | str, dict[str, Any]] = {
+    503: {"description": "INTEGRATION_PAUSED: retry after the Retry-After header."}
+}
+STALE: dict[int | str, dict[str, Any]] = {
+    409: {"description": "STALE_SNAPSHOT: a newer snapshot has replaced this one."}
+}
+
+
+@router.put(
+    "/integrated-campaigns/{crm_mailshot_id}",
+    responses={
+        422: {"description": "CAMPAIGN_NAME_TOO_LONG and the other campaign checks."},
+        **STALE,
+        **PAUSED,
+    },
+)
+def put_integrated_campaign(
+    session: SessionDep, _: Writer, crm_mailshot_id: int, body: IntegratedCampaignPut
+) -> CampaignPublic:
+    """Create or update the campaign of a CRM mailshot for a snapshot (a sync job).
+
+    Checked against ``GET /limits``; an older snapshot than the campaign's current one is
+    refused. The campaign is then ``receiving`` that snapshot's audience.
+    """
+    return CampaignPublic.model_validate(service.upsert_integrated(session, crm_mailshot_id, body))
+
+
+@router.get("/integrated-campaigns/{crm_mailshot_id}")
+def get_integrated_campaign(session: SessionDep, _: Reader, crm_mailshot_id: int) -> CampaignPublic:
+    """The campaign of a CRM mailshot."""
+    return CampaignPublic.model_validate(service.get_integrated(session, crm_mailshot_id))
+
+
+@router.post(
+    "/integrated-campaigns/{crm_mailshot_id}/recipients",
+    responses={**STALE, **PAUSED},
+)
+def post_recipients(
+    session: SessionDep, _: Writer, crm_mailshot_id: int, body: RecipientChunk
+) -> RecipientsWritten:
+    """Write a chunk of the current snapshot's audience: contacts are upserted by
+    normalised address, audience rows by (campaign, contact). Idempotent: the same chunk
+    written twice leaves the same audience and gets the same answer."""
+    return audience.write_recipients(session, crm_mailshot_id, body)
+
+
+@router.post(
+    "/integrated-campaigns/{crm_mailshot_id}/finalize",
+    responses={
+        409: {"description": "STALE_SNAPSHOT, or AUDIENCE_COUNT_MISMATCH (nothing changed)."},
+        **PAUSED,
+    },
+)
+def finalize_campaign(
+    session: SessionDep, _: Writer, crm_mailshot_id: int, body: FinalizeRequest
+) -> FinalizeResult:
+    """Make the snapshot the campaign's audience: rows of older snapshots are dropped,
+    ``audience_count + duplicate_count`` must equal ``expected``, and the campaign is
+    ``ready``. Idempotent."""
+    return finalize.finalize(session, crm_mailshot_id, body)
+
+
+@router.get("/campaigns")
+def list_campaigns(
+    session: SessionDep,
+    _: Reader,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: str | None = None,
+    status: Literal["receiving", "ready"] | None = None,
+    crm_mailshot_id: int | None = None,
+) -> Page[CampaignSummary]:
+    """Campaigns in id order, optionally by status or CRM mailshot."""
+    rows, next_cursor = service.list_page(
+        session, cursor=cursor, limit=limit, status=status, crm_mailshot_id=crm_mailshot_id
+    )
+    return Page(
+        items=[CampaignSummary.model_validate(r) for r in rows],
+        next_cursor=next_cursor,
+        limit=limit,
+    )
+
+
+@router.get("/campaigns/{campaign_id}")
+def get_campaign(session: SessionDep, _: Reader, campaign_id: int) -> CampaignPublic:
+    return CampaignPublic.model_validate(service.get(session, campaign_id))
+
+
+@router.get("/campaigns/{campaign_id}/recipients")
+def list_campaign_recipients(
+    session: SessionDep,
+    _: Reader,
+    campaign_id: int,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: str | None = None,
+    snapshot: int | None = None,
+) -> Page[RecipientPublic]:
+    """A campaign's audience in contact id order, with each address's suppressed flag."""
+    service.get(session, campaign_id)
+    items, next_cursor = audience.list_recipients(
+        session, campaign_id, cursor=cursor, limit=limit, snapshot=snapshot
+    )
+    return Page(items=items, next_cursor=next_cursor, limit=limit)

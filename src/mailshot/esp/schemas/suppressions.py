@@ -1,0 +1,39 @@
+"""Schemas of suppressions and bounces."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SuppressionCreate(BaseModel):
+    """Suppress an address. ``reason='bounced'`` without counts records one hard bounce
+    (bounce-limited at once); with counts, the record is suppressed only at the limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=3, max_length=320)
+    reason: Literal["unsubscribed", "bounced"]
+    hard_bounces: int | None = Field(default=None, ge=0)
+    soft_bounces: int | None = Field(default=None, ge=0)
+
+
+class BounceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=3, max_length=320)
+    kind: Literal["hard", "soft"]
+
+
+class SuppressionPublic(BaseModel):
+    id: int
+    email: str
+    reason: str
+    hard_bounces: int
+    soft_bounces: int
+    #: True when the ESP will not send to the address (unsubscribed or bounce-limited).
+    suppressed: bool
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,225 @@
+"""The ESP's pages: Integrated Campaigns (list, and one campaign with its audience counts
+and recipients), the integration page with pause and resume for administrators, and API
+keys (administrators only). Everything goes through the ESP's services."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailshot.db import read_only
+from mailshot.errors import AppError
+from mailshot.esp.models import EspUser
+from mailshot.esp.schemas.access import ApiKeyCreate
+from mailshot.esp.scopes import ALL_SCOPES
+from mailshot.esp.services import access, audience, campaigns, integration
+from mailshot.webui import forms
+from mailshot.webui.auth import UserDep, admin_only, csrf_protect, form_data, form_list
+from mailshot.webui.pages import PageRoute, PageUser, db_session, flash, render
+
+router = APIRouter(
+    route_class=PageRoute, dependencies=[Depends(csrf_protect)], include_in_schema=False
+)
+DbDep = Annotated[Session, Depends(db_session)]
+FormDep = Annotated[dict[str, Any], Depends(form_data)]
+ListsDep = Annotated[dict[str, list[str]], Depends(form_list)]
+IntegrationAdmin = Annotated[PageUser, admin_only("pause or resume the integration")]
+KeysAdmin = Annotated[PageUser, admin_only("manage API keys")]
+PAGE_SIZE = 50
+STATUSES = (("receiving", "Receiving"), ("ready", "Ready"))
+
+
+def integration_banner(request: Request) -> dict[str, Any]:
+    """A banner on every ESP page while the integration is paused or not running."""
+    with read_only(request.app.state.sessions) as s:
+        state = integration.page(s)
+    if state.paused:
+        return {
+            "banner": {
+                "kind": "bad",
+                "title": "The integration is paused.",
+                "message": "Campaigns from the CRM wait (nothing is lost) until it is resumed.",
+                "fix": "An administrator can resume it under Integration.",
+            }
+        }
+    if not state.running:
+        return {
+            "banner": {
+                "kind": "warn",
+                "title": "The integration is not running.",
+                "message": "No bridge worker has reported in the last 60 seconds.",
+                "fix": "Start one with `mailshot worker` (or `mailshot serve`).",
+            }
+        }
+    return {}
+
+
+def _pager(request: Request, next_cursor: str | None) -> dict[str, str | None]:
+    query = dict(request.query_params)
+    first = None
+    if "cursor" in query:
+        query.pop("cursor")
+        first = str(request.url.include_query_params(**query).remove_query_params("cursor"))
+    nxt = str(request.url.include_query_params(cursor=next_cursor)) if next_cursor else None
+    return {"next_url": nxt, "first_url": first}
+
+
+@router.get("/campaigns", name="esp_campaigns")
+def campaigns_page(
+    request: Request,
+    db: DbDep,
+    _: UserDep,
+    status: str | None = None,
+    cursor: str | None = None,
+) -> Response:
+    rows, next_cursor = campaigns.list_page(
+        db, cursor=cursor, limit=PAGE_SIZE, status=status or None
+    )
+    return render(
+        request,
+        "esp/campaigns.html",
+        {
+            "title": "Integrated campaigns",
+            "active": "esp_campaigns",
+            "campaigns": rows,
+            "status": status or "",
+            "statuses": STATUSES,
+        }
+        | _pager(request, next_cursor),
+    )
+
+
+@router.get("/campaigns/{campaign_id}", name="esp_campaign")
+def campaign_page(
+    request: Request, db: DbDep, _: UserDep, campaign_id: int, cursor: str | None = None
+) -> Response:
+    c = campaigns.get(db, campaign_id)
+    recipients, next_cursor = audience.list_recipients(
+        db, campaign_id, cursor=cursor, limit=PAGE_SIZE
+    )
+    return render(
+        request,
+        "esp/campaign.html",
+        {"title": c.name, "active": "esp_campaigns", "c": c, "recipients": recipients}
+        | _pager(request, next_cursor),
+        preview=bool(c.html),
+    )
+
+
+@router.get("/integration", name="esp_integration")
+def integration_page(request: Request, db: DbDep, _: UserDep) -> Response:
+    return render(
+        request,
+        "esp/integration.html",
+        {
+            "title": "Integration",
+            "active": "esp_integration",
+            "state": integration.page(db),
+            "now": datetime.now(UTC),
+        },
+    )
+
+
+@router.post("/integration/pause", name="esp_integration_pause")
+def pause(request: Request, db: DbDep, admin: IntegrationAdmin) -> Response:
+    integration.set_paused(db, paused=True, actor=f"{admin.email} (web)")
+    flash(request, "The integration is paused: the CRM's syncs wait until it is resumed.", "info")
+    return RedirectResponse(request.url_for("esp_integration"), 303)
+
+
+@router.post("/integration/resume", name="esp_integration_resume")
+def resume(request: Request, db: DbDep, admin: IntegrationAdmin) -> Response:
+    integration.set_paused(db, paused=False, actor=f"{admin.email} (web)")
+    flash(request, "The integration is running again.")
+    return RedirectResponse(request.url_for("esp_integration"), 303)
+
+
+def _keys_page(
+    request: Request,
+    db: Session,
+    *,
+    new_token: str | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    keys, next_cursor = access.keys_page(
+        db, cursor=request.query_params.get("cursor"), limit=PAGE_SIZE
+    )
+    users = db.execute(
+        select(EspUser.id, EspUser.email, EspUser.role)
+        .where(EspUser.enabled.is_(True))
+        .order_by(EspUser.email)
+    ).all()
+    return render(
+        request,
+        "esp/api_keys.html",
+        {
+            "title": "API keys",
+            "active": "esp_api_keys",
+            "keys": [access.key_public(k) for k in keys],
+            "owners": dict(db.execute(select(EspUser.id, EspUser.email)).tuples().all()),
+            "key_users": users,
+            "all_scopes": ALL_SCOPES,
+            "new_token": new_token,
+            "errors": errors or {},
+        }
+        | _pager(request, next_cursor),
+        status_code=status,
+    )
+
+
+@router.get("/api-keys", name="esp_api_keys")
+def keys_page(request: Request, db: DbDep, _: KeysAdmin) -> Response:
+    return _keys_page(request, db)
+
+
+def _utc(value: str | None) -> datetime | str | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value  # the schema refuses it by name
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@router.post("/api-keys", name="esp_api_key_create")
+def key_create(
+    request: Request, db: DbDep, _: KeysAdmin, form: FormDep, lists: ListsDep
+) -> Response:
+    ips = (forms.text(form, "permitted_ips") or "").replace(",", " ").split()
+    data, errors = forms.parse(
+        ApiKeyCreate,
+        {
+            "name": forms.text(form, "name") or "",
+            "user_id": forms.integer(form, "user_id"),
+            "description": forms.text(form, "description"),
+            "scopes": lists.get("scopes") or None,
+            "permitted_ips": ips,
+            "valid_from": _utc(forms.text(form, "valid_from")),
+            "until": _utc(forms.text(form, "until")),
+        },
+    )
+    if data is not None:
+        try:
+            key, token = access.add_key(db, data)
+        except AppError as exc:
+            db.rollback()
+            errors = forms.app_errors(exc)
+        else:
+            flash(request, f"The key “{key.name}” was created. Copy it now: it is not shown again.")
+            return _keys_page(request, db, new_token=token)
+    return _keys_page(request, db, errors=errors, status=422)
+
+
+@router.post("/api-keys/{key_id}/enabled", name="esp_api_key_enabled")
+def key_enabled(request: Request, db: DbDep, _: KeysAdmin, form: FormDep, key_id: int) -> Response:
+    enabled = forms.checked(form, "enabled")
+    key = access.set_key_enabled(db, key_id, enabled=enabled)
+    flash(request, f"The key “{key.name}” is now {'enabled' if enabled else 'disabled'}.")
+    return RedirectResponse(request.url_for("esp_api_keys"), 303)

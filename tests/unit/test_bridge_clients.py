@@ -1,0 +1,126 @@
+"""The bridge's HTTP clients map every outcome of a call to what the worker must do."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import httpx
+import orjson
+import pytest
+
+from mailshot.bridge.clients import CrmClient, EspClient, Unit, parse_retry_after
+from mailshot.bridge.errors import LeaseLostError, PermanentError, TransientError
+
+UNIT = Unit(
+    unit_id=5,
+    job_id=2,
+    mailshot_id=7,
+    kind="chunk",
+    chunk_no=0,
+    first_seq=0,
+    last_seq=9,
+    lease_token="t" * 32,
+    lease_seconds=30,
+    attempt=1,
+    takeover=False,
+    esp_campaign_id="3",
+    recipients_total=10,
+    chunks_total=1,
+)
+
+
+def _error(status: int, code: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    body = {"error": {"code": code, "message": f"{code} happened", "fix": "do this"}}
+    return httpx.Response(status, content=orjson.dumps(body), headers=headers)
+
+
+def _http(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.Client:
+    return httpx.Client(transport=httpx.MockTransport(handler), base_url="http://x/esp")
+
+
+def test_a_long_name_refusal_is_permanent_and_keeps_the_esps_words() -> None:
+    esp = EspClient(_http(lambda r: _error(422, "CAMPAIGN_NAME_TOO_LONG")))
+    with pytest.raises(PermanentError) as info:
+        esp.put_campaign(7, {"snapshot": 2, "name": "x" * 101})
+    assert info.value.code == "CAMPAIGN_NAME_TOO_LONG"
+    assert info.value.message == "CAMPAIGN_NAME_TOO_LONG happened"
+    assert info.value.fix == "do this"
+
+
+@pytest.mark.parametrize(
+    ("response", "retry_after", "paused"),
+    [
+        (_error(500, "INTERNAL_ERROR"), None, False),
+        (_error(429, "RATE_LIMITED", {"Retry-After": "3"}), 3.0, False),
+        (_error(503, "INTEGRATION_PAUSED", {"Retry-After": "30"}), 30.0, True),
+        (httpx.Response(502, content=b"<html>bad gateway</html>"), None, False),
+    ],
+)
+def test_server_trouble_is_transient(
+    response: httpx.Response, retry_after: float | None, paused: bool
+) -> None:
+    esp = EspClient(_http(lambda r: response))
+    with pytest.raises(TransientError) as info:
+        esp.finalize(7, 2, 10)
+    assert info.value.retry_after == retry_after
+    assert info.value.paused is paused
+
+
+def test_network_faults_are_transient() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    with pytest.raises(TransientError, match="could not be reached"):
+        EspClient(_http(refuse)).finalize(7, 2, 10)
+    with pytest.raises(TransientError) as info:
+        EspClient(_http(slow)).finalize(7, 2, 10)
+    assert info.value.code == "BRIDGE_TIMEOUT"
+
+
+@pytest.mark.parametrize("code", ["SYNC_LEASE_LOST", "SYNC_JOB_ENDED"])
+def test_a_lost_lease_is_its_own_signal(code: str) -> None:
+    crm = CrmClient(_http(lambda r: _error(409, code)))
+    with pytest.raises(LeaseLostError):
+        crm.complete(UNIT, recipients_written=10)
+    with pytest.raises(LeaseLostError):
+        crm.heartbeat(UNIT)
+
+
+def test_a_conflict_outside_the_lease_is_permanent() -> None:
+    esp = EspClient(_http(lambda r: _error(409, "STALE_SNAPSHOT")))
+    with pytest.raises(PermanentError):
+        esp.post_recipients(7, 2, {"columns": ["email"], "rows": [["a@example.com"]]})
+
+
+def test_recipients_are_forwarded_with_the_snapshot() -> None:
+    seen: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(orjson.loads(request.content))
+        assert request.url.path == "/esp/api/v1/integrated-campaigns/7/recipients"
+        return httpx.Response(200, json={"written": 1, "duplicates": 0})
+
+    out = EspClient(_http(handler)).post_recipients(
+        7, 2, {"columns": ["seq", "email"], "rows": [[0, "a@example.com"]]}
+    )
+    assert out == {"written": 1, "duplicates": 0}
+    assert seen == [{"snapshot": 2, "columns": ["seq", "email"], "rows": [[0, "a@example.com"]]}]
+
+
+def test_lease_answers_a_unit_or_nothing() -> None:
+    answers = iter([httpx.Response(204), httpx.Response(200, json={"unit": UNIT.__dict__})])
+    crm = CrmClient(_http(lambda r: next(answers)))
+    assert crm.lease("w") is None
+    assert crm.lease("w") == UNIT
+
+
+def test_retry_after_accepts_seconds_and_dates() -> None:
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    assert parse_retry_after("7", now) == 7
+    assert parse_retry_after("Thu, 01 Jan 2026 12:00:05 GMT", now) == 5
+    assert parse_retry_after("soon", now) is None
+    assert parse_retry_after(None) is None

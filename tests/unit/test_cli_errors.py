@@ -1,0 +1,58 @@
+"""``mailshot errors``: the whole catalogue, from every part, as a table or as Markdown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from mailshot.cli.admin import catalogue_markdown, load_catalogue
+from mailshot.cli.main import app
+from mailshot.errors import CATALOGUE, ErrorSpec
+
+runner = CliRunner()
+
+
+def test_every_part_is_in_the_catalogue() -> None:
+    specs = load_catalogue()
+    codes = {s.code for s in specs}
+    # One code from each module that defines errors: shared, keys, CRM, ESP, sync, CLI.
+    for code in (
+        "VALIDATION_FAILED",
+        "AUTH_KEY_EXPIRED",
+        "CAMPAIGN_NAME_TOO_LONG",
+        "CLI_NO_API_KEY",
+    ):
+        assert code in codes
+    assert {s.part for s in specs} >= {"common", "crm", "esp", "cli"}
+    assert len(specs) == len(CATALOGUE)
+
+
+def test_markdown_has_one_row_per_error_and_escapes_pipes(tmp_path: Path) -> None:
+    out = tmp_path / "ERRORS.md"
+    result = runner.invoke(app, ["errors", "--markdown", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert sorted(r.split("`")[1] for r in rows) == sorted(CATALOGUE)
+    # Code, HTTP, message, fix: four cells in every row, whatever the texts hold.
+    assert all(r.replace("\\|", "").count("|") == 5 for r in rows)
+    assert text.startswith("# Error catalogue")
+
+
+def test_markdown_to_stdout_matches_the_file_form() -> None:
+    result = runner.invoke(app, ["errors", "--markdown"])
+    assert result.exit_code == 0
+    assert result.stdout == catalogue_markdown(load_catalogue())
+
+
+def test_a_pipe_in_a_text_does_not_break_the_table() -> None:
+    spec = ErrorSpec("X_PIPE", 400, "a | b", "c | d", part="test")
+    text = catalogue_markdown([spec])
+    assert "| `X_PIPE` | 400 | a \\| b | c \\| d |" in text
+
+
+def test_the_table_lists_codes_and_fixes() -> None:
+    result = runner.invoke(app, ["errors"])
+    assert result.exit_code == 0
+    assert "AUTH_KEY_EXPIRED" in result.output and "CLI_SYNC_TIMEOUT" in result.output
