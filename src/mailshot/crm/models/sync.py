@@ -5,7 +5,9 @@ A job moves queued -> preparing -> running -> finalizing -> completed, or ends f
 cancelled or superseded. Its work is split into units: one ``prepare`` (snapshot the
 audience, create or update the ESP campaign), one ``chunk`` per slice of the snapshot, and
 one ``finalize`` (drop recipients of older snapshots, check the counts). Units are leased
-with an expiry; an expired lease is taken over and resumed.
+with an expiry; an expired lease is taken over and resumed. Every lease is also recorded in
+``sync_lease_log`` (who held which unit, from when until when), which is how the claim's
+exclusivity can be checked after the fact.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class SyncJob(IdMixin, Base):
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     requested_by: Mapped[str | None] = mapped_column(String(255))
     started_at: Mapped[datetime | None] = mapped_column()
+    #: When the prepare unit completed and chunks could start: the base of the rate.
+    running_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
     chunk_size: Mapped[int] = mapped_column(Integer)
     recipients_total: Mapped[int | None] = mapped_column(Integer)
@@ -46,6 +50,8 @@ class SyncJob(IdMixin, Base):
     esp_campaign_id: Mapped[str | None] = mapped_column(String(64))
     last_error_code: Mapped[str | None] = mapped_column(String(64))
     last_error_message: Mapped[str | None] = mapped_column(Text)
+    #: What to do about the last error (the ESP's fix for its own codes).
+    last_error_fix: Mapped[str | None] = mapped_column(Text)
     next_retry_at: Mapped[datetime | None] = mapped_column()
     superseded_by: Mapped[int | None] = mapped_column(IdType)
     #: The ESP's counts at the end (included, suppressed, duplicates, ...).
@@ -74,7 +80,8 @@ class SyncUnit(IdMixin, Base):
     chunk_no: Mapped[int | None] = mapped_column(Integer)
     first_seq: Mapped[int | None] = mapped_column(Integer)
     last_seq: Mapped[int | None] = mapped_column(Integer)
-    #: 'pending', 'leased', 'done' or 'cancelled'.
+    #: 'pending', 'leased', 'waiting' (chunks until the prepare is done, the finalize until
+    #: every chunk is), 'done', 'failed' (the unit whose error failed its job) or 'cancelled'.
     state: Mapped[str] = mapped_column(String(10), default="pending")
     #: Not to be leased before this time (backoff; None = now).
     available_at: Mapped[datetime | None] = mapped_column()
@@ -136,3 +143,24 @@ class IntegrationStatus(Base):
     version: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
     active_units: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SyncLeaseLog(IdMixin, Base):
+    """One lease of one unit: by whom, from when, and when it ended (completed, failed, or
+    expired and taken over). Two leases of one unit never overlap in time."""
+
+    __tablename__ = "sync_lease_log"
+
+    job_id: Mapped[int] = mapped_column(IdType, ForeignKey("sync_jobs.id", ondelete="CASCADE"))
+    unit_id: Mapped[int] = mapped_column(IdType)
+    lease_token: Mapped[str] = mapped_column(String(64))
+    worker_id: Mapped[str] = mapped_column(String(255))
+    leased_at: Mapped[datetime] = mapped_column()
+    #: 'completed', 'failed', 'retry', 'expired' (taken over) or None while it holds.
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    ended_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        Index("ix_sync_lease_log_job_id", "job_id"),
+        Index("ix_sync_lease_log_unit_id", "unit_id", "lease_token"),
+    )

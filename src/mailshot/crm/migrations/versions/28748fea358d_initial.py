@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 309f719b6280
+Revision ID: 28748fea358d
 Revises:
-Create Date: 2026-11-27 00:44:25.337608
+Create Date: 2026-11-27 00:49:21.204274
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.db
 
-revision: str = "309f719b6280"
+revision: str = "28748fea358d"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -388,6 +388,7 @@ def upgrade() -> None:
         sa.Column("requested_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("requested_by", sa.String(length=255), nullable=True),
         sa.Column("started_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("running_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("finished_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("chunk_size", sa.Integer(), nullable=False),
         sa.Column("recipients_total", sa.Integer(), nullable=True),
@@ -401,6 +402,7 @@ def upgrade() -> None:
         sa.Column("esp_campaign_id", sa.String(length=64), nullable=True),
         sa.Column("last_error_code", sa.String(length=64), nullable=True),
         sa.Column("last_error_message", sa.Text(), nullable=True),
+        sa.Column("last_error_fix", sa.Text(), nullable=True),
         sa.Column("next_retry_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "superseded_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
@@ -447,6 +449,33 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("job_id", "person_id", name=op.f("pk_sync_exclusions")),
     )
+    op.create_table(
+        "sync_lease_log",
+        sa.Column("job_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("unit_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("lease_token", sa.String(length=64), nullable=False),
+        sa.Column("worker_id", sa.String(length=255), nullable=False),
+        sa.Column("leased_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=True),
+        sa.Column("ended_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["job_id"],
+            ["sync_jobs.id"],
+            name=op.f("fk_sync_lease_log_job_id_sync_jobs"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_lease_log")),
+    )
+    with op.batch_alter_table("sync_lease_log", schema=None) as batch_op:
+        batch_op.create_index("ix_sync_lease_log_job_id", ["job_id"], unique=False)
+        batch_op.create_index("ix_sync_lease_log_unit_id", ["unit_id", "lease_token"], unique=False)
+
     op.create_table(
         "sync_recipients",
         sa.Column("job_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -515,6 +544,11 @@ def downgrade() -> None:
 
     op.drop_table("sync_units")
     op.drop_table("sync_recipients")
+    with op.batch_alter_table("sync_lease_log", schema=None) as batch_op:
+        batch_op.drop_index("ix_sync_lease_log_unit_id")
+        batch_op.drop_index("ix_sync_lease_log_job_id")
+
+    op.drop_table("sync_lease_log")
     op.drop_table("sync_exclusions")
     with op.batch_alter_table("sync_jobs", schema=None) as batch_op:
         batch_op.drop_index(

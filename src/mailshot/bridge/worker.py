@@ -1,0 +1,393 @@
+"""The bridge's worker pool: ``concurrency`` lease loops in threads, each leasing one unit
+of sync work from the CRM at a time, doing it against the ESP, and reporting back.
+
+One unit, one loop iteration: lease -> (heartbeat in the background while it runs) ->
+prepare / chunk / finalize -> complete, or fail (transient: retried later with backoff;
+permanent: the job fails with the ESP's reason). A lost lease is dropped silently: the
+worker that holds it now finishes it, and every write is idempotent, so nothing is lost
+or written twice. A health thread heartbeats the worker to the CRM and the ESP; while the
+ESP says its integration is paused, no new work is leased.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from mailshot import __version__
+from mailshot.bridge.clients import CrmClient, EspClient, Unit, make_http
+from mailshot.bridge.errors import (
+    BridgeConfigError,
+    BridgeError,
+    LeaseLostError,
+    PermanentError,
+    TransientError,
+)
+from mailshot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Quick retries of a completion or failure report (both are idempotent per lease token).
+_REPORT_RETRY_WAITS = (0.2, 0.5, 1.0)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class BridgeConfig:
+    """Everything a worker pool needs. Keys are never shown in its repr."""
+
+    crm_url: str
+    crm_key: str = field(repr=False)
+    esp_url: str
+    esp_key: str = field(repr=False)
+    concurrency: int = 2
+    lease_poll_seconds: float = 0.2
+    idle_max_seconds: float = 1.0
+    heartbeat_seconds: float = 5.0
+    health_seconds: float = 5.0
+    http_timeout_seconds: float = 30.0
+    worker_id: str = field(default_factory=default_worker_id)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> BridgeConfig:
+        """Keys from the settings, else from the provisioned credentials file."""
+        from mailshot import credentials
+
+        creds = credentials.load(settings.credentials_file)
+        crm_key = settings.bridge_crm_key or creds.crm_integration_key
+        esp_key = settings.bridge_esp_key or creds.esp_integration_key
+        if crm_key is None or esp_key is None:
+            missing = "CRM" if crm_key is None else "ESP"
+            raise BridgeConfigError(
+                f"The bridge has no {missing} API key: set MAILSHOT_BRIDGE_{missing}_KEY, "
+                f"or run `mailshot serve` once so it provisions {settings.credentials_file}."
+            )
+        values: dict[str, Any] = {
+            "crm_url": settings.crm_base_url(),
+            "crm_key": crm_key.get_secret_value(),
+            "esp_url": settings.esp_base_url(),
+            "esp_key": esp_key.get_secret_value(),
+            "concurrency": settings.worker_concurrency,
+            "heartbeat_seconds": settings.heartbeat_seconds,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+class LeaseKeeper:
+    """Renews one unit's lease in a background thread until stopped or lost."""
+
+    def __init__(self, crm: CrmClient, unit: Unit, interval: float) -> None:
+        self._crm = crm
+        self._unit = unit
+        self._interval = interval
+        self._stop = threading.Event()
+        self.lost: LeaseLostError | None = None
+        self._thread = threading.Thread(target=self._run, name=f"lease-{unit.unit_id}", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._crm.heartbeat(self._unit)
+            except LeaseLostError as lost:
+                self.lost = lost
+                return
+            except (BridgeError, Exception) as exc:  # keep trying until the lease is gone
+                log.debug("heartbeat of %s failed: %s", self._unit.describe(), exc)
+
+    def check(self) -> None:
+        """Raise :class:`LeaseLostError` if a heartbeat learned the lease is gone."""
+        if self.lost is not None:
+            raise self.lost
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=self._interval + 1)
+
+
+class WorkerPool:
+    """``concurrency`` lease loops and one health loop, in threads of this process."""
+
+    def __init__(
+        self,
+        config: BridgeConfig,
+        *,
+        crm_http: httpx.Client | None = None,
+        esp_http: httpx.Client | None = None,
+    ) -> None:
+        self.config = config
+        timeout = config.http_timeout_seconds
+        self.crm = CrmClient(crm_http or make_http(config.crm_url, config.crm_key, timeout))
+        self.esp = EspClient(esp_http or make_http(config.esp_url, config.esp_key, timeout))
+        self._clients_to_close = [
+            c.http for c, given in ((self.crm, crm_http), (self.esp, esp_http)) if given is None
+        ]
+        self._stop = threading.Event()
+        self._paused = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._active = 0
+        self.last_error: str | None = None
+        self.counts = {"done": 0, "retried": 0, "failed": 0, "lost": 0}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> WorkerPool:
+        return cls(BridgeConfig.from_settings(settings, **overrides))
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        if self._threads:
+            return
+        self._stop.clear()
+        targets: list[tuple[str, Callable[[], None]]] = [("bridge-health", self._health_loop)]
+        for n in range(self.config.concurrency):
+            targets.append((f"bridge-{n}", lambda n=n: self._lease_loop(n)))  # type: ignore[misc]
+        for name, target in targets:
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info(
+            "bridge started",
+            extra={"worker_id": self.config.worker_id, "concurrency": self.config.concurrency},
+        )
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop leasing, let units in progress finish (up to ``timeout``); True if all did."""
+        self._stop.set()
+        per_thread = timeout / max(1, len(self._threads))
+        for thread in self._threads:
+            thread.join(timeout=per_thread)
+        stopped = not any(t.is_alive() for t in self._threads)
+        self._threads = []
+        for client in self._clients_to_close:
+            client.close()
+        self._clients_to_close = []
+        log.info("bridge stopped", extra={"worker_id": self.config.worker_id, "clean": stopped})
+        return stopped
+
+    def run_forever(self) -> None:
+        """Run until SIGTERM or SIGINT, then stop cleanly."""
+        done = threading.Event()
+
+        def _signalled(signum: int, _frame: Any) -> None:
+            log.info("bridge received signal %s", signal.Signals(signum).name)
+            done.set()
+
+        previous = {s: signal.signal(s, _signalled) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.start()
+            done.wait()
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    # ---- the loops ----------------------------------------------------------------------
+    def _health_loop(self) -> None:
+        host = socket.gethostname()
+        while True:
+            with self._lock:
+                active, last_error = self._active, self.last_error
+            try:
+                paused = self.esp.heartbeat(
+                    self.config.worker_id, host=host, version=__version__, last_error=last_error
+                )
+                if paused != self._paused.is_set():
+                    log.info("the ESP's integration is %s", "paused" if paused else "running")
+                (self._paused.set if paused else self._paused.clear)()
+            except (BridgeError, LeaseLostError) as exc:
+                log.warning("ESP heartbeat failed: %s", exc)
+            try:
+                self.crm.worker_heartbeat(
+                    self.config.worker_id,
+                    host=host,
+                    version=__version__,
+                    last_error=last_error,
+                    active=active,
+                )
+            except (BridgeError, LeaseLostError) as exc:
+                log.warning("CRM heartbeat failed: %s", exc)
+            if self._stop.wait(self.config.health_seconds):
+                return
+
+    def _lease_loop(self, n: int) -> None:
+        worker_id = f"{self.config.worker_id}/{n}"
+        idle = self.config.lease_poll_seconds
+        while not self._stop.is_set():
+            if self._paused.is_set():
+                self._stop.wait(max(self.config.lease_poll_seconds, 0.5))
+                continue
+            try:
+                unit = self.crm.lease(worker_id)
+            except (BridgeError, LeaseLostError) as exc:
+                self._note_error(f"lease failed: {exc}")
+                self._stop.wait(self.config.idle_max_seconds)
+                continue
+            except Exception:  # a bug must not kill the loop
+                log.exception("lease failed unexpectedly")
+                self._stop.wait(self.config.idle_max_seconds)
+                continue
+            if unit is None:
+                self._stop.wait(idle)
+                idle = min(idle * 2, self.config.idle_max_seconds)
+                continue
+            idle = self.config.lease_poll_seconds
+            with self._lock:
+                self._active += 1
+            try:
+                self.run_unit(unit)
+            finally:
+                with self._lock:
+                    self._active -= 1
+
+    def _note_error(self, text: str) -> None:
+        with self._lock:
+            self.last_error = text[:1000]
+        log.warning(text)
+
+    def _count(self, what: str) -> None:
+        with self._lock:
+            self.counts[what] += 1
+
+    # ---- one unit -----------------------------------------------------------------------
+    def run_unit(self, unit: Unit) -> None:
+        """Do one leased unit and report the outcome; never raises."""
+        interval = max(0.05, min(self.config.heartbeat_seconds, unit.lease_seconds / 3))
+        log.debug("unit %s leased (attempt %s)", unit.describe(), unit.attempt)
+        keeper = LeaseKeeper(self.crm, unit, interval)
+        try:
+            with keeper:
+                report = self._work(unit, keeper)
+            self._report(report)
+            self._count("done")
+            log.debug("unit %s done", unit.describe())
+        except LeaseLostError as lost:
+            self._count("lost")
+            log.debug("unit %s dropped: %s", unit.describe(), lost.code)
+        except TransientError as err:
+            if err.paused:
+                self._paused.set()
+            self._fail(unit, err, permanent=False)
+        except PermanentError as err:
+            self._fail(unit, err, permanent=True)
+        except Exception as exc:
+            log.exception("unit %s failed unexpectedly", unit.describe())
+            self._fail(unit, TransientError("BRIDGE_ERROR", f"{type(exc).__name__}: {exc}"), False)
+
+    def _work(self, unit: Unit, keeper: LeaseKeeper) -> Callable[[], Any]:
+        """Do the unit's work; return the (not yet sent) completion report."""
+        if unit.kind == "prepare":
+            fields = self.crm.prepare(unit)
+            keeper.check()
+            body = {
+                "snapshot": fields["snapshot"],
+                **{
+                    k: fields.get(k)
+                    for k in (
+                        "name",
+                        "subject",
+                        "from_name",
+                        "from_address",
+                        "reply_to",
+                        "html",
+                        "text",
+                    )
+                },
+            }
+            campaign = self.esp.put_campaign(unit.mailshot_id, body)
+            keeper.check()
+            return lambda: self.crm.complete(unit, esp_campaign_id=str(campaign["id"]))
+        if unit.kind == "chunk":
+            assert unit.first_seq is not None and unit.last_seq is not None
+            chunk = self.crm.recipients(unit.job_id, unit.first_seq, unit.last_seq)
+            keeper.check()
+            written = self.esp.post_recipients(unit.mailshot_id, unit.job_id, chunk)
+            keeper.check()
+            n = int(written.get("written", len(chunk["rows"])))
+            return lambda: self.crm.complete(unit, recipients_written=n)
+        if unit.kind == "finalize":
+            result = self.esp.finalize(unit.mailshot_id, unit.job_id, unit.recipients_total or 0)
+            keeper.check()
+
+            def finish() -> Any:
+                out = self.crm.complete(unit, result=result)
+                log.info(
+                    "sync job %s of mailshot %s completed: %s recipients",
+                    unit.job_id,
+                    unit.mailshot_id,
+                    result.get("audience_count", unit.recipients_total),
+                )
+                return out
+
+            return finish
+        raise PermanentError(
+            "BRIDGE_UNKNOWN_UNIT", f"The bridge does not know units of kind {unit.kind}."
+        )
+
+    def _report(self, send: Callable[[], Any]) -> Any:
+        """Send a completion or failure report, retrying transient faults a few times."""
+        for wait in (*_REPORT_RETRY_WAITS, None):
+            try:
+                return send()
+            except TransientError:
+                if wait is None or self._stop.wait(wait):
+                    raise
+        return None
+
+    def _fail(self, unit: Unit, err: BridgeError, permanent: bool) -> None:
+        retry_after = err.retry_after if isinstance(err, TransientError) else None
+        paused = isinstance(err, TransientError) and err.paused
+        self._count("failed" if permanent else "retried")
+        try:
+            self._report(
+                lambda: self.crm.fail(
+                    unit,
+                    permanent=permanent,
+                    code=err.code,
+                    message=err.message,
+                    fix=err.fix,
+                    retry_after_seconds=retry_after,
+                    counts_as_attempt=not paused,
+                )
+            )
+        except LeaseLostError:
+            log.debug("unit %s: job ended before its failure was reported", unit.describe())
+            return
+        except BridgeError as report_err:
+            # The CRM is unreachable: the lease expires and the unit is retried anyway.
+            self._note_error(f"could not report {err.code} for {unit.describe()}: {report_err}")
+            return
+        if permanent:
+            log.info(
+                "sync job %s of mailshot %s failed: %s: %s",
+                unit.job_id,
+                unit.mailshot_id,
+                err.code,
+                err.message,
+            )
+        else:
+            log.debug("unit %s will be retried: %s", unit.describe(), err)

@@ -1,0 +1,134 @@
+"""Routes the bridge workers call (scope ``sync:work``): lease a unit, keep it with
+heartbeats, prepare a job, read a chunk of recipients, complete or fail a unit."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from mailshot.crm import scopes
+from mailshot.crm.api.deps import SessionDep, SettingsDep, scoped
+from mailshot.crm.sync import prepare as prep
+from mailshot.crm.sync import work
+from mailshot.crm.sync.schemas import (
+    CompleteBody,
+    FailBody,
+    HeartbeatAnswer,
+    LeaseAnswer,
+    LeaseRequest,
+    PrepareAnswer,
+    TokenBody,
+    UnitOutcomePublic,
+    UnitPublic,
+)
+from mailshot.errors import FieldProblem, validation_error
+from mailshot.jsonresp import JSONBytes
+from mailshot.keyauth import Principal
+
+router = APIRouter(prefix="/sync", tags=["sync (bridge)"])
+Worker = Annotated[Principal, Depends(scoped(scopes.SYNC_WORK, "work the sync queue"))]
+
+
+def _outcome(o: work.UnitOutcome) -> UnitOutcomePublic:
+    return UnitOutcomePublic(
+        unit_id=o.unit_id, job_id=o.job_id, kind=o.kind, job_state=o.job_state, repeated=o.repeated
+    )
+
+
+@router.post(
+    "/lease",
+    response_model=LeaseAnswer,
+    responses={204: {"description": "No work is due."}},
+    summary="Lease the next unit of sync work",
+)
+def lease(
+    session: SessionDep, settings: SettingsDep, _: Worker, body: LeaseRequest
+) -> LeaseAnswer | Response:
+    unit = work.lease(
+        session,
+        worker_id=body.worker_id,
+        lease_seconds=settings.lease_seconds,
+        max_takeovers=settings.max_takeovers,
+    )
+    if unit is None:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return LeaseAnswer(unit=UnitPublic(**unit.__dict__))
+
+
+@router.post("/units/{unit_id}/heartbeat", summary="Extend the lease of a unit")
+def heartbeat(
+    session: SessionDep, settings: SettingsDep, _: Worker, unit_id: int, body: TokenBody
+) -> HeartbeatAnswer:
+    expires = work.heartbeat(
+        session, unit_id, body.lease_token, lease_seconds=settings.lease_seconds
+    )
+    return HeartbeatAnswer(unit_id=unit_id, lease_expires_at=expires)
+
+
+@router.post("/units/{unit_id}/prepare", summary="Snapshot the audience of a job")
+def prepare(session: SessionDep, _: Worker, unit_id: int, body: TokenBody) -> PrepareAnswer:
+    fields = prep.prepare(session, unit_id, body.lease_token)
+    return PrepareAnswer(**fields.__dict__)
+
+
+@router.get(
+    "/jobs/{job_id}/recipients",
+    summary="A range of a job's audience snapshot",
+    response_class=JSONBytes,
+    responses={200: {"description": '{"columns": [...], "rows": [[...], ...]}'}},
+)
+def recipients(
+    session: SessionDep,
+    _: Worker,
+    job_id: int,
+    first_seq: Annotated[int, Query(ge=0)],
+    last_seq: Annotated[int, Query(ge=0)],
+) -> JSONBytes:
+    if last_seq < first_seq or last_seq - first_seq >= prep.MAX_RECIPIENTS_PER_READ:
+        raise validation_error(
+            [
+                FieldProblem(
+                    "last_seq",
+                    "range",
+                    f"last_seq must be from first_seq to first_seq + "
+                    f"{prep.MAX_RECIPIENTS_PER_READ - 1}",
+                )
+            ]
+        )
+    rows = prep.read_recipients(session, job_id, first_seq, last_seq)
+    return JSONBytes({"columns": list(prep.RECIPIENT_COLUMNS), "rows": rows})
+
+
+@router.post("/units/{unit_id}/complete", summary="Report a unit done")
+def complete(session: SessionDep, _: Worker, unit_id: int, body: CompleteBody) -> UnitOutcomePublic:
+    return _outcome(
+        work.complete(
+            session,
+            unit_id,
+            body.lease_token,
+            recipients_written=body.recipients_written,
+            esp_campaign_id=body.esp_campaign_id,
+            result=body.result,
+        )
+    )
+
+
+@router.post("/units/{unit_id}/fail", summary="Report a failed attempt at a unit")
+def fail(
+    session: SessionDep, settings: SettingsDep, _: Worker, unit_id: int, body: FailBody
+) -> UnitOutcomePublic:
+    return _outcome(
+        work.fail(
+            session,
+            unit_id,
+            body.lease_token,
+            permanent=body.permanent,
+            code=body.code,
+            message=body.message,
+            fix=body.fix,
+            retry_after_seconds=body.retry_after_seconds,
+            counts_as_attempt=body.counts_as_attempt,
+            max_attempts=settings.max_attempts,
+        )
+    )

@@ -1,0 +1,240 @@
+"""The audience hand-off of a sync: the prepare step (snapshot the audience once, cut it
+into chunk units) and the read of one chunk's recipients (the hot path of a sync).
+
+The snapshot is taken at most once per job, under the lock of the job's row: a worker that
+takes over an expired prepare unit gets the same snapshot back. The snapshot of the
+mailshot's previous, ended jobs is dropped at that moment, so the snapshot tables hold at
+most one ended snapshot per mailshot besides the active one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from mailshot.crm.models import Mailshot
+from mailshot.crm.sync import errors
+from mailshot.crm.sync.states import JOB_ACTIVE, chunk_bounds
+from mailshot.crm.sync.tables import (
+    current_time,
+    exclusions,
+    is_postgres,
+    jobs,
+    recipients,
+    units,
+)
+from mailshot.crm.sync.work import fail_held_unit, raise_why
+from mailshot.errors import NOT_FOUND, AppError
+
+RECIPIENT_COLUMNS = ("seq", "person_id", "email", "first_name", "last_name", "organisation_id")
+#: The most recipients one read may ask for.
+MAX_RECIPIENTS_PER_READ = 100_000
+
+
+class Counts(Protocol):
+    """What :func:`mailshot.crm.services.audience.snapshot` answers."""
+
+    included: int
+    excluded: dict[str, int]
+
+
+SnapshotFn = Callable[[Session, int, Mailshot], Counts]
+
+
+@dataclass(frozen=True)
+class PreparedCampaign:
+    """The campaign fields the worker sends to the ESP, and the snapshot's size."""
+
+    crm_mailshot_id: int
+    snapshot: int
+    name: str
+    subject: str | None
+    from_name: str | None
+    from_address: str | None
+    reply_to: str | None
+    html: str | None
+    text: str | None
+    mailshot_type: str
+    recipients_total: int
+    excluded_total: int
+    chunks_total: int
+
+
+def _default_snapshot(session: Session, job_id: int, mailshot: Mailshot) -> Counts:
+    from mailshot.crm.services.audience import snapshot
+
+    return snapshot(session, job_id, mailshot)
+
+
+def prepare(
+    session: Session,
+    unit_id: int,
+    token: str,
+    *,
+    now: datetime | None = None,
+    snapshot: SnapshotFn | None = None,
+) -> PreparedCampaign:
+    """Snapshot the audience of the unit's job (once), create its chunk units and its
+    finalize unit, commit, and answer the campaign fields."""
+    at = current_time(session, now)
+    unit_q = select(units.c.kind, units.c.state, units.c.lease_token, units.c.job_id).where(
+        units.c.id == unit_id
+    )
+    if is_postgres(session):
+        unit_q = unit_q.with_for_update()
+    unit = session.execute(unit_q).first()
+    if unit is None or unit.state != "leased" or unit.lease_token != token:
+        raise_why(session, unit_id)
+    if unit.kind != "prepare":
+        session.rollback()
+        raise AppError(
+            errors.SYNC_WRONG_UNIT_KIND, unit_id=unit_id, kind=unit.kind, expected="prepare"
+        )
+    job_q = select(jobs).where(jobs.c.id == unit.job_id)
+    if is_postgres(session):
+        job_q = job_q.with_for_update()
+    job = session.execute(job_q).one()
+    if job.state not in JOB_ACTIVE:
+        session.rollback()
+        raise AppError(errors.SYNC_JOB_ENDED, job_id=job.id, state=job.state)
+    mailshot = session.get(Mailshot, job.mailshot_id)
+    if mailshot is None:  # deleted: its jobs go with it, so this is a race at worst
+        session.rollback()
+        raise AppError(NOT_FOUND, what="mailshot", id=job.mailshot_id)
+    if job.recipients_total is None:
+        totals = _take_snapshot(session, job, mailshot, unit_id, token, at, snapshot)
+    else:
+        totals = (job.recipients_total, job.excluded_total or 0, job.chunks_total or 0)
+    fields = PreparedCampaign(
+        crm_mailshot_id=mailshot.id,
+        snapshot=job.id,
+        name=mailshot.name,
+        subject=mailshot.subject,
+        from_name=mailshot.from_name,
+        from_address=mailshot.from_address,
+        reply_to=mailshot.reply_to,
+        html=mailshot.html,
+        text=mailshot.text,
+        mailshot_type=mailshot.mailshot_type,
+        recipients_total=totals[0],
+        excluded_total=totals[1],
+        chunks_total=totals[2],
+    )
+    session.commit()
+    return fields
+
+
+def _take_snapshot(
+    session: Session,
+    job: Any,
+    mailshot: Mailshot,
+    unit_id: int,
+    token: str,
+    now: datetime,
+    snapshot: SnapshotFn | None,
+) -> tuple[int, int, int]:
+    drop_older_snapshots(session, mailshot.id, job.id)
+    try:
+        counts = (snapshot or _default_snapshot)(session, job.id, mailshot)
+    except AppError as err:
+        # The audience cannot be read (no source, source deleted): the job fails with
+        # that reason, and the worker is told the same.
+        session.rollback()
+        fail_held_unit(session, unit_id, token, err, now)
+        raise
+    # The chunks are cut from what was written (seq 0..N-1), read back through the
+    # primary key, rather than trusting a driver's rowcount.
+    included = int(
+        session.execute(
+            select(func.coalesce(func.max(recipients.c.seq), -1) + 1).where(
+                recipients.c.job_id == job.id
+            )
+        ).scalar_one()
+    )
+    excluded = int(sum(counts.excluded.values()))
+    bounds = chunk_bounds(included, job.chunk_size)
+    session.execute(
+        update(jobs)
+        .where(jobs.c.id == job.id)
+        .values(recipients_total=included, excluded_total=excluded, chunks_total=len(bounds))
+    )
+    if included == 0:
+        reasons = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in counts.excluded.items() if n)
+        empty = AppError(
+            errors.SYNC_AUDIENCE_EMPTY,
+            name=mailshot.name,
+            excluded=excluded,
+            reasons=reasons or "its source has no members",
+            job_id=job.id,
+        )
+        # Keep the exclusions (they say why nobody is left) and fail the job.
+        fail_held_unit(session, unit_id, token, empty, now)
+        raise empty
+    rows: list[dict[str, Any]] = [
+        {
+            "job_id": job.id,
+            "kind": "chunk",
+            "chunk_no": n,
+            "first_seq": first,
+            "last_seq": last,
+            "state": "waiting",
+            "attempts": 0,
+            "takeovers": 0,
+            "recipients_written": 0,
+        }
+        for n, (first, last) in enumerate(bounds)
+    ]
+    rows.append(
+        {
+            "job_id": job.id,
+            "kind": "finalize",
+            "chunk_no": None,
+            "first_seq": None,
+            "last_seq": None,
+            "state": "waiting",
+            "attempts": 0,
+            "takeovers": 0,
+            "recipients_written": 0,
+        }
+    )
+    session.execute(insert(units), rows)
+    return included, excluded, len(bounds)
+
+
+def drop_older_snapshots(session: Session, mailshot_id: int, job_id: int) -> None:
+    """Delete the snapshots of the mailshot's earlier, ended jobs."""
+    older = select(jobs.c.id).where(
+        jobs.c.mailshot_id == mailshot_id,
+        jobs.c.id < job_id,
+        jobs.c.state.not_in(JOB_ACTIVE),
+    )
+    session.execute(delete(recipients).where(recipients.c.job_id.in_(older)))
+    session.execute(delete(exclusions).where(exclusions.c.job_id.in_(older)))
+
+
+def read_recipients(
+    session: Session, job_id: int, first_seq: int, last_seq: int
+) -> list[tuple[Any, ...]]:
+    """The recipients ``first_seq..last_seq`` of a job's snapshot, as rows of
+    :data:`RECIPIENT_COLUMNS` in ``seq`` order (read-only)."""
+    total = session.execute(select(jobs.c.recipients_total).where(jobs.c.id == job_id)).first()
+    if total is None:
+        raise AppError(NOT_FOUND, what="sync job", id=job_id)
+    if total[0] is None:
+        raise AppError(errors.SYNC_NO_SNAPSHOT, job_id=job_id)
+    cols = [recipients.c[name] for name in RECIPIENT_COLUMNS]
+    result = session.execute(
+        select(*cols)
+        .where(
+            recipients.c.job_id == job_id,
+            recipients.c.seq >= first_seq,
+            recipients.c.seq <= last_seq,
+        )
+        .order_by(recipients.c.seq)
+    )
+    return [tuple(row) for row in result]

@@ -1,0 +1,237 @@
+"""The user's side of the sync queue: Synchronise (and Retry), Cancel, and ending a job.
+
+Synchronise is O(1) whatever the audience: in one transaction it supersedes the mailshot's
+active job (if any), inserts a ``queued`` job with its ``prepare`` unit, and sets the
+mailshot's ``sync_state``. The audience is read later, by the prepare step of a worker.
+:func:`end_job` is the single way a job leaves the active states other than completing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mailshot.crm.models import Mailshot
+from mailshot.crm.services.common import get_or_404
+from mailshot.crm.sync import errors
+from mailshot.crm.sync.states import JOB_ACTIVE, MAILSHOT_STATE_FOR_JOB, RETRYABLE, UNIT_OPEN
+from mailshot.crm.sync.tables import current_time, jobs, lease_log, mailshots, units
+from mailshot.errors import AppError, FieldProblem
+
+#: How often Synchronise retries when a concurrent Synchronise of the same mailshot won.
+_REQUEST_TRIES = 3
+
+
+def preflight(mailshot: Mailshot) -> list[FieldProblem]:
+    """What the CRM alone can tell would make a sync of ``mailshot`` fail.
+
+    Today: a name and an audience source. The ESP's own limits (name length, sender,
+    content) are checked by the ESP and reported back through the queue; a later issue
+    adds them here from ``GET /esp/api/v1/limits``.
+    """
+    problems: list[FieldProblem] = []
+    if not (mailshot.name or "").strip():
+        problems.append(FieldProblem("name", "required", "the mailshot has no name"))
+    if mailshot.audience_source == "mailing_list" and mailshot.mailing_list_id is None:
+        problems.append(
+            FieldProblem("mailing_list_id", "required", "the mailshot names no mailing list")
+        )
+    elif (
+        mailshot.audience_source == "marketing_campaign" and mailshot.marketing_campaign_id is None
+    ):
+        problems.append(
+            FieldProblem(
+                "marketing_campaign_id", "required", "the mailshot names no marketing campaign"
+            )
+        )
+    elif mailshot.audience_source not in ("mailing_list", "marketing_campaign"):
+        problems.append(
+            FieldProblem("audience_source", "invalid", "the mailshot has no audience source")
+        )
+    return problems
+
+
+def check_can_sync(mailshot: Mailshot) -> None:
+    """Raise the catalogued refusal if ``mailshot`` cannot be synchronised at all."""
+    if not mailshot.sync_with:
+        raise AppError(errors.SYNC_TARGET_MISSING, name=mailshot.name)
+    problems = preflight(mailshot)
+    if problems:
+        raise AppError(
+            errors.SYNC_PREFLIGHT_FAILED,
+            details=problems,
+            name=mailshot.name,
+            summary="; ".join(p.message for p in problems),
+        )
+
+
+def request_sync(
+    session: Session,
+    mailshot_id: int,
+    *,
+    chunk_size: int,
+    actor: str | None = None,
+    now: datetime | None = None,
+    only_if_state: frozenset[str] | None = None,
+) -> int:
+    """Queue a sync of the mailshot (superseding its active one); commit; return the job id.
+
+    With ``only_if_state`` (Retry), refuse unless the mailshot's sync state is one of them.
+    """
+    for attempt in range(_REQUEST_TRIES):
+        mailshot = get_or_404(session, Mailshot, mailshot_id, "mailshot")
+        if only_if_state is not None and mailshot.sync_state not in only_if_state:
+            raise AppError(errors.SYNC_NOT_RETRYABLE, name=mailshot.name, state=mailshot.sync_state)
+        check_can_sync(mailshot)
+        at = current_time(session, now)
+        try:
+            job_id = _insert_job(session, mailshot_id, chunk_size=chunk_size, actor=actor, now=at)
+            session.commit()
+            return int(job_id)
+        except IntegrityError:
+            # A concurrent Synchronise of the same mailshot committed first (the partial
+            # unique index allows one active job per mailshot): supersede that one instead.
+            session.rollback()
+            if attempt == _REQUEST_TRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _insert_job(
+    session: Session, mailshot_id: int, *, chunk_size: int, actor: str | None, now: datetime
+) -> int:
+    active = session.execute(
+        select(jobs.c.id).where(jobs.c.mailshot_id == mailshot_id, jobs.c.state.in_(JOB_ACTIVE))
+    ).scalar_one_or_none()
+    if active is not None:
+        end_job(session, active, "superseded", now=now, touch_mailshot=False)
+    job_id = session.execute(
+        insert(jobs)
+        .values(
+            mailshot_id=mailshot_id,
+            state="queued",
+            requested_at=now,
+            requested_by=actor,
+            chunk_size=chunk_size,
+            chunks_done=0,
+            recipients_written=0,
+            units_leased=0,
+            attempts=0,
+            takeovers=0,
+        )
+        .returning(jobs.c.id)
+    ).scalar_one()
+    session.execute(
+        insert(units).values(
+            job_id=job_id,
+            kind="prepare",
+            state="pending",
+            attempts=0,
+            takeovers=0,
+            recipients_written=0,
+        )
+    )
+    if active is not None:
+        session.execute(update(jobs).where(jobs.c.id == active).values(superseded_by=job_id))
+    session.execute(
+        update(mailshots)
+        .where(mailshots.c.id == mailshot_id)
+        .values(
+            sync_state="queued",
+            sync_job_id=job_id,
+            sync_error_code=None,
+            sync_error_message=None,
+        )
+    )
+    return int(job_id)
+
+
+def end_job(
+    session: Session,
+    job_id: int,
+    state: str,
+    *,
+    now: datetime,
+    code: str | None = None,
+    message: str | None = None,
+    fix: str | None = None,
+    failing_unit_id: int | None = None,
+    touch_mailshot: bool = True,
+) -> bool:
+    """Move an active job to ``state`` (failed, cancelled or superseded) without committing:
+    its open units are cancelled (the failing one marked failed), its open leases closed,
+    and the mailshot's summary updated if this job is still the mailshot's latest. Returns
+    False when the job had already ended."""
+    if failing_unit_id is not None:
+        session.execute(
+            update(units)
+            .where(units.c.id == failing_unit_id, units.c.state.in_(UNIT_OPEN))
+            .values(state="failed", last_error_code=code, last_error_message=message)
+        )
+    session.execute(
+        update(units)
+        .where(units.c.job_id == job_id, units.c.state.in_(UNIT_OPEN))
+        .values(state="cancelled")
+    )
+    session.execute(
+        update(lease_log)
+        .where(lease_log.c.job_id == job_id, lease_log.c.ended_at.is_(None))
+        .values(ended_at=now, outcome=state)
+    )
+    ended = session.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.state.in_(JOB_ACTIVE))
+        .values(
+            state=state,
+            finished_at=now,
+            next_retry_at=None,
+            **(
+                {"last_error_code": code, "last_error_message": message, "last_error_fix": fix}
+                if code is not None
+                else {}
+            ),
+        )
+        .returning(jobs.c.mailshot_id)
+    ).scalar_one_or_none()
+    if ended is None:
+        return False
+    if touch_mailshot and state in MAILSHOT_STATE_FOR_JOB:
+        session.execute(
+            update(mailshots)
+            .where(mailshots.c.id == ended, mailshots.c.sync_job_id == job_id)
+            .values(
+                sync_state=MAILSHOT_STATE_FOR_JOB[state],
+                sync_error_code=code,
+                sync_error_message=message,
+            )
+        )
+    return True
+
+
+def cancel(session: Session, mailshot_id: int, *, now: datetime | None = None) -> int:
+    """Cancel the mailshot's active sync; commit; return the job id."""
+    mailshot = get_or_404(session, Mailshot, mailshot_id, "mailshot")
+    job_id = session.execute(
+        select(jobs.c.id).where(jobs.c.mailshot_id == mailshot_id, jobs.c.state.in_(JOB_ACTIVE))
+    ).scalar_one_or_none()
+    if job_id is None or not end_job(session, job_id, "cancelled", now=current_time(session, now)):
+        raise AppError(errors.SYNC_NOT_ACTIVE, name=mailshot.name, state=mailshot.sync_state)
+    session.commit()
+    return int(job_id)
+
+
+def retry(
+    session: Session,
+    mailshot_id: int,
+    *,
+    chunk_size: int,
+    actor: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Queue a new sync of a mailshot whose last sync failed or was cancelled."""
+    return request_sync(
+        session, mailshot_id, chunk_size=chunk_size, actor=actor, now=now, only_if_state=RETRYABLE
+    )

@@ -1,0 +1,213 @@
+"""The command line end to end: `mailshot serve --demo` as a real process (server and
+embedded bridge workers), `mailshot sync --wait` and `mailshot queue` as real processes
+against it, Ctrl-C, and a second start that finds everything already provisioned."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from mailshot import credentials, demo
+from mailshot.settings import Settings
+
+pytestmark = pytest.mark.e2e
+
+
+def _mailshot_command() -> list[str]:
+    script = Path(sys.executable).parent / "mailshot"
+    if script.is_file():
+        return [str(script)]
+    found = shutil.which("mailshot")
+    return [found] if found else [sys.executable, "-m", "mailshot.cli.main"]
+
+
+def _env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILSHOT_")}
+    env.update(
+        PYTHONUNBUFFERED="1",
+        MAILSHOT_DATA_DIR=str(settings.data_dir),
+        MAILSHOT_CRM_DATABASE_URL=settings.crm_db_url(),
+        MAILSHOT_ESP_DATABASE_URL=settings.esp_db_url(),
+        MAILSHOT_LEASE_SECONDS="5",
+        MAILSHOT_HEARTBEAT_SECONDS="1",
+        COLUMNS="200",
+        **extra,
+    )
+    return env
+
+
+class Served:
+    """A `mailshot serve` process whose output is read line by line in a thread."""
+
+    def __init__(self, settings: Settings, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [*_mailshot_command(), "serve", "--port", "0", *args],
+            env=_env(settings),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+                continue
+            self.output.append(line)
+            if found := re.search(pattern, line):
+                return found
+        raise AssertionError(f"no line matching {pattern!r} in:\n{''.join(self.output)}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout=30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+
+
+@pytest.fixture
+def serve(settings: Settings) -> Iterator[list[Served]]:
+    started: list[Served] = []
+    yield started
+    for served in started:
+        served.stop()
+
+
+def _cli(settings: Settings, port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*_mailshot_command(), *args],
+        env=_env(settings, MAILSHOT_PORT=str(port)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_serve_demo_sync_queue_and_ctrl_c(settings: Settings, serve: list[Served]) -> None:
+    served = Served(settings, "--demo", "--demo-people", "300", "--workers", "2")
+    serve.append(served)
+    port = int(served.wait_for(r"mailshot is running at http://127\.0\.0\.1:(\d+)")[1])
+    served.wait_for(r"First run\. Log in to the CRM and ESP as admin@example\.com")
+    password = served.wait_for(r"with the password (\S+) \(shown only this once\)")[1]
+    served.wait_for(re.escape(f'mailshot sync "{demo.READY_MAILSHOT}" --wait'))
+    assert password not in (settings.data_dir / "credentials.json").read_text()
+
+    ok = _cli(settings, port, "sync", demo.READY_MAILSHOT, "--wait", "--timeout", "90")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    written = re.search(r"Synchronised '.*': ([\d,]+) recipients", _flat(ok.stdout))
+    assert written, ok.stdout
+    recipients = int(written[1].replace(",", ""))
+    assert recipients > 150
+
+    # The ESP holds exactly that audience, under the CRM mailshot's id.
+    creds = credentials.load(settings.credentials_file)
+    assert creds.esp_integration_key is not None and creds.cli_key is not None
+    crm_key = creds.cli_key.get_secret_value()
+    base = f"http://127.0.0.1:{port}"
+    mailshots = httpx.get(
+        f"{base}/crm/api/v1/mailshots",
+        params={"name": demo.READY_MAILSHOT},
+        headers={"Authorization": f"Bearer {crm_key}"},
+    ).json()["items"]
+    campaign = httpx.get(
+        f"{base}/esp/api/v1/integrated-campaigns/{mailshots[0]['id']}",
+        headers={"Authorization": f"Bearer {creds.esp_integration_key.get_secret_value()}"},
+    )
+    assert campaign.status_code == 200, campaign.text
+    assert campaign.json()["audience_count"] == recipients
+
+    refused = _cli(settings, port, "sync", demo.LONG_NAME_MAILSHOT, "--wait", "--timeout", "90")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    said = _flat(refused.stdout + refused.stderr)
+    assert "CAMPAIGN_NAME_TOO_LONG: The campaign name has 120 characters" in said
+    assert "Fix:" in said
+
+    listed = _cli(settings, port, "queue", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert orjson.loads(listed.stdout) == []
+
+    assert served.stop() == 0
+    served.wait_for(r"mailshot stopped\.", timeout=5)
+    assert "Traceback" not in "".join(served.output)
+
+
+def test_a_second_start_is_already_provisioned(settings: Settings, serve: list[Served]) -> None:
+    first = Served(settings, "--demo", "--demo-people", "50", "--no-worker")
+    serve.append(first)
+    first.wait_for(r"First run\.")
+    first.wait_for(r"Demo data is loaded\.")
+    assert first.stop() == 0
+    keys = (settings.data_dir / "credentials.json").read_bytes()
+
+    second = Served(settings, "--demo", "--demo-people", "50", "--no-worker")
+    serve.append(second)
+    second.wait_for(r"Bridge: not started here")
+    second.wait_for(r"Demo data was already there\.")
+    assert second.stop() == 0
+    assert not [line for line in second.output if "First run" in line or "password" in line]
+    assert (settings.data_dir / "credentials.json").read_bytes() == keys
+
+
+def test_serve_without_workers_and_a_separate_worker(
+    settings: Settings, serve: list[Served]
+) -> None:
+    served = Served(settings, "--demo", "--demo-people", "100", "--no-worker")
+    serve.append(served)
+    port = int(served.wait_for(r"mailshot is running at http://127\.0\.0\.1:(\d+)")[1])
+    served.wait_for(r"Bridge: not started here; run `mailshot worker`")
+
+    queued = _cli(settings, port, "sync", demo.READY_MAILSHOT)
+    assert queued.returncode == 0, queued.stderr
+    assert "Queued" in queued.stdout
+
+    worker = subprocess.Popen(
+        [*_mailshot_command(), "worker", "--concurrency", "1"],
+        env=_env(settings, MAILSHOT_PORT=str(port)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        done = _cli(settings, port, "sync", demo.READY_MAILSHOT, "--wait", "--timeout", "90")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "Synchronised" in done.stdout
+        worker.send_signal(signal.SIGTERM)
+        out, _ = worker.communicate(timeout=30)
+        assert worker.returncode == 0, out
+        assert "Bridge workers stopped." in out
+        assert "Traceback" not in out
+    finally:
+        if worker.poll() is None:
+            worker.kill()

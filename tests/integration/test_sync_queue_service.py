@@ -1,0 +1,150 @@
+"""The queue's services with a controlled clock: expiry and takeover, backoff, retries
+exhausted, a unit that keeps killing workers, and least-served-first fairness."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailshot.crm.models import Mailshot, SyncJob
+from mailshot.crm.models.sync import SyncLeaseLog
+from mailshot.crm.sync import prepare, queue, work
+from mailshot.crm.sync.backoff import RetryPolicy
+from mailshot.db import make_engine, make_sessionmaker
+from mailshot.errors import AppError
+from mailshot.settings import Settings
+from tests.e2e.data import add_list, add_mailshot, crm_engine
+
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+LEASE = 10.0
+
+
+@pytest.fixture
+def session(settings: Settings) -> Iterator[Session]:
+    engine = make_engine(settings.crm_db_url())
+    with make_sessionmaker(engine)() as s:
+        yield s
+    engine.dispose()
+
+
+def _mailshot(settings: Settings, n: int, tag: str) -> int:
+    engine = crm_engine(settings)
+    list_id, _ = add_list(engine, tag, n)
+    mailshot_id = add_mailshot(engine, list_id, f"Mailshot {tag}")
+    engine.dispose()
+    return mailshot_id
+
+
+def _lease(s: Session, at: datetime, worker: str = "w", takeovers: int = 5) -> work.LeasedUnit:
+    unit = work.lease(s, worker_id=worker, lease_seconds=LEASE, max_takeovers=takeovers, now=at)
+    assert unit is not None
+    return unit
+
+
+def _prepared(s: Session, settings: Settings, n: int, tag: str, size: int) -> int:
+    mailshot_id = _mailshot(settings, n, tag)
+    queue.request_sync(s, mailshot_id, chunk_size=size, now=T0)
+    unit = _lease(s, T0)
+    prepare.prepare(s, unit.unit_id, unit.lease_token, now=T0)
+    work.complete(s, unit.unit_id, unit.lease_token, esp_campaign_id="1", now=T0)
+    return mailshot_id
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_holder_is_refused(
+    session: Session, settings: Settings
+) -> None:
+    _prepared(session, settings, 5, "a", 5)
+    first = _lease(session, T0, "w1")
+    assert work.lease(session, worker_id="w2", lease_seconds=LEASE, max_takeovers=5, now=T0) is None
+    # A heartbeat keeps it; once it lapses, the next lease takes it over.
+    work.heartbeat(session, first.unit_id, first.lease_token, lease_seconds=LEASE, now=T0)
+    later = T0 + timedelta(seconds=LEASE + 1)
+    second = _lease(session, later, "w2")
+    assert (second.unit_id, second.takeover) == (first.unit_id, True)
+    with pytest.raises(AppError) as lost:
+        work.complete(session, first.unit_id, first.lease_token, recipients_written=5, now=later)
+    assert lost.value.code == "SYNC_LEASE_LOST"
+    work.complete(session, second.unit_id, second.lease_token, recipients_written=5, now=later)
+    job = session.scalars(select(SyncJob)).one()
+    assert (job.chunks_done, job.takeovers, job.state) == (1, 1, "finalizing")
+    log = session.scalars(select(SyncLeaseLog).where(SyncLeaseLog.unit_id == first.unit_id))
+    spans = sorted((r.leased_at, r.ended_at, r.outcome) for r in log)
+    assert [o for _, _, o in spans] == ["expired", "completed"]
+    assert spans[0][1] is not None and spans[0][1] <= spans[1][0]
+
+
+def test_transient_failures_back_off_then_exhaust(session: Session, settings: Settings) -> None:
+    mailshot_id = _prepared(session, settings, 3, "b", 5)
+    policy = RetryPolicy(base_seconds=4, cap_seconds=60)
+    unit = _lease(session, T0)
+    out = work.fail(
+        session,
+        unit.unit_id,
+        unit.lease_token,
+        permanent=False,
+        code="HTTP_503",
+        message="busy",
+        retry_after_seconds=30,
+        max_attempts=2,
+        policy=policy,
+        now=T0,
+    )
+    assert out.job_state == "running"
+    job = session.scalars(select(SyncJob)).one()
+    assert job.next_retry_at == T0 + timedelta(seconds=30)  # Retry-After wins
+    assert job.last_error_code == "HTTP_503"
+    assert work.lease(session, worker_id="w", lease_seconds=LEASE, max_takeovers=5, now=T0) is None
+    again = _lease(session, T0 + timedelta(seconds=31))
+    assert again.attempt == 2
+    work.fail(
+        session,
+        again.unit_id,
+        again.lease_token,
+        permanent=False,
+        code="HTTP_503",
+        message="still busy",
+        max_attempts=2,
+        policy=policy,
+        now=T0 + timedelta(seconds=31),
+    )
+    session.expire_all()
+    mailshot = session.get(Mailshot, mailshot_id)
+    assert mailshot is not None and mailshot.sync_state == "failed"
+    assert mailshot.sync_error_code == "SYNC_RETRIES_EXHAUSTED"
+    assert "HTTP_503: still busy" in (mailshot.sync_error_message or "")
+
+
+def test_a_unit_that_keeps_killing_workers_fails_its_job_only(
+    session: Session, settings: Settings
+) -> None:
+    bad = _prepared(session, settings, 2, "c", 5)
+    at = T0
+    unit = _lease(session, at, takeovers=2)
+    for _ in range(2):
+        at += timedelta(seconds=LEASE + 1)
+        unit = _lease(session, at, takeovers=2)
+        assert unit.takeover
+    good = _mailshot(settings, 1, "d")
+    queue.request_sync(session, good, chunk_size=5, now=at)
+    at += timedelta(seconds=LEASE + 1)
+    nxt = _lease(session, at, takeovers=2)  # the good job is served first (least served)
+    assert nxt.mailshot_id == good and nxt.kind == "prepare"
+    # The bad unit's third expiry fails its job instead of handing it out again.
+    assert work.lease(session, worker_id="w", lease_seconds=LEASE, max_takeovers=2, now=at) is None
+    session.expire_all()
+    failed = session.get(Mailshot, bad)
+    assert failed is not None and failed.sync_error_code == "SYNC_UNIT_KILLS_WORKERS"
+
+
+def test_the_least_served_job_goes_first(session: Session, settings: Settings) -> None:
+    big = _prepared(session, settings, 20, "e", 2)
+    for _ in range(3):
+        _lease(session, T0)
+    small = _mailshot(settings, 1, "f")
+    queue.request_sync(session, small, chunk_size=2, now=T0)
+    assert _lease(session, T0).mailshot_id == small
+    assert _lease(session, T0).mailshot_id == big
