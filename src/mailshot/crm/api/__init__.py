@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from mailshot.crm.api import (
+    api_keys,
     compliance,
     crm_settings,
+    esp_limits,
     mailing_lists,
     mailshots,
     marketing_campaigns,
@@ -30,6 +32,8 @@ def build_router() -> APIRouter:
         mailshots,
         users,
         crm_settings,
+        api_keys,
+        esp_limits,
         sync_api,
     ):
         router.include_router(module.router)

@@ -28,7 +28,7 @@ class Person(IdMixin, TimestampMixin, Base):
     first_name: Mapped[str] = mapped_column(String(255), default="")
     last_name: Mapped[str] = mapped_column(String(255), default="")
     email: Mapped[str | None] = mapped_column(String(320))
-    #: Lower-cased, trimmed address; None when there is no usable address.
+    #: Lower-cased, trimmed address (also for an invalid one); None when there is none.
     email_normalised: Mapped[str | None] = mapped_column(String(320))
     #: 'ok', 'missing' or 'invalid' (syntax), decided at write time with email-validator.
     email_status: Mapped[str] = mapped_column(String(16), default="missing")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailshot.clock import utcnow
@@ -143,6 +143,18 @@ class IntegrationStatus(Base):
     version: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
     active_units: Mapped[int] = mapped_column(Integer, default=0)
+    #: Set when the worker said goodbye (a clean stop); cleared by its next heartbeat.
+    stopped_at: Mapped[datetime | None] = mapped_column()
+    # ---- what the worker last saw of the ESP (relayed, since the CRM never calls it) ----
+    #: Whether its last heartbeat to the ESP got an answer (None: not reported).
+    esp_reachable: Mapped[bool | None] = mapped_column(Boolean)
+    #: Why not: the transport error, or the ESP's refusal of the bridge's key (code: text).
+    esp_error: Mapped[str | None] = mapped_column(Text)
+    #: The CRM's time of the last heartbeat that said the ESP answered.
+    esp_ok_at: Mapped[datetime | None] = mapped_column()
+    #: Whether the ESP's integration is paused, and since when (the ESP's clock).
+    esp_paused: Mapped[bool | None] = mapped_column(Boolean)
+    esp_paused_at: Mapped[datetime | None] = mapped_column()
 
 
 class SyncLeaseLog(IdMixin, Base):

@@ -1,14 +1,20 @@
-"""Helpers every CRM service uses: fetch-or-404, apply a partial update, write the audit log."""
+"""Helpers every CRM service uses: fetch-or-404, apply a partial update, write the audit log,
+check referenced rows, build search patterns and dialect-specific upserts."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailshot.clock import utcnow
-from mailshot.crm.models import AuditEntry
+from mailshot.crm.errors import UNKNOWN_PEOPLE, field_error
+from mailshot.crm.models import AuditEntry, Person
+from mailshot.db import is_sqlite
 from mailshot.errors import NOT_FOUND, AppError
 
 M = TypeVar("M")
@@ -49,3 +55,35 @@ def audit(
             detail=detail,
         )
     )
+
+
+def require_row(session: Session, model: type[Any], ident: int | None, field: str) -> None:
+    """Refuse (422, naming ``field``) a reference to a row that does not exist."""
+    if ident is not None and session.get(model, ident) is None:
+        what = model.__tablename__.rstrip("s").replace("_", " ")
+        raise field_error(field, "exists", f"there is no {what} with id {ident}", id=ident)
+
+
+def require_people(session: Session, person_ids: Iterable[int]) -> list[int]:
+    """Return the distinct ids, sorted; refuse the lot if any is not a person."""
+    ids = sorted(set(person_ids))
+    found = set(session.scalars(select(Person.id).where(Person.id.in_(ids))))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        sample = ", ".join(str(i) for i in missing[:5])
+        raise AppError(UNKNOWN_PEOPLE, count=len(missing), sample=sample)
+    return ids
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, with LIKE's wildcards escaped (``\\``)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def upsert(session: Session, model: type[Any]) -> sqlite.Insert | postgresql.Insert:
+    """``INSERT`` into ``model``'s table in the session's dialect (which offers
+    ``on_conflict_do_update``)."""
+    if is_sqlite(session):
+        return sqlite.insert(model)
+    return postgresql.insert(model)
