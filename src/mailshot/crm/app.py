@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from mailshot.crm.api import build_router
+from mailshot.crm.ui import install_pages
 from mailshot.settings import Settings
 from mailshot.webapp import make_part_app
 
@@ -17,4 +18,5 @@ def create_crm_app(settings: Settings) -> FastAPI:
         db_url=settings.crm_db_url(),
     )
     app.include_router(build_router(), prefix="/api/v1")
+    install_pages(app, settings)
     return app

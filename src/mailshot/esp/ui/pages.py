@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 from mailshot.db import read_only
 from mailshot.errors import AppError
 from mailshot.esp.models import EspUser
-from mailshot.esp.schemas.access import ApiKeyCreate
 from mailshot.esp.scopes import ALL_SCOPES
 from mailshot.esp.services import access, audience, campaigns, integration
+from mailshot.keyadmin import SHOWN_ONCE, ApiKeyCreated, ApiKeyRotate
 from mailshot.webui import forms
 from mailshot.webui.auth import UserDep, admin_only, csrf_protect, form_data, form_list
+from mailshot.webui.keys import REFUSALS_SHOWN, KeyRoutes, parse_create, render_keys
 from mailshot.webui.pages import PageRoute, PageUser, db_session, flash, render
 
 router = APIRouter(
@@ -53,7 +54,7 @@ def integration_banner(request: Request) -> dict[str, Any]:
                 "kind": "warn",
                 "title": "The integration is not running.",
                 "message": "No bridge worker has reported in the last 60 seconds.",
-                "fix": "Start one with `mailshot worker` (or `mailshot serve`).",
+                "fix": "Start one with “mailshot worker” (or “mailshot serve”).",
             }
         }
     return {}
@@ -139,37 +140,44 @@ def resume(request: Request, db: DbDep, admin: IntegrationAdmin) -> Response:
     return RedirectResponse(request.url_for("esp_integration"), 303)
 
 
+KEY_ROUTES = KeyRoutes(
+    page="esp_api_keys",
+    create="esp_api_key_create",
+    enabled="esp_api_key_enabled",
+    rotate="esp_api_key_rotate",
+)
+
+
 def _keys_page(
     request: Request,
     db: Session,
     *,
-    new_token: str | None = None,
+    created: ApiKeyCreated | None = None,
     errors: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
     status: int = 200,
 ) -> Response:
-    keys, next_cursor = access.keys_page(
+    keys, next_cursor = access.keys_with_users_page(
         db, cursor=request.query_params.get("cursor"), limit=PAGE_SIZE
     )
+    refusals, _ = access.refusals(db, cursor=None, limit=REFUSALS_SHOWN)
     users = db.execute(
         select(EspUser.id, EspUser.email, EspUser.role)
         .where(EspUser.enabled.is_(True))
         .order_by(EspUser.email)
     ).all()
-    return render(
+    return render_keys(
         request,
-        "esp/api_keys.html",
-        {
-            "title": "API keys",
-            "active": "esp_api_keys",
-            "keys": [access.key_public(k) for k in keys],
-            "owners": dict(db.execute(select(EspUser.id, EspUser.email)).tuples().all()),
-            "key_users": users,
-            "all_scopes": ALL_SCOPES,
-            "new_token": new_token,
-            "errors": errors or {},
-        }
-        | _pager(request, next_cursor),
-        status_code=status,
+        routes=KEY_ROUTES,
+        keys=keys,
+        refusals=refusals,
+        key_users=list(users),
+        all_scopes=ALL_SCOPES,
+        pager=_pager(request, next_cursor),
+        created=created,
+        errors=errors,
+        values=values,
+        status=status,
     )
 
 
@@ -178,43 +186,21 @@ def keys_page(request: Request, db: DbDep, _: KeysAdmin) -> Response:
     return _keys_page(request, db)
 
 
-def _utc(value: str | None) -> datetime | str | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return value  # the schema refuses it by name
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 @router.post("/api-keys", name="esp_api_key_create")
 def key_create(
     request: Request, db: DbDep, _: KeysAdmin, form: FormDep, lists: ListsDep
 ) -> Response:
-    ips = (forms.text(form, "permitted_ips") or "").replace(",", " ").split()
-    data, errors = forms.parse(
-        ApiKeyCreate,
-        {
-            "name": forms.text(form, "name") or "",
-            "user_id": forms.integer(form, "user_id"),
-            "description": forms.text(form, "description"),
-            "scopes": lists.get("scopes") or None,
-            "permitted_ips": ips,
-            "valid_from": _utc(forms.text(form, "valid_from")),
-            "until": _utc(forms.text(form, "until")),
-        },
-    )
+    data, errors = parse_create(form, lists)
     if data is not None:
         try:
-            key, token = access.add_key(db, data)
+            created = access.create(db, data)
         except AppError as exc:
             db.rollback()
             errors = forms.app_errors(exc)
         else:
-            flash(request, f"The key “{key.name}” was created. Copy it now: it is not shown again.")
-            return _keys_page(request, db, new_token=token)
-    return _keys_page(request, db, errors=errors, status=422)
+            flash(request, f"The key “{created.name}” was created. {SHOWN_ONCE}")
+            return _keys_page(request, db, created=created)
+    return _keys_page(request, db, errors=errors, values=dict(form), status=422)
 
 
 @router.post("/api-keys/{key_id}/enabled", name="esp_api_key_enabled")
@@ -223,3 +209,14 @@ def key_enabled(request: Request, db: DbDep, _: KeysAdmin, form: FormDep, key_id
     key = access.set_key_enabled(db, key_id, enabled=enabled)
     flash(request, f"The key “{key.name}” is now {'enabled' if enabled else 'disabled'}.")
     return RedirectResponse(request.url_for("esp_api_keys"), 303)
+
+
+@router.post("/api-keys/{key_id}/rotate", name="esp_api_key_rotate")
+def key_rotate(request: Request, db: DbDep, _: KeysAdmin, key_id: int) -> Response:
+    rotated = access.rotate(db, key_id, ApiKeyRotate())
+    flash(
+        request,
+        f"A new key “{rotated.name}” replaces {rotated.old_key.prefix}…: copy it now. The old "
+        "key keeps working until you disable it.",
+    )
+    return _keys_page(request, db, created=rotated)
