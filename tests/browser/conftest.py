@@ -3,7 +3,8 @@ the per-test SQLite databases of the ``settings`` fixture), ``python -m mailshot
 workers holding the test keys, and Debian's Chromium driven by Playwright.
 
 Playwright cannot download browsers here, so Chromium is the system one
-(``apt-get install chromium``); without it (or without Playwright) these tests skip.
+(``apt-get install chromium``). Without it these tests fail with that instruction: a
+skipped browser test must never pass for a green run.
 Screenshots go to ``artifacts/screenshots/`` (gitignored).
 """
 
@@ -140,10 +141,11 @@ def site(settings: Settings, keys: Keys, tmp_path: Path) -> Iterator[Site]:
 
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api
+
     executable = shutil.which("chromium")
     if executable is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+        pytest.fail("Debian's chromium is not installed: apt-get install -y chromium")
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
