@@ -56,3 +56,12 @@ def test_the_table_lists_codes_and_fixes() -> None:
     result = runner.invoke(app, ["errors"])
     assert result.exit_code == 0
     assert "AUTH_KEY_EXPIRED" in result.output and "CLI_SYNC_TIMEOUT" in result.output
+
+
+def test_docs_errors_md_is_up_to_date() -> None:
+    doc = Path(__file__).resolve().parents[2] / "docs" / "ERRORS.md"
+    expected = catalogue_markdown(load_catalogue())
+    assert doc.is_file() and doc.read_text(encoding="utf-8") == expected, (
+        "docs/ERRORS.md differs from the error catalogue: run `make docs` "
+        "(mailshot errors --markdown --output docs/ERRORS.md)"
+    )

@@ -84,7 +84,8 @@ class FakeCrm:
             step = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
             return httpx.Response(200, json=step)
         if path == "sync/queue":
-            return httpx.Response(200, json={"items": self.queue_items})
+            items = self.queue_items
+            return httpx.Response(200, json={"items": items, "total": len(items)})
         return _error(404, "ROUTE_NOT_FOUND", f"There is no such address: {path}.")
 
 
@@ -255,27 +256,40 @@ def test_the_key_never_appears_in_the_output(fake: FakeCrm) -> None:
     assert "the-secret-part" not in out
 
 
-QUEUE = [
+QUEUE = [  # the shape of GET /sync/queue items (crm/sync/schemas.QueueEntry)
     {
-        "queue_position": 1,
+        "position": 1,
         "job_id": 11,
         "mailshot_id": 5,
         "mailshot_name": "Demo: April newsletter",
         "job_state": "running",
+        "chunks_done": 0,
+        "chunks_total": 1,
         "recipients_total": 2000,
         "recipients_written": 500,
         "attempts": 1,
-        "last_error": {"code": "ESP_UNAVAILABLE", "message": "The ESP answered 503."},
+        "takeovers": 0,
+        "last_error": {"code": "ESP_UNAVAILABLE", "message": "The ESP answered 503.", "fix": ""},
+        "next_retry_at": None,
+        "requested_at": "2026-01-31T09:00:00Z",
+        "started_at": "2026-01-31T09:00:01Z",
     },
     {
-        "queue_position": 2,
+        "position": 2,
         "job_id": 12,
         "mailshot_id": 6,
+        "mailshot_name": "Second in line",
         "job_state": "queued",
+        "chunks_done": 0,
+        "chunks_total": None,
         "recipients_total": None,
         "recipients_written": 0,
         "attempts": 0,
+        "takeovers": 0,
         "last_error": None,
+        "next_retry_at": None,
+        "requested_at": "2026-01-31T09:00:02Z",
+        "started_at": None,
     },
 ]
 
@@ -297,10 +311,22 @@ def test_queue_table_shows_positions_progress_attempts_and_errors(
     rows = [line for line in result.output.splitlines() if "│" in line]
     april = next(r for r in rows if "April" in r)
     assert "running" in april and "500/2,000 (25%)" in april and "ESP_UNAVAILABLE" in april
-    assert next(r for r in rows if "#6" in r).split("│")[1].strip() == "2"
+    second = next(r for r in rows if "Second in line" in r)
+    assert second.split("│")[1].strip() == "2" and "queued" in second
 
 
 def test_an_empty_queue_says_so(fake: FakeCrm) -> None:
     code, out = _run("queue")
     assert code == 0
     assert "The sync queue is empty" in out
+
+
+def test_a_transient_error_is_shown_while_waiting(fake: FakeCrm) -> None:
+    error = {"code": "ESP_UNAVAILABLE", "message": "The ESP answered 503.", "fix": "Wait."}
+    fake.steps = [
+        _progress("synchronising", last_error=error, next_retry_at="2026-01-31T09:00:05Z"),
+        _progress("synchronised", recipients_total=3, recipients_written=3),
+    ]
+    code, out = _run("sync", "5", "--wait", "--interval", "0.05")
+    assert code == 0, out
+    assert "ESP_UNAVAILABLE: The ESP answered 503.; retrying at 2026-01-31T09:00:05Z" in out

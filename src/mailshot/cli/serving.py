@@ -1,0 +1,264 @@
+"""``mailshot serve`` (the embedded default: CRM, ESP and bridge workers in one process) and
+``mailshot worker`` (bridge workers alone, against CRM and ESP servers anywhere).
+
+``serve`` provisions the databases and keys, optionally loads the demo data, runs uvicorn
+with :func:`mailshot.server.create_app` and, once the server accepts connections, starts a
+:class:`~mailshot.bridge.worker.WorkerPool` that reaches both parts over HTTP like any other
+bridge. On Ctrl-C (or SIGTERM) the workers finish or hand back their units first, while the
+server still answers them; then the server stops. A second Ctrl-C stops at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Protocol
+
+import typer
+import uvicorn
+from rich.markup import escape
+
+from mailshot.cli.admin import migrate_checked
+from mailshot.cli.common import EXIT_INTERRUPTED, console, err_console, fail, load_settings
+from mailshot.cli.errors import BRIDGE_NOT_CONFIGURED, SERVER_CANNOT_LISTEN
+from mailshot.errors import AppError
+from mailshot.logging_setup import configure as configure_logging
+from mailshot.settings import Settings
+
+if TYPE_CHECKING:
+    from mailshot.bridge.worker import BridgeConfig
+    from mailshot.demo import DemoResult
+    from mailshot.provision import ProvisionResult
+
+log = logging.getLogger(__name__)
+
+#: How long the workers get to finish their units when asked to stop.
+DRAIN_SECONDS = 10.0
+DEFAULT_PORT = Settings.model_fields["port"].default
+
+
+class Pool(Protocol):
+    """What the CLI needs of a bridge worker pool."""
+
+    def start(self) -> None: ...
+    def stop(self, timeout: float = ...) -> bool: ...
+    def run_forever(self) -> None: ...
+
+
+def bridge_config(settings: Settings, concurrency: int | None = None) -> BridgeConfig:
+    """The bridge's configuration from ``settings`` (keys from the settings or the
+    provisioned credentials file); a missing key ends the command with its reason."""
+    from mailshot.bridge.errors import BridgeConfigError
+    from mailshot.bridge.worker import BridgeConfig
+
+    overrides = {} if concurrency is None else {"concurrency": concurrency}
+    try:
+        return BridgeConfig.from_settings(settings, **overrides)
+    except BridgeConfigError as exc:
+        fail(AppError(BRIDGE_NOT_CONFIGURED, reason=str(exc)))
+
+
+def make_pool(settings: Settings, concurrency: int | None = None) -> Pool:
+    """A bridge worker pool configured from ``settings``."""
+    from mailshot.bridge.worker import WorkerPool
+
+    return WorkerPool(bridge_config(settings, concurrency))
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, but a stop signal first drains the workers while it still serves."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.pool: Pool | None = None
+        self._exiting = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._exiting:  # a second Ctrl-C: stop now
+            self.force_exit = True
+            self.should_exit = True
+            return
+        self._exiting = True
+        err_console.print("Stopping: letting the workers finish their units...")
+        threading.Thread(target=self._drain, name="mailshot-drain", daemon=True).start()
+
+    def _drain(self) -> None:
+        try:
+            if self.pool is not None:
+                self.pool.stop(DRAIN_SECONDS)
+                self.pool = None
+        finally:
+            self.should_exit = True
+
+    def bound_port(self) -> int | None:
+        for server in getattr(self, "servers", []) or []:
+            for sock in server.sockets:
+                port = sock.getsockname()[1]
+                if isinstance(port, int):
+                    return port
+        return None
+
+
+def _banner(
+    settings: Settings,
+    result: ProvisionResult,
+    demo_result: DemoResult | None,
+    workers: int,
+) -> None:
+    from mailshot import demo as demo_data
+
+    base = settings.base_url()
+    console.print(f"\n[bold green]mailshot is running[/] at {base}")
+    console.print(f"  CRM API docs: {settings.crm_base_url()}/api/v1/docs")
+    console.print(f"  ESP API docs: {settings.esp_base_url()}/api/v1/docs")
+    if workers:
+        console.print(f"  Bridge: {workers} worker(s) in this process")
+    else:
+        console.print("  Bridge: not started here; run `mailshot worker` to synchronise")
+    if result.admin_password:
+        parts = " and ".join(result.password_for)
+        console.print(f"\n[bold]First run.[/] Log in to the {parts} as {result.admin_email}")
+        console.print(
+            f"  with the password [bold]{escape(result.admin_password)}[/] (shown only this once).",
+            soft_wrap=True,
+        )
+    if result.created:
+        console.print(f"API keys are saved in {result.credentials_file} (readable by you only).")
+    if demo_result is not None:
+        prefix = "" if settings.port == DEFAULT_PORT else f"MAILSHOT_PORT={settings.port} "
+        loaded = "was already there" if demo_result.skipped else "is loaded"
+        console.print(f"\n[bold]Demo data {loaded}.[/] Try, in another terminal:")
+        for line in (
+            f'  {prefix}mailshot sync "{demo_data.READY_MAILSHOT}" --wait',
+            f'  {prefix}mailshot sync "{demo_data.LONG_NAME_MAILSHOT}" --wait',
+            "      (120 characters where the ESP accepts 100: refused, with the reason)",
+            f"  {prefix}mailshot queue",
+        ):
+            console.print(escape(line), soft_wrap=True)
+    console.print("\nPress Ctrl-C to stop.\n")
+
+
+def run_server(
+    settings: Settings,
+    result: ProvisionResult,
+    demo_result: DemoResult | None,
+    workers: int,
+) -> None:
+    """Serve until stopped; start ``workers`` bridge workers once the server is up."""
+    from mailshot.server import create_app
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=settings.log_level == "DEBUG",
+        timeout_graceful_shutdown=int(DRAIN_SECONDS),
+    )
+    server = _Server(config)
+    done = threading.Event()
+
+    def when_started() -> None:
+        while not server.started and not done.is_set():
+            time.sleep(0.05)
+        if not server.started:
+            return
+        live = settings
+        port = server.bound_port()
+        if port is not None and port != settings.port:
+            live = settings.model_copy(update={"port": port})
+        running = workers
+        if workers:
+            try:
+                server.pool = make_pool(live, workers)
+                server.pool.start()
+            except (Exception, typer.Exit):
+                log.exception("the embedded bridge workers could not start")
+                running = 0
+        _banner(live, result, demo_result, running)
+
+    if workers:
+        bridge_config(settings, workers)  # a missing key ends the command here, clearly
+    watcher = threading.Thread(target=when_started, name="mailshot-start", daemon=True)
+    watcher.start()
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn exits when it cannot listen
+        if exc.code:
+            fail(AppError(SERVER_CANNOT_LISTEN, host=settings.host, port=settings.port))
+    finally:
+        done.set()
+        watcher.join(timeout=DRAIN_SECONDS)
+        if server.pool is not None:
+            server.pool.stop(DRAIN_SECONDS)
+    console.print("mailshot stopped.")
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default: MAILSHOT_HOST, 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(help="Port to listen on (default: MAILSHOT_PORT, 8000; 0 picks a free one)."),
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Load the demo data set first (once; idempotent).")
+    ] = False,
+    demo_people: Annotated[
+        int, typer.Option(help="With --demo: how many people the demo data set has.", min=10)
+    ] = 3000,
+    no_worker: Annotated[
+        bool,
+        typer.Option("--no-worker", help="Do not run bridge workers in this process."),
+    ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="How many syncs the embedded bridge works on at once "
+            "(default: MAILSHOT_WORKER_CONCURRENCY, 2).",
+            min=1,
+            max=64,
+        ),
+    ] = None,
+) -> None:
+    """Run the CRM, the ESP and the bridge in one process (the embedded default)."""
+    from mailshot import demo as demo_data
+    from mailshot import provision
+
+    settings = load_settings(host=host, port=port, worker_concurrency=workers)
+    configure_logging(settings)
+    try:
+        migrate_checked(settings)
+        result = provision.ensure(settings, migrate=False)
+        demo_result = demo_data.load(settings, people=demo_people) if demo else None
+    except KeyboardInterrupt:  # before the server runs, Ctrl-C just stops
+        err_console.print("Interrupted.")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    embedded = settings.embedded_worker and not no_worker
+    run_server(settings, result, demo_result, settings.worker_concurrency if embedded else 0)
+
+
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            help="How many syncs to work on at once (default: MAILSHOT_WORKER_CONCURRENCY, 2).",
+            min=1,
+            max=64,
+        ),
+    ] = None,
+) -> None:
+    """Run bridge workers until stopped (SIGTERM or Ctrl-C): lease sync work from the CRM
+    and write it to the ESP, both over HTTP."""
+    settings = load_settings(worker_concurrency=concurrency)
+    configure_logging(settings)
+    pool = make_pool(settings, concurrency)
+    console.print(
+        f"Bridge worker(s) started: CRM {settings.crm_base_url()}, ESP {settings.esp_base_url()}."
+        " Press Ctrl-C to stop."
+    )
+    pool.run_forever()
+    console.print("Bridge workers stopped.")

@@ -1,0 +1,220 @@
+"""First-run provisioning of the embedded default: migrate both databases and create the
+users and API keys a fresh installation needs, saving the keys in the credentials file.
+
+What :func:`ensure` makes, once:
+
+- CRM: the admin user (``admin@example.com``, a generated password, argon2-hashed), the
+  integration user with an ``integration`` key (the bridge's), and a CLI key for the admin;
+- ESP: the admin user (the same password, when both are made in one run) and the
+  integration user with its key;
+- ``<data_dir>/credentials.json`` (mode 0600) holding the three keys.
+
+It is idempotent: a second run changes nothing and says so. It also heals: a key missing
+from the credentials file, or one the database no longer knows (a database recreated, a key
+deleted), is issued again; users are never duplicated. The password is returned once and
+stored only as a hash. This module is a composition root: it may use both parts' services.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from mailshot import credentials as creds_store
+from mailshot.crm.models import ApiKey as CrmApiKey
+from mailshot.crm.services import access as crm_access
+from mailshot.db import make_sessionmaker, make_unpooled_engine
+from mailshot.esp.models import EspApiKey
+from mailshot.esp.services import access as esp_access
+from mailshot.keys import parse_token, secret_matches
+from mailshot.migrate import Part, upgrade
+from mailshot.settings import Settings
+
+__all__ = ["ADMIN_EMAIL", "ProvisionResult", "ensure", "migrate_all", "migrate_part"]
+
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_NAME = "Administrator"
+INTEGRATION_NAME = "Integration (bridge)"
+CRM_INTEGRATION_KEY_NAME = "bridge (provisioned)"
+ESP_INTEGRATION_KEY_NAME = "bridge (provisioned)"
+CLI_KEY_NAME = "mailshot CLI (provisioned)"
+
+
+@dataclass
+class ProvisionResult:
+    """What :func:`ensure` found and did. ``admin_password`` is set only when the admin was
+    created by this run: it is shown once and never stored in clear."""
+
+    credentials_file: Path
+    admin_email: str = ADMIN_EMAIL
+    admin_password: str | None = None
+    #: Which parts' admin users the password is for (both on a first run).
+    password_for: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+
+    @property
+    def already_provisioned(self) -> bool:
+        return not self.created
+
+    @property
+    def first_run(self) -> bool:
+        return self.admin_password is not None
+
+
+@contextmanager
+def _provision_lock(data_dir: Path) -> Iterator[None]:
+    """One provisioning at a time per data folder (``serve`` and ``worker`` may start
+    together)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / ".provision.lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _key_is_live(session: Session, key_model: Any, token: SecretStr | None, prefix: str) -> bool:
+    """Whether ``token`` names an enabled key of ``key_model`` whose secret matches."""
+    if token is None:
+        return False
+    parsed = parse_token(token.get_secret_value())
+    if parsed is None or parsed.product != prefix:
+        return False
+    row = session.scalar(select(key_model).where(key_model.public_id == parsed.public_id))
+    return row is not None and row.enabled and secret_matches(parsed.secret, row.secret_hash)
+
+
+def _session(url: str) -> tuple[Session, Any]:
+    engine = make_unpooled_engine(url)
+    return make_sessionmaker(engine)(), engine
+
+
+def _ensure_crm(
+    url: str, result: ProvisionResult, creds: creds_store.Credentials, password: str
+) -> creds_store.Credentials:
+    session, engine = _session(url)
+    try:
+        admin = crm_access.find_user(session, ADMIN_EMAIL)
+        if admin is None:
+            admin = crm_access.create_user(
+                session, email=ADMIN_EMAIL, name=ADMIN_NAME, role="admin", password=password
+            )
+            result.created.append("CRM admin user")
+            result.admin_password = password
+            result.password_for.append("CRM")
+        integ = crm_access.find_user(session, crm_access.INTEGRATION_EMAIL)
+        if integ is None:
+            integ = crm_access.create_user(
+                session,
+                email=crm_access.INTEGRATION_EMAIL,
+                name=INTEGRATION_NAME,
+                role="integration",
+            )
+            result.created.append("CRM integration user")
+        if not _key_is_live(session, CrmApiKey, creds.crm_integration_key, "mscrm"):
+            _, token = crm_access.create_key(
+                session,
+                user=integ,
+                name=CRM_INTEGRATION_KEY_NAME,
+                description="The bridge's key, made on first run.",
+            )
+            creds.crm_integration_key = SecretStr(token)
+            result.created.append("CRM integration key")
+        if not _key_is_live(session, CrmApiKey, creds.cli_key, "mscrm"):
+            _, token = crm_access.create_key(
+                session,
+                user=admin,
+                name=CLI_KEY_NAME,
+                description="The `mailshot` command line's key, made on first run.",
+            )
+            creds.cli_key = SecretStr(token)
+            result.created.append("CRM CLI key")
+        session.commit()
+    finally:
+        session.close()
+        engine.dispose()
+    return creds
+
+
+def _ensure_esp(
+    url: str, result: ProvisionResult, creds: creds_store.Credentials, password: str
+) -> creds_store.Credentials:
+    session, engine = _session(url)
+    try:
+        if esp_access.find_user(session, ADMIN_EMAIL) is None:
+            esp_access.create_user(
+                session, email=ADMIN_EMAIL, name=ADMIN_NAME, role="admin", password=password
+            )
+            result.created.append("ESP admin user")
+            result.admin_password = password
+            result.password_for.append("ESP")
+        integ = esp_access.find_user(session, esp_access.INTEGRATION_EMAIL)
+        if integ is None:
+            integ = esp_access.create_user(
+                session,
+                email=esp_access.INTEGRATION_EMAIL,
+                name=INTEGRATION_NAME,
+                role="integration",
+            )
+            result.created.append("ESP integration user")
+        if not _key_is_live(session, EspApiKey, creds.esp_integration_key, "msesp"):
+            _, token = esp_access.create_key(
+                session,
+                user=integ,
+                name=ESP_INTEGRATION_KEY_NAME,
+                description="The bridge's key, made on first run.",
+            )
+            creds.esp_integration_key = SecretStr(token)
+            result.created.append("ESP integration key")
+        session.commit()
+    finally:
+        session.close()
+        engine.dispose()
+    return creds
+
+
+def _make_sqlite_folder(url: str) -> None:
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def migrate_part(part: Part, url: str) -> None:
+    """Bring one part's database up to its latest revision (creating a SQLite file's
+    folder as needed)."""
+    _make_sqlite_folder(url)
+    upgrade(part, url)
+
+
+def migrate_all(settings: Settings) -> None:
+    """Bring both databases up to the latest revision."""
+    migrate_part("crm", settings.crm_db_url())
+    migrate_part("esp", settings.esp_db_url())
+
+
+def ensure(settings: Settings, *, migrate: bool = True) -> ProvisionResult:
+    """Migrate both databases (unless the caller just did) and make sure the first-run
+    users and keys exist."""
+    if migrate:
+        migrate_all(settings)
+    result = ProvisionResult(credentials_file=settings.credentials_file)
+    with _provision_lock(settings.data_dir):
+        creds = creds_store.load(settings.credentials_file)
+        password = secrets.token_urlsafe(12)
+        creds = _ensure_crm(settings.crm_db_url(), result, creds, password)
+        creds = _ensure_esp(settings.esp_db_url(), result, creds, password)
+        if result.created or creds.admin_email != ADMIN_EMAIL:
+            creds.admin_email = ADMIN_EMAIL
+            creds_store.save(settings.credentials_file, creds)
+    return result
