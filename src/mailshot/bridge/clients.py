@@ -200,9 +200,24 @@ class CrmClient:
         )
         return out
 
+    def refresh(self) -> list[int]:
+        """Ask the CRM to queue the refreshes now due; answer the mailshot ids queued."""
+        data = _json(_call(self.http, "CRM", "POST", "/api/v1/sync/refresh")) or {}
+        return [int(q["mailshot_id"]) for q in data.get("queued", [])]
+
     def worker_heartbeat(
-        self, worker_id: str, *, host: str, version: str, last_error: str | None, active: int
+        self,
+        worker_id: str,
+        *,
+        host: str,
+        version: str,
+        last_error: str | None,
+        active: int,
+        **relay: Any,
     ) -> None:
+        """Say the worker is alive; ``relay`` carries what it saw of the ESP
+        (``esp_reachable``, ``esp_error``, ``esp_paused``, ``esp_paused_at``) and
+        ``stopping`` for its goodbye."""
         _call(
             self.http,
             "CRM",
@@ -214,6 +229,7 @@ class CrmClient:
                 "version": version,
                 "last_error": last_error,
                 "active_units": active,
+                **relay,
             },
         )
 
@@ -261,3 +277,8 @@ class EspClient:
         )
         data = _json(r) or {}
         return bool(data.get("paused", False))
+
+    def integration_page(self) -> dict[str, Any]:
+        """The ESP's integration page (paused since when, last error)."""
+        out: dict[str, Any] = _json(_call(self.http, "ESP", "GET", "/api/v1/integration")) or {}
+        return out

@@ -6,7 +6,12 @@ prepare / chunk / finalize -> complete, or fail (transient: retried later with b
 permanent: the job fails with the ESP's reason). A lost lease is dropped silently: the
 worker that holds it now finishes it, and every write is idempotent, so nothing is lost
 or written twice. A health thread heartbeats the worker to the CRM and the ESP; while the
-ESP says its integration is paused, no new work is leased.
+ESP says its integration is paused, no new work is leased. The CRM heartbeat relays what
+the worker saw of the ESP (reachable or why not, paused since when), since the CRM never
+calls the ESP itself; a clean stop says goodbye so the CRM knows at once. While either
+side refuses the bridge's key, nothing is leased: the health loop keeps trying every
+``health_seconds`` and logs the refusal (code, sentence, fix) when it starts and once a
+minute while it lasts.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +30,7 @@ from typing import Any
 import httpx
 
 from mailshot import __version__
+from mailshot.bridge import limits
 from mailshot.bridge.clients import CrmClient, EspClient, Unit, make_http
 from mailshot.bridge.errors import (
     BridgeConfigError,
@@ -38,6 +45,13 @@ log = logging.getLogger(__name__)
 
 #: Quick retries of a completion or failure report (both are idempotent per lease token).
 _REPORT_RETRY_WAITS = (0.2, 0.5, 1.0)
+#: A refused key is logged when the refusal starts, then at most this often.
+_REFUSAL_LOG_EVERY = 60.0
+
+
+def _refused(err: BridgeError) -> bool:
+    """Whether the other side refused the bridge's key (rather than the request)."""
+    return err.status in (401, 403) and err.code.startswith("AUTH_")
 
 
 def default_worker_id() -> str:
@@ -57,6 +71,8 @@ class BridgeConfig:
     idle_max_seconds: float = 1.0
     heartbeat_seconds: float = 5.0
     health_seconds: float = 5.0
+    #: How often the health loop asks the CRM to queue the refreshes now due (0: never).
+    refresh_seconds: float = 60.0
     http_timeout_seconds: float = 30.0
     worker_id: str = field(default_factory=default_worker_id)
 
@@ -81,6 +97,7 @@ class BridgeConfig:
             "esp_key": esp_key.get_secret_value(),
             "concurrency": settings.worker_concurrency,
             "heartbeat_seconds": settings.heartbeat_seconds,
+            "health_seconds": settings.heartbeat_seconds,
         }
         values.update(overrides)
         return cls(**values)
@@ -143,7 +160,15 @@ class WorkerPool:
             c.http for c, given in ((self.crm, crm_http), (self.esp, esp_http)) if given is None
         ]
         self._stop = threading.Event()
+        self._refreshed_at: float = float("-inf")
         self._paused = threading.Event()
+        #: Set while the CRM or the ESP refuses the bridge's key: nothing is leased.
+        self._refused: dict[str, threading.Event] = {
+            "CRM": threading.Event(),
+            "ESP": threading.Event(),
+        }
+        self._refusal_logged: dict[str, tuple[str, float]] = {}
+        self._esp_view: dict[str, Any] = {}
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._active = 0
@@ -160,6 +185,9 @@ class WorkerPool:
             return
         self._stop.clear()
         targets: list[tuple[str, Callable[[], None]]] = [("bridge-health", self._health_loop)]
+        # The ESP's limits, for the CRM's preflight: now and every few minutes.
+        relay = lambda: limits.relay_forever(self.esp.http, self.crm.http, self._stop)  # noqa: E731
+        targets.append(("bridge-limits", relay))
         for n in range(self.config.concurrency):
             targets.append((f"bridge-{n}", lambda n=n: self._lease_loop(n)))  # type: ignore[misc]
         for name, target in targets:
@@ -178,6 +206,8 @@ class WorkerPool:
         for thread in self._threads:
             thread.join(timeout=per_thread)
         stopped = not any(t.is_alive() for t in self._threads)
+        if self._threads:
+            self._goodbye()
         self._threads = []
         for client in self._clients_to_close:
             client.close()
@@ -206,33 +236,115 @@ class WorkerPool:
     def paused(self) -> bool:
         return self._paused.is_set()
 
+    @property
+    def refused(self) -> bool:
+        """Whether the CRM or the ESP refuses the bridge's key (nothing is leased then)."""
+        return any(e.is_set() for e in self._refused.values())
+
     # ---- the loops ----------------------------------------------------------------------
+    def _note_refusal(self, side: str, err: BridgeError) -> None:
+        """Remember that ``side`` refuses the key; log it when it starts and once a minute."""
+        self._refused[side].set()
+        now = time.monotonic()
+        code, at = self._refusal_logged.get(side, ("", 0.0))
+        if code != err.code or now - at >= _REFUSAL_LOG_EVERY:
+            self._refusal_logged[side] = (err.code, now)
+            log.error(
+                "the %s refuses the bridge's API key: %s: %s Fix: %s Leasing is paused; "
+                "trying again every %g s.",
+                side,
+                err.code,
+                err.message,
+                err.fix or "-",
+                self.config.health_seconds,
+                extra={"side": side, "code": err.code},
+            )
+        self._note_error(f"{side} refuses the bridge's key: {err.code}: {err.message}", False)
+
+    def _accepted(self, side: str) -> None:
+        if self._refused[side].is_set():
+            log.info("the %s accepts the bridge's API key again; leasing resumes", side)
+            self._refusal_logged.pop(side, None)
+        self._refused[side].clear()
+
+    def _esp_health(self, host: str, last_error: str | None) -> None:
+        """Heartbeat the ESP; remember what it said, for the CRM heartbeat to relay."""
+        view: dict[str, Any] = {"esp_reachable": True, "esp_error": None}
+        try:
+            paused = self.esp.heartbeat(
+                self.config.worker_id, host=host, version=__version__, last_error=last_error
+            )
+            self._accepted("ESP")
+            if paused != self._paused.is_set():
+                log.info("the ESP's integration is %s", "paused" if paused else "running")
+            (self._paused.set if paused else self._paused.clear)()
+            view["esp_paused"] = paused
+            view["esp_paused_at"] = None
+            if paused:
+                known = self._esp_view.get("esp_paused_at")
+                view["esp_paused_at"] = known or self.esp.integration_page().get("paused_at")
+        except (BridgeError, LeaseLostError) as exc:
+            if isinstance(exc, BridgeError) and _refused(exc):
+                self._note_refusal("ESP", exc)
+            else:
+                log.warning("ESP heartbeat failed: %s", exc)
+            code = exc.code
+            message = exc.message if isinstance(exc, BridgeError) else str(exc)
+            view.update(esp_reachable=False, esp_error=f"{code}: {message}"[:4000])
+            view.setdefault("esp_paused", self._esp_view.get("esp_paused"))
+            view.setdefault("esp_paused_at", self._esp_view.get("esp_paused_at"))
+        self._esp_view = view
+
+    def _crm_health(self, host: str, active: int, last_error: str | None, **extra: Any) -> None:
+        try:
+            self.crm.worker_heartbeat(
+                self.config.worker_id,
+                host=host,
+                version=__version__,
+                last_error=last_error,
+                active=active,
+                **self._esp_view,
+                **extra,
+            )
+            self._accepted("CRM")
+        except (BridgeError, LeaseLostError) as exc:
+            if isinstance(exc, BridgeError) and _refused(exc):
+                self._note_refusal("CRM", exc)
+            else:
+                log.warning("CRM heartbeat failed: %s", exc)
+
     def _health_loop(self) -> None:
         host = socket.gethostname()
         while True:
             with self._lock:
                 active, last_error = self._active, self.last_error
-            try:
-                paused = self.esp.heartbeat(
-                    self.config.worker_id, host=host, version=__version__, last_error=last_error
-                )
-                if paused != self._paused.is_set():
-                    log.info("the ESP's integration is %s", "paused" if paused else "running")
-                (self._paused.set if paused else self._paused.clear)()
-            except (BridgeError, LeaseLostError) as exc:
-                log.warning("ESP heartbeat failed: %s", exc)
-            try:
-                self.crm.worker_heartbeat(
-                    self.config.worker_id,
-                    host=host,
-                    version=__version__,
-                    last_error=last_error,
-                    active=active,
-                )
-            except (BridgeError, LeaseLostError) as exc:
-                log.warning("CRM heartbeat failed: %s", exc)
+            self._esp_health(host, last_error)
+            self._crm_health(host, active, last_error)
+            self._refresh_if_due()
             if self._stop.wait(self.config.health_seconds):
                 return
+
+    def _refresh_if_due(self) -> None:
+        """Ask the CRM to queue the refreshes of recurring mailshots now due (see
+        :mod:`mailshot.crm.sync.refresh`), every ``refresh_seconds``."""
+        every = self.config.refresh_seconds
+        now = time.monotonic()
+        if every <= 0 or now - self._refreshed_at < every:
+            return
+        self._refreshed_at = now
+        try:
+            queued = self.crm.refresh()
+            if queued:
+                log.info("refresh queued the sync of mailshots %s", queued)
+        except (BridgeError, LeaseLostError) as exc:
+            log.warning("refresh request failed: %s", exc)
+
+    def _goodbye(self) -> None:
+        """Tell the CRM this worker stopped cleanly (best effort)."""
+        try:
+            self._crm_health(socket.gethostname(), 0, self.last_error, stopping=True)
+        except Exception:  # never let a goodbye stop the stop
+            log.debug("goodbye heartbeat failed", exc_info=True)
 
     def _lease_loop(self, n: int) -> None:
         worker_id = f"{self.config.worker_id}/{n}"
@@ -241,9 +353,19 @@ class WorkerPool:
             if self._paused.is_set():
                 self._stop.wait(max(self.config.lease_poll_seconds, 0.5))
                 continue
+            if self.refused:  # the health loop tries again and clears it when accepted
+                self._stop.wait(max(self.config.lease_poll_seconds, 0.5))
+                continue
             try:
                 unit = self.crm.lease(worker_id)
-            except (BridgeError, LeaseLostError) as exc:
+            except BridgeError as exc:
+                if _refused(exc):
+                    self._note_refusal("CRM", exc)
+                else:
+                    self._note_error(f"lease failed: {exc}")
+                self._stop.wait(self.config.idle_max_seconds)
+                continue
+            except LeaseLostError as exc:
                 self._note_error(f"lease failed: {exc}")
                 self._stop.wait(self.config.idle_max_seconds)
                 continue
@@ -264,10 +386,12 @@ class WorkerPool:
                 with self._lock:
                     self._active -= 1
 
-    def _note_error(self, text: str) -> None:
+    def _note_error(self, text: str, show: bool = True) -> None:
+        """Remember the last error (both heartbeats report it); log it if ``show``."""
         with self._lock:
             self.last_error = text[:1000]
-        log.warning(text)
+        if show:
+            log.warning(text)
 
     def _count(self, what: str) -> None:
         with self._lock:
@@ -362,6 +486,7 @@ class WorkerPool:
         retry_after = err.retry_after if isinstance(err, TransientError) else None
         paused = isinstance(err, TransientError) and err.paused
         self._count("failed" if permanent else "retried")
+        self._note_error(f"{unit.describe()}: {err.code}: {err.message}", False)
         try:
             self._report(
                 lambda: self.crm.fail(

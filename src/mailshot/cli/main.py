@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from mailshot.cli import admin, doctor, importing, serving, syncing
+from mailshot.cli import admin, doctor, importing, keys, serving, syncing
 
 app = typer.Typer(
     name="mailshot",
@@ -55,6 +55,7 @@ app.command("demo")(admin.demo)
 app.command("errors")(admin.errors)
 app.command("version")(admin.version)
 app.add_typer(importing.app, name="import")
+app.add_typer(keys.app, name="keys")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -20,11 +20,20 @@ def field_error(field: str, rule: str, message: str, **params: object) -> AppErr
     return validation_error([FieldProblem(field=field, rule=rule, message=message, params=clean)])
 
 
-MAILING_LIST_DYNAMIC_UNSUPPORTED = define(
-    "MAILING_LIST_DYNAMIC_UNSUPPORTED",
-    422,
-    "Dynamic mailing lists are not supported yet; only static lists (explicit members) are.",
-    "Create the list with kind 'static' and add its members with POST .../members.",
+MAILING_LIST_DYNAMIC_MEMBERS = define(
+    "MAILING_LIST_DYNAMIC_MEMBERS",
+    409,
+    "The mailing list '{name}' is dynamic: its members are the people its filter selects, "
+    "computed when a sync starts, so they cannot be added, changed or removed one by one.",
+    "Change the list's filter (PATCH /mailing-lists/{list_id} with filter), or use a static "
+    "list to choose members by hand.",
+    part=PART,
+)
+MAILING_LIST_HAS_MEMBERS = define(
+    "MAILING_LIST_HAS_MEMBERS",
+    409,
+    "The mailing list '{name}' has {count} members of its own, which a dynamic list would ignore.",
+    "Create a new dynamic list instead, or remove the members first.",
     part=PART,
 )
 UNKNOWN_PEOPLE = define(
@@ -71,5 +80,37 @@ USER_SELF_LOCKOUT = define(
     409,
     "You cannot {action} your own user: you would lock yourself out of administration.",
     "Ask another administrator to do it, or make another user an administrator first.",
+    part=PART,
+)
+IMPORT_FILE_UNREADABLE = define(
+    "IMPORT_FILE_UNREADABLE",
+    422,
+    "The file {file_name} cannot be imported: {reason}.",
+    "Save it as a CSV file in UTF-8 whose first line names the columns "
+    "(for example email,first_name,last_name), then import it again.",
+    part=PART,
+)
+IMPORT_RESUME_FILE_CHANGED = define(
+    "IMPORT_RESUME_FILE_CHANGED",
+    409,
+    "Import {run_id} read a file whose SHA-256 is {expected}, and this file's is {actual}: "
+    "it is not the same file, so the import cannot resume from its checkpoint.",
+    "Resume with the very file the import started with, or start a new import of this "
+    "file (a new run changes only what differs).",
+    part=PART,
+)
+IMPORT_ALREADY_COMPLETED = define(
+    "IMPORT_ALREADY_COMPLETED",
+    409,
+    "Import {run_id} of {file_name} has completed; there is nothing to resume.",
+    "Start a new import to apply the file again (it changes only what differs).",
+    part=PART,
+)
+IMPORT_NOTHING_TO_RESUME = define(
+    "IMPORT_NOTHING_TO_RESUME",
+    404,
+    "No interrupted import of {file_name} was found (no unfinished run read a file with the "
+    "same content).",
+    "Import the file without --resume.",
     part=PART,
 )

@@ -8,12 +8,16 @@ from mailshot.crm.api import (
     api_keys,
     compliance,
     crm_settings,
+    diagnosis,
     esp_limits,
+    imports,
     mailing_lists,
     mailshots,
     marketing_campaigns,
+    membership,
     organisations,
     people,
+    refresh,
     templates,
     users,
 )
@@ -34,7 +38,11 @@ def build_router() -> APIRouter:
         crm_settings,
         api_keys,
         esp_limits,
+        diagnosis,
         sync_api,
+        imports,
+        membership,
+        refresh,
     ):
         router.include_router(module.router)
     return router

@@ -86,7 +86,9 @@ def list_key_refusals(
     limit: Limit = DEFAULT_LIMIT,
     cursor: str | None = None,
     key_id: int | None = None,
-    reason: Annotated[str | None, Query(description="A refusal code, e.g. AUTH_KEY_EXPIRED.")] = None,
+    reason: Annotated[
+        str | None, Query(description="A refusal code, e.g. AUTH_KEY_EXPIRED.")
+    ] = None,
 ) -> Page[KeyRefusalPublic]:
     items, next_cursor = service.refusals(
         session, cursor=cursor, limit=limit, key_id=key_id, reason=reason

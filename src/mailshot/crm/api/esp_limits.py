@@ -47,9 +47,7 @@ def get_esp_limits(session: SessionDep, _: Reader) -> EspLimitsPublic:
 
 @router.put("/integration/esp-limits", summary="The bridge reports the ESP's limits")
 def put_esp_limits(session: SessionDep, who: Worker, body: EspLimitsPut) -> EspLimitsPublic:
-    return _public(
-        service.store(session, body.limits, read_at=body.read_at, reported_by=who.actor)
-    )
+    return _public(service.store(session, body.limits, read_at=body.read_at, reported_by=who.actor))
 
 
 @router.get(

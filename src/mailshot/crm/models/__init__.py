@@ -2,6 +2,7 @@
 
 from mailshot.crm.models.access import ApiKey, AuditEntry, KeyRefusalRecord, User
 from mailshot.crm.models.base import Base
+from mailshot.crm.models.imports import ImportRejection, ImportRun
 from mailshot.crm.models.marketing import (
     CampaignMember,
     MailingList,
@@ -26,6 +27,8 @@ __all__ = [
     "CampaignMember",
     "ComplianceRecord",
     "CrmSetting",
+    "ImportRejection",
+    "ImportRun",
     "IntegrationStatus",
     "KeyRefusalRecord",
     "MailingList",

@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mailshot.crm.schemas.common import PersonIds, StrictModel, refuse_null
+from mailshot.crm.schemas.list_filters import ListFilter
 
 ListKind = Literal["static", "dynamic"]
+
+_KIND = (
+    "'static': members chosen one by one (POST .../members); 'dynamic': the people its "
+    "filter selects, evaluated when a sync starts."
+)
 
 
 class MailingListCreate(StrictModel):
     name: str = Field(min_length=1, max_length=255)
     description: str | None = None
-    kind: ListKind = Field(
-        default="static", description="Only 'static' (explicit members) is supported today."
-    )
+    kind: ListKind = Field(default="static", description=_KIND)
+    filter: ListFilter | None = Field(default=None, description="Required for a dynamic list.")
 
 
 class MailingListUpdate(StrictModel):
     name: str | None = Field(default=None, min_length=1, max_length=255)
     description: str | None = None
     kind: ListKind | None = None
+    filter: ListFilter | None = None
 
     _not_null = refuse_null("name", "kind")
 
@@ -35,6 +41,7 @@ class MailingListPublic(BaseModel):
     name: str
     description: str | None
     kind: str
+    filter: dict[str, Any] | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -96,9 +96,7 @@ def rotate(
     session: Session, key_id: int, body: ApiKeyRotate, *, actor: str | None = None
 ) -> ApiKeyRotated:
     new, user, token, old = keyadmin.rotate(STORE, session, key_id, body, actor=actor)
-    return ApiKeyRotated(
-        **public(new, user).model_dump(), token=token, old_key=public(old, user)
-    )
+    return ApiKeyRotated(**public(new, user).model_dump(), token=token, old_key=public(old, user))
 
 
 def page(

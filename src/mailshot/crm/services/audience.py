@@ -1,9 +1,11 @@
 """Who is in a mailshot's audience, who is left out and why: the audience rules as
 set-based SQL (SQLAlchemy Core; the same statements on SQLite and PostgreSQL).
 
-The source is the mailshot's mailing list (every member, whatever ``subscribed``) or its
-marketing campaign (the members whose status is in ``campaign_member_statuses``, or every
-member when that list is empty). Each member is then left out for the first reason that
+The source is the mailshot's mailing list (every member, whatever ``subscribed``; for a
+dynamic list, the people its filter selects now, see
+:mod:`mailshot.crm.services.dynamic_lists`) or its marketing campaign (the members whose
+status is in ``campaign_member_statuses``, or every member when that list is empty).
+Each member is then left out for the first reason that
 applies, in this order:
 
 ==================  ===========================================================
@@ -14,6 +16,10 @@ applies, in this order:
 ``no_consent``      GDPR mode on, and no compliance record in force
 ``duplicate_email`` the same normalised address as an included person with a lower id
 ==================  ===========================================================
+
+A seventh reason, ``suppressed_at_esp`` (unsubscribed or bounce-limited at the ESP), is
+reserved for the people the ESP suppresses: the CRM cannot know them before a sync, so a
+recount never gives it (the relay from the ESP through the bridge is not built yet).
 
 :func:`snapshot` writes the result for a sync job (``sync_exclusions``, then
 ``sync_recipients`` numbered ``seq`` 0..N-1 in person-id order) with two
@@ -56,6 +62,7 @@ from mailshot.crm.models import (
     SyncExclusion,
     SyncRecipient,
 )
+from mailshot.crm.services import dynamic_lists
 from mailshot.crm.services.compliance import gdpr_mode
 from mailshot.db import UTCDateTime
 from mailshot.errors import AppError
@@ -69,6 +76,9 @@ REASONS = (
     "no_consent",
     "duplicate_email",
 )
+#: The reason recorded after a sync for people the ESP suppressed (not in REASONS: the
+#: CRM's own rules never give it, and a recount cannot know it).
+SUPPRESSED_AT_ESP = "suppressed_at_esp"
 
 
 @dataclass
@@ -117,17 +127,23 @@ def _source(session: Session, mailshot: Mailshot) -> tuple[Subquery, bool]:
     list_id = mailshot.mailing_list_id
     if list_id is None:
         raise AppError(AUDIENCE_SOURCE_MISSING, **labels)
-    if session.get(MailingList, list_id) is None:
+    ml = session.get(MailingList, list_id)
+    if ml is None:
         raise AppError(AUDIENCE_SOURCE_NOT_FOUND, source_id=list_id, **labels)
+    if ml.kind == "dynamic":
+        return dynamic_lists.members_query(ml.filter).subquery("src"), False
     lm = MailingListMember.__table__
     query = select(lm.c.person_id, lm.c.subscribed).where(lm.c.list_id == list_id)
     return query.subquery("src"), True
 
 
-def _classified(session: Session, mailshot: Mailshot) -> tuple[Subquery, Subquery]:
+def _classified(
+    session: Session, mailshot: Mailshot, only: ColumnElement[bool] | None = None
+) -> tuple[Subquery, Subquery]:
     """The source subquery, and every member with ``reason`` (the first rule that leaves
     them out, or NULL) and ``rn`` (their rank among the not-yet-excluded sharing their
-    normalised address: rn > 1 with a NULL reason means a duplicate)."""
+    normalised address: rn > 1 with a NULL reason means a duplicate). ``only`` (a condition
+    on ``people``) limits the members ranked, e.g. to the people sharing one address."""
     src, is_list = _source(session, mailshot)
     p = Person.__table__
     whens: list[tuple[ColumnElement[bool], str]] = []
@@ -150,17 +166,15 @@ def _classified(session: Session, mailshot: Mailshot) -> tuple[Subquery, Subquer
         whens.append((not_(in_force), "no_consent"))
     reason = case(*whens, else_=None).label("reason")
     normalised = p.c.email_normalised
-    ranked = (
-        select(
-            p.c.id.label("person_id"),
-            p.c.email,
-            reason,
-            func.row_number().over(partition_by=(normalised, reason), order_by=p.c.id).label("rn"),
-        )
-        .select_from(src.join(p, p.c.id == src.c.person_id))
-        .subquery("ranked")
-    )
-    return src, ranked
+    members = select(
+        p.c.id.label("person_id"),
+        p.c.email,
+        reason,
+        func.row_number().over(partition_by=(normalised, reason), order_by=p.c.id).label("rn"),
+    ).select_from(src.join(p, p.c.id == src.c.person_id))
+    if only is not None:
+        members = members.where(only)
+    return src, members.subquery("ranked")
 
 
 def _final_reason(ranked: Subquery) -> ColumnElement[Any]:

@@ -68,9 +68,7 @@ def campaign_limits(raw: dict[str, Any]) -> EspLimits:
         subject_max_length=_positive_int(campaign.get("subject_max_length")),
         from_name_max_length=_positive_int(campaign.get("from_name_max_length")),
         from_address_max_length=_positive_int(campaign.get("from_address_max_length")),
-        required=(
-            frozenset(str(f) for f in required) if isinstance(required, list) else None
-        ),
+        required=(frozenset(str(f) for f in required) if isinstance(required, list) else None),
     )
 
 
@@ -124,7 +122,9 @@ def store(
     table = CrmSetting.__table__
     stmt = upsert(session, CrmSetting).values(key=SETTING_KEY, value=orjson.dumps(payload).decode())
     session.execute(
-        stmt.on_conflict_do_update(index_elements=[table.c.key], set_={"value": stmt.excluded.value})
+        stmt.on_conflict_do_update(
+            index_elements=[table.c.key], set_={"value": stmt.excluded.value}
+        )
     )
     session.commit()
     return StoredLimits(

@@ -2,17 +2,23 @@
 
 Members are written in bulk with one set-based upsert per request (no ORM object per row).
 Changes of the subscribed flag (unsubscribes and re-subscribes) are written to the audit
-log with the people concerned. Dynamic lists (a saved filter) are refused for now.
+log with the people concerned. A dynamic list (kind 'dynamic') has a saved filter instead of
+members (:mod:`mailshot.crm.services.dynamic_lists`): its members are computed, and edits of
+them are refused (``MAILING_LIST_DYNAMIC_MEMBERS``).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailshot.clock import utcnow
-from mailshot.crm.errors import MAILING_LIST_DYNAMIC_UNSUPPORTED
+from mailshot.crm.errors import (
+    MAILING_LIST_DYNAMIC_MEMBERS,
+    MAILING_LIST_HAS_MEMBERS,
+    field_error,
+)
 from mailshot.crm.models import MailingList, MailingListMember
 from mailshot.crm.schemas.common import MembersWritten
 from mailshot.crm.schemas.mailing_lists import (
@@ -21,8 +27,8 @@ from mailshot.crm.schemas.mailing_lists import (
     MailingListCreate,
     MailingListUpdate,
 )
+from mailshot.crm.services import dynamic_lists
 from mailshot.crm.services.common import (
-    apply_update,
     audit,
     contains_pattern,
     get_or_404,
@@ -33,14 +39,32 @@ from mailshot.errors import NOT_FOUND, AppError
 from mailshot.paging import keyset_page
 
 
-def _static_only(kind: str | None) -> None:
-    if kind == "dynamic":
-        raise AppError(MAILING_LIST_DYNAMIC_UNSUPPORTED)
+def _check_kind(session: Session, ml: MailingList, sent: dict[str, object]) -> None:
+    """A dynamic list has a filter, a static one none; a list with members of its own does
+    not become dynamic (they would be silently ignored)."""
+    if ml.kind == "dynamic":
+        if not ml.filter:
+            raise field_error("filter", "required_for_kind", "is required for a dynamic list")
+        if ml.id is not None and "kind" in sent:
+            m = MailingListMember.__table__
+            n = session.scalar(select(func.count()).where(m.c.list_id == ml.id)) or 0
+            if n:
+                raise AppError(MAILING_LIST_HAS_MEMBERS, name=ml.name, count=n)
+    elif ml.filter is not None:
+        if sent.get("filter") is not None:
+            raise field_error("filter", "only_for_kind", "is used only by a dynamic list")
+        ml.filter = None
+
+
+def _require_static(ml: MailingList) -> None:
+    if ml.kind == "dynamic":
+        raise AppError(MAILING_LIST_DYNAMIC_MEMBERS, name=ml.name, list_id=ml.id)
 
 
 def create(session: Session, data: MailingListCreate) -> MailingList:
-    _static_only(data.kind)
-    ml = MailingList(**data.model_dump())
+    values = data.model_dump(exclude={"filter"})
+    ml = MailingList(**values, filter=data.filter.stored() if data.filter else None)
+    _check_kind(session, ml, data.model_dump(exclude_unset=True))
     session.add(ml)
     session.commit()
     return ml
@@ -52,8 +76,12 @@ def get(session: Session, list_id: int) -> MailingList:
 
 def update(session: Session, list_id: int, patch: MailingListUpdate) -> MailingList:
     ml = get(session, list_id)
-    _static_only(patch.kind)
-    apply_update(ml, patch)
+    sent = patch.model_dump(exclude_unset=True)
+    for name in patch.model_fields_set - {"filter"}:
+        setattr(ml, name, getattr(patch, name))
+    if "filter" in patch.model_fields_set:
+        ml.filter = patch.filter.stored() if patch.filter is not None else None
+    _check_kind(session, ml, sent)
     session.commit()
     return ml
 
@@ -87,7 +115,7 @@ def add_members(
 ) -> MembersWritten:
     """Make every person of ``data`` a member with ``data.subscribed``: new members are added,
     existing ones get the flag; all or nothing."""
-    get(session, list_id)
+    _require_static(get(session, list_id))
     ids = require_people(session, data.person_ids)
     m = MailingListMember.__table__
     before: dict[int, object] = {
@@ -126,7 +154,14 @@ def add_members(
 
 
 def get_member(session: Session, list_id: int, person_id: int) -> MailingListMember:
-    get(session, list_id)
+    ml = get(session, list_id)
+    if ml.kind == "dynamic":
+        members, _ = dynamic_lists.members_page(
+            session, ml, cursor=_cursor_before(person_id), limit=1
+        )
+        if members and members[0].person_id == person_id:
+            return members[0]
+        raise AppError(NOT_FOUND, what=f"member of mailing list {list_id}", id=person_id)
     member = session.get(MailingListMember, (list_id, person_id))
     if member is None:
         raise AppError(NOT_FOUND, what=f"member of mailing list {list_id}", id=person_id)
@@ -136,6 +171,7 @@ def get_member(session: Session, list_id: int, person_id: int) -> MailingListMem
 def update_member(
     session: Session, list_id: int, person_id: int, patch: ListMemberUpdate, *, actor: str
 ) -> MailingListMember:
+    _require_static(get(session, list_id))
     member = get_member(session, list_id, person_id)
     if member.subscribed != patch.subscribed:
         member.subscribed = patch.subscribed
@@ -145,6 +181,7 @@ def update_member(
 
 
 def remove_member(session: Session, list_id: int, person_id: int, *, actor: str) -> None:
+    _require_static(get(session, list_id))
     get_member(session, list_id, person_id)
     session.execute(
         sql_delete(MailingListMember).where(
@@ -170,8 +207,18 @@ def members_page(
     limit: int,
     subscribed: bool | None = None,
 ) -> tuple[list[MailingListMember], str | None]:
-    get(session, list_id)
+    ml = get(session, list_id)
+    if ml.kind == "dynamic":
+        if subscribed is False:
+            return [], None
+        return dynamic_lists.members_page(session, ml, cursor=cursor, limit=limit)
     query = select(MailingListMember).where(MailingListMember.list_id == list_id)
     if subscribed is not None:
         query = query.where(MailingListMember.subscribed == subscribed)
     return keyset_page(session, query, MailingListMember.person_id, cursor=cursor, limit=limit)
+
+
+def _cursor_before(person_id: int) -> str:
+    from mailshot.paging import encode_cursor
+
+    return encode_cursor(person_id - 1)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, SettingsDep, scoped
 from mailshot.crm.models import SyncExclusion
-from mailshot.crm.sync import api_work, integration, progress, queue
+from mailshot.crm.sync import api_work, integration, preflight, progress, queue
 from mailshot.crm.sync.schemas import (
     ExclusionPublic,
     IntegrationPublic,
@@ -45,7 +45,9 @@ def synchronise(
     session: SessionDep, settings: SettingsDep, who: Requester, mailshot_id: int
 ) -> SyncStatus:
     queue.request_sync(session, mailshot_id, chunk_size=settings.chunk_size, actor=who.actor)
-    return progress.mailshot_status(session, mailshot_id)
+    status = progress.mailshot_status(session, mailshot_id)
+    status.warnings = preflight.limit_warnings(session)
+    return status
 
 
 @router.get("/mailshots/{mailshot_id}/sync", summary="Where a mailshot's sync stands")
@@ -68,7 +70,9 @@ def retry_sync(
     session: SessionDep, settings: SettingsDep, who: Requester, mailshot_id: int
 ) -> SyncStatus:
     queue.retry(session, mailshot_id, chunk_size=settings.chunk_size, actor=who.actor)
-    return progress.mailshot_status(session, mailshot_id)
+    status = progress.mailshot_status(session, mailshot_id)
+    status.warnings = preflight.limit_warnings(session)
+    return status
 
 
 @router.get("/sync/queue", summary="Active syncs in the order they are served")

@@ -22,8 +22,8 @@ SYNC_TARGET_MISSING = define(
 SYNC_PREFLIGHT_FAILED = define(
     "SYNC_PREFLIGHT_FAILED",
     422,
-    "The mailshot '{name}' cannot be synchronised: {summary}.",
-    "Correct the fields listed in details and press Synchronise again.",
+    "The mailshot '{name}' cannot be synchronised. {summary}",
+    "Correct the fields listed and press Synchronise again; nothing was queued.",
     part=PART,
 )
 SYNC_LEASE_LOST = define(

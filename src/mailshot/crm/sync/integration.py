@@ -1,25 +1,33 @@
-"""The CRM's view of the bridge: worker heartbeats (upserted by worker id) and whether any
-worker is alive, so a queued mailshot that is not moving can say why."""
+"""The CRM's view of the bridge: worker heartbeats (upserted by worker id), whether any
+worker is alive, and what the workers last saw of the ESP (reachable, paused since when),
+relayed in their heartbeats, so a mailshot that is not moving can say why without the CRM
+ever calling the ESP."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from mailshot.crm.sync.schemas import IntegrationPublic, WorkerHeartbeat, WorkerPublic
+from mailshot.crm.sync.schemas import (
+    IntegrationPublic,
+    IntegrationSummary,
+    WorkerHeartbeat,
+    WorkerPublic,
+)
 from mailshot.crm.sync.tables import current_time, is_postgres, workers
 
-#: A worker is alive if it sent a heartbeat within this long.
+#: A worker is alive if it sent a heartbeat within this long (and has not said goodbye).
 ALIVE_WITHIN = timedelta(seconds=60)
 
 
 def record_heartbeat(session: Session, beat: WorkerHeartbeat, now: datetime | None = None) -> None:
     at = current_time(session, now)
     dialect: Any = postgresql if is_postgres(session) else sqlite
+    esp_ok_at = at if beat.esp_reachable else None
     stmt = dialect.insert(workers).values(
         worker_id=beat.worker_id,
         started_at=at,
@@ -28,6 +36,12 @@ def record_heartbeat(session: Session, beat: WorkerHeartbeat, now: datetime | No
         version=beat.version,
         last_error=beat.last_error,
         active_units=beat.active_units,
+        stopped_at=at if beat.stopping else None,
+        esp_reachable=beat.esp_reachable,
+        esp_error=beat.esp_error,
+        esp_ok_at=esp_ok_at,
+        esp_paused=beat.esp_paused,
+        esp_paused_at=beat.esp_paused_at,
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=[workers.c.worker_id],
@@ -37,16 +51,29 @@ def record_heartbeat(session: Session, beat: WorkerHeartbeat, now: datetime | No
             "version": stmt.excluded.version,
             "last_error": stmt.excluded.last_error,
             "active_units": stmt.excluded.active_units,
+            "stopped_at": stmt.excluded.stopped_at,
+            "esp_reachable": stmt.excluded.esp_reachable,
+            "esp_error": stmt.excluded.esp_error,
+            # Keep the last time the ESP answered when this beat says it did not.
+            "esp_ok_at": case(
+                (stmt.excluded.esp_ok_at.is_(None), workers.c.esp_ok_at),
+                else_=stmt.excluded.esp_ok_at,
+            ),
+            "esp_paused": stmt.excluded.esp_paused,
+            "esp_paused_at": stmt.excluded.esp_paused_at,
         },
     )
     session.execute(stmt)
     session.commit()
 
 
-def integration(session: Session, now: datetime | None = None) -> IntegrationPublic:
+def integration(
+    session: Session, now: datetime | None = None, *, limit: int = 200
+) -> IntegrationPublic:
+    """The workers heard from, most recent first (at most ``limit``), and what they say."""
     at = current_time(session, now)
     rows = session.execute(
-        select(workers).order_by(workers.c.last_heartbeat_at.desc()).limit(200)
+        select(workers).order_by(workers.c.last_heartbeat_at.desc()).limit(limit)
     ).all()
     items = [
         WorkerPublic(
@@ -57,12 +84,38 @@ def integration(session: Session, now: datetime | None = None) -> IntegrationPub
             version=r.version,
             last_error=r.last_error,
             active_units=r.active_units,
-            alive=at - r.last_heartbeat_at <= ALIVE_WITHIN,
+            alive=r.stopped_at is None and at - r.last_heartbeat_at <= ALIVE_WITHIN,
+            stopped_at=r.stopped_at,
+            esp_reachable=r.esp_reachable,
+            esp_error=r.esp_error,
+            esp_ok_at=r.esp_ok_at,
+            esp_paused=r.esp_paused,
+            esp_paused_at=r.esp_paused_at,
         )
         for r in rows
     ]
+    # What the ESP said, as the most recently heard worker that reported it relayed it.
+    latest = next((w for w in items if w.esp_reachable is not None), None)
     return IntegrationPublic(
         running=any(w.alive for w in items),
         last_heartbeat_at=items[0].last_heartbeat_at if items else None,
         workers=items,
+        paused=latest.esp_paused if latest else None,
+        paused_at=latest.esp_paused_at if latest else None,
+        esp_reachable=latest.esp_reachable if latest else None,
+        esp_error=latest.esp_error if latest else None,
+        esp_ok_at=max((w.esp_ok_at for w in items if w.esp_ok_at), default=None),
+        last_error=items[0].last_error if items else None,
+    )
+
+
+def summary(view: IntegrationPublic) -> IntegrationSummary:
+    """The few facts every mailshot's status carries about the integration."""
+    return IntegrationSummary(
+        running=view.running,
+        last_heartbeat_at=view.last_heartbeat_at,
+        paused=view.paused,
+        paused_at=view.paused_at,
+        esp_reachable=view.esp_reachable,
+        last_error=view.last_error,
     )

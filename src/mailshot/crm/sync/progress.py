@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from mailshot.crm.models import Mailshot
 from mailshot.crm.services.common import get_or_404
+from mailshot.crm.sync import integration
 from mailshot.crm.sync.schemas import LastError, QueueEntry, QueuePublic, SyncJobPublic, SyncStatus
 from mailshot.crm.sync.states import JOB_ACTIVE
 from mailshot.crm.sync.tables import current_time, jobs, mailshots, units
@@ -45,7 +46,23 @@ def _ordinal(n: int) -> str:
 
 
 def summary(status: SyncStatus, now: datetime) -> str:
-    """One sentence saying where the mailshot's sync is."""
+    """One sentence saying where the mailshot's sync is (and, while it waits, why it is
+    not moving when the integration is stopped or paused)."""
+    sentence = _state_sentence(status, now)
+    waiting = status.job_state in JOB_ACTIVE
+    health = status.integration
+    if waiting and health is not None:
+        if health.paused:
+            since = f" since {health.paused_at:%Y-%m-%d %H:%M} UTC" if health.paused_at else ""
+            sentence += (
+                f" The ESP's integration is paused{since}: it carries on when the ESP resumes it."
+            )
+        elif not health.running:
+            sentence += " No bridge worker is running, so it will not move until one starts."
+    return sentence
+
+
+def _state_sentence(status: SyncStatus, now: datetime) -> str:
     state = status.state
     if status.job_state in JOB_ACTIVE and status.next_retry_at and status.next_retry_at > now:
         err = status.last_error
@@ -170,6 +187,7 @@ def mailshot_status(session: Session, mailshot_id: int, now: datetime | None = N
             recipients_excluded=mailshot.recipients_excluded,
             summary="",
         )
+    status.integration = integration.summary(integration.integration(session, at, limit=20))
     status.summary = summary(status, at)
     return status
 

@@ -17,54 +17,30 @@ from sqlalchemy.orm import Session
 from mailshot.crm.models import Mailshot
 from mailshot.crm.services.common import get_or_404
 from mailshot.crm.sync import errors
+from mailshot.crm.sync import preflight as preflight_checks
 from mailshot.crm.sync.states import JOB_ACTIVE, MAILSHOT_STATE_FOR_JOB, RETRYABLE, UNIT_OPEN
 from mailshot.crm.sync.tables import current_time, jobs, lease_log, mailshots, units
-from mailshot.errors import AppError, FieldProblem
+from mailshot.errors import AppError
 
 #: How often Synchronise retries when a concurrent Synchronise of the same mailshot won.
 _REQUEST_TRIES = 3
 
 
-def preflight(mailshot: Mailshot) -> list[FieldProblem]:
-    """What the CRM alone can tell would make a sync of ``mailshot`` fail.
-
-    Today: a name and an audience source. The ESP's own limits (name length, sender,
-    content) are checked by the ESP and reported back through the queue; a later issue
-    adds them here from ``GET /esp/api/v1/limits``.
-    """
-    problems: list[FieldProblem] = []
-    if not (mailshot.name or "").strip():
-        problems.append(FieldProblem("name", "required", "the mailshot has no name"))
-    if mailshot.audience_source == "mailing_list" and mailshot.mailing_list_id is None:
-        problems.append(
-            FieldProblem("mailing_list_id", "required", "the mailshot names no mailing list")
-        )
-    elif (
-        mailshot.audience_source == "marketing_campaign" and mailshot.marketing_campaign_id is None
-    ):
-        problems.append(
-            FieldProblem(
-                "marketing_campaign_id", "required", "the mailshot names no marketing campaign"
-            )
-        )
-    elif mailshot.audience_source not in ("mailing_list", "marketing_campaign"):
-        problems.append(
-            FieldProblem("audience_source", "invalid", "the mailshot has no audience source")
-        )
-    return problems
-
-
-def check_can_sync(mailshot: Mailshot) -> None:
-    """Raise the catalogued refusal if ``mailshot`` cannot be synchronised at all."""
+def check_can_sync(session: Session, mailshot: Mailshot, *, preflight: bool = True) -> None:
+    """Raise the catalogued refusal if ``mailshot`` cannot be synchronised: no sync target,
+    or (with ``preflight``) any problem :mod:`mailshot.crm.sync.preflight` finds against the
+    ESP's limits and the audience. Nothing is queued when this raises."""
     if not mailshot.sync_with:
         raise AppError(errors.SYNC_TARGET_MISSING, name=mailshot.name)
-    problems = preflight(mailshot)
+    if not preflight:
+        return
+    problems = preflight_checks.run(session, mailshot).problems
     if problems:
         raise AppError(
             errors.SYNC_PREFLIGHT_FAILED,
             details=problems,
             name=mailshot.name,
-            summary="; ".join(p.message for p in problems),
+            summary=" ".join(p.message for p in problems),
         )
 
 
@@ -76,16 +52,19 @@ def request_sync(
     actor: str | None = None,
     now: datetime | None = None,
     only_if_state: frozenset[str] | None = None,
+    preflight: bool = True,
 ) -> int:
     """Queue a sync of the mailshot (superseding its active one); commit; return the job id.
 
     With ``only_if_state`` (Retry), refuse unless the mailshot's sync state is one of them.
+    ``preflight=False`` skips the preflight (tests that put a mailshot the ESP will refuse
+    in the queue on purpose); the sync target is checked all the same.
     """
     for attempt in range(_REQUEST_TRIES):
         mailshot = get_or_404(session, Mailshot, mailshot_id, "mailshot")
         if only_if_state is not None and mailshot.sync_state not in only_if_state:
             raise AppError(errors.SYNC_NOT_RETRYABLE, name=mailshot.name, state=mailshot.sync_state)
-        check_can_sync(mailshot)
+        check_can_sync(session, mailshot, preflight=preflight)
         at = current_time(session, now)
         try:
             job_id = _insert_job(session, mailshot_id, chunk_size=chunk_size, actor=actor, now=at)
@@ -230,8 +209,15 @@ def retry(
     chunk_size: int,
     actor: str | None = None,
     now: datetime | None = None,
+    preflight: bool = True,
 ) -> int:
     """Queue a new sync of a mailshot whose last sync failed or was cancelled."""
     return request_sync(
-        session, mailshot_id, chunk_size=chunk_size, actor=actor, now=now, only_if_state=RETRYABLE
+        session,
+        mailshot_id,
+        chunk_size=chunk_size,
+        actor=actor,
+        now=now,
+        only_if_state=RETRYABLE,
+        preflight=preflight,
     )

@@ -49,6 +49,13 @@ class SyncStatus(BaseModel):
     recipients_synced: int | None = None
     recipients_excluded: int | None = None
     summary: str = Field(description="One sentence for people.")
+    integration: IntegrationSummary | None = Field(
+        default=None, description="The integration's health, as the CRM last heard it."
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Checks Synchronise could not make (e.g. the ESP's limits not yet known).",
+    )
 
 
 class QueueEntry(BaseModel):
@@ -114,6 +121,14 @@ class WorkerHeartbeat(_Body):
     version: str | None = Field(default=None, max_length=32)
     last_error: str | None = None
     active_units: int = Field(default=0, ge=0)
+    stopping: bool = Field(default=False, description="The worker is stopping cleanly.")
+    # What the worker last saw of the ESP, relayed (the CRM never calls the ESP itself).
+    esp_reachable: bool | None = Field(
+        default=None, description="Whether the worker's last heartbeat to the ESP was answered."
+    )
+    esp_error: str | None = Field(default=None, max_length=4000)
+    esp_paused: bool | None = None
+    esp_paused_at: datetime | None = None
 
 
 class WorkerPublic(BaseModel):
@@ -125,12 +140,43 @@ class WorkerPublic(BaseModel):
     last_error: str | None
     active_units: int
     alive: bool
+    stopped_at: datetime | None = None
+    esp_reachable: bool | None = None
+    esp_error: str | None = None
+    esp_ok_at: datetime | None = None
+    esp_paused: bool | None = None
+    esp_paused_at: datetime | None = None
 
 
 class IntegrationPublic(BaseModel):
     running: bool = Field(description="Some worker has sent a heartbeat recently.")
     last_heartbeat_at: datetime | None
     workers: list[WorkerPublic]
+    paused: bool | None = Field(
+        default=None,
+        description="The ESP's integration is paused, as the latest worker heard it "
+        "(null: no worker has said).",
+    )
+    paused_at: datetime | None = None
+    esp_reachable: bool | None = Field(
+        default=None, description="Whether the latest worker could reach the ESP."
+    )
+    esp_error: str | None = None
+    esp_ok_at: datetime | None = None
+    last_error: str | None = Field(
+        default=None, description="The last error the latest worker reported."
+    )
+
+
+class IntegrationSummary(BaseModel):
+    """What every mailshot's status says about the integration."""
+
+    running: bool
+    last_heartbeat_at: datetime | None
+    paused: bool | None
+    paused_at: datetime | None
+    esp_reachable: bool | None
+    last_error: str | None
 
 
 # ---- the bridge's calls -------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 28748fea358d
+Revision ID: da952fac3e58
 Revises:
-Create Date: 2026-11-27 00:49:21.204274
+Create Date: 2026-11-27 01:22:26.942575
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.db
 
-revision: str = "28748fea358d"
+revision: str = "da952fac3e58"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -54,6 +54,12 @@ def upgrade() -> None:
         sa.Column("version", sa.String(length=32), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("active_units", sa.Integer(), nullable=False),
+        sa.Column("stopped_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("esp_reachable", sa.Boolean(), nullable=True),
+        sa.Column("esp_error", sa.Text(), nullable=True),
+        sa.Column("esp_ok_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("esp_paused", sa.Boolean(), nullable=True),
+        sa.Column("esp_paused_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("worker_id", name=op.f("pk_integration_workers")),
     )
     op.create_table(
@@ -193,6 +199,43 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("public_id", name=op.f("uq_api_keys_public_id")),
     )
+    op.create_table(
+        "import_runs",
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("file_name", sa.String(length=500), nullable=False),
+        sa.Column("file_hash", sa.String(length=64), nullable=False),
+        sa.Column("file_size", sa.BigInteger(), nullable=False),
+        sa.Column("mapping", sa.JSON(), nullable=False),
+        sa.Column("list_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("actor", sa.String(length=255), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("started_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_line", sa.Integer(), nullable=False),
+        sa.Column("rows_read", sa.Integer(), nullable=False),
+        sa.Column("inserted", sa.Integer(), nullable=False),
+        sa.Column("updated", sa.Integer(), nullable=False),
+        sa.Column("unchanged", sa.Integer(), nullable=False),
+        sa.Column("rejected", sa.Integer(), nullable=False),
+        sa.Column("added_to_list", sa.Integer(), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["list_id"],
+            ["mailing_lists.id"],
+            name=op.f("fk_import_runs_list_id_mailing_lists"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_import_runs")),
+    )
+    with op.batch_alter_table("import_runs", schema=None) as batch_op:
+        batch_op.create_index("ix_import_runs_file_hash", ["file_hash"], unique=False)
+
     op.create_table(
         "mailshots",
         sa.Column("name", sa.String(length=255), nullable=False),
@@ -353,6 +396,21 @@ def upgrade() -> None:
     with op.batch_alter_table("compliance_records", schema=None) as batch_op:
         batch_op.create_index("ix_compliance_records_person_id", ["person_id"], unique=False)
 
+    op.create_table(
+        "import_rejections",
+        sa.Column("run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("line", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.String(length=32), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["run_id"],
+            ["import_runs.id"],
+            name=op.f("fk_import_rejections_run_id_import_runs"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("run_id", "line", name=op.f("pk_import_rejections")),
+    )
     op.create_table(
         "mailing_list_members",
         sa.Column("list_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -564,6 +622,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_mailing_list_members_person_id")
 
     op.drop_table("mailing_list_members")
+    op.drop_table("import_rejections")
     with op.batch_alter_table("compliance_records", schema=None) as batch_op:
         batch_op.drop_index("ix_compliance_records_person_id")
 
@@ -581,6 +640,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_mailshots_sync_state")
 
     op.drop_table("mailshots")
+    with op.batch_alter_table("import_runs", schema=None) as batch_op:
+        batch_op.drop_index("ix_import_runs_file_hash")
+
+    op.drop_table("import_runs")
     op.drop_table("api_keys")
     op.drop_table("users")
     op.drop_table("templates")

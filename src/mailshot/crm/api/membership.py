@@ -1,0 +1,25 @@
+"""Route of "is this person in this mailshot's audience, and if not, why?"."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from mailshot.crm import scopes
+from mailshot.crm.api.deps import SessionDep, scoped
+from mailshot.crm.schemas.membership import MembershipPublic
+from mailshot.crm.services import membership as service
+from mailshot.keyauth import Principal
+
+router = APIRouter(tags=["mailshots"])
+Reader = Annotated[Principal, Depends(scoped(scopes.MARKETING_READ, "read marketing data"))]
+
+
+@router.get("/mailshots/{mailshot_id}/audience/people/{person_id}")
+def person_in_audience(
+    session: SessionDep, _: Reader, mailshot_id: int, person_id: int
+) -> MembershipPublic:
+    """Whether the person is in the mailshot's audience and, if not, why: from the latest
+    sync's snapshot, or from the live rules before any sync."""
+    return service.membership(session, mailshot_id, person_id)

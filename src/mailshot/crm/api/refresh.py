@@ -1,0 +1,33 @@
+"""Route the bridge calls to run the refresh scheduler (:mod:`mailshot.crm.sync.refresh`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from mailshot.crm import scopes
+from mailshot.crm.api.deps import SessionDep, SettingsDep, scoped
+from mailshot.crm.sync import refresh
+from mailshot.keyauth import Principal
+
+router = APIRouter(tags=["sync (bridge)"])
+Worker = Annotated[Principal, Depends(scoped(scopes.SYNC_WORK, "work the sync queue"))]
+
+
+class RefreshedPublic(BaseModel):
+    mailshot_id: int
+    job_id: int
+
+
+class RefreshAnswer(BaseModel):
+    queued: list[RefreshedPublic]
+
+
+@router.post("/sync/refresh", summary="Queue the refreshes of recurring mailshots now due")
+def run_refresh(session: SessionDep, settings: SettingsDep, _: Worker) -> RefreshAnswer:
+    done = refresh.tick(session, chunk_size=settings.chunk_size)
+    return RefreshAnswer(
+        queued=[RefreshedPublic(mailshot_id=r.mailshot_id, job_id=r.job_id) for r in done]
+    )
