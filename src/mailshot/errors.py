@@ -163,11 +163,19 @@ def error_response(err: AppError, headers: dict[str, str] | None = None) -> JSON
     return JSONBytes({"error": err.as_dict()}, status_code=err.status, headers=headers)
 
 
+def _observe(request: Request, code: str) -> None:
+    """Tell the app's error observer (its metrics, if installed) which code it answered."""
+    observer = getattr(request.app.state, "on_error", None)
+    if observer is not None:
+        observer(code)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every error, catalogued or not, to the catalogue's JSON shape."""
 
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONBytes:
+        _observe(_request, exc.code)
         headers = None
         if exc.status == 401:
             headers = {"WWW-Authenticate": 'Bearer realm="mailshot"'}
@@ -176,10 +184,17 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONBytes:
         problems = [_problem_from_pydantic(dict(e)) for e in exc.errors()]
+        _observe(_request, VALIDATION_FAILED.code)
         return error_response(validation_error(problems))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONBytes:
+        _observe(
+            request,
+            {404: ROUTE_NOT_FOUND.code, 405: METHOD_NOT_ALLOWED.code}.get(
+                exc.status_code, f"HTTP_{exc.status_code}"
+            ),
+        )
         if exc.status_code == 404:
             return error_response(AppError(ROUTE_NOT_FOUND, path=request.url.path))
         if exc.status_code == 405:
@@ -190,4 +205,5 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONBytes:
         log.exception("unexpected error", extra={"path": request.url.path})
+        _observe(request, INTERNAL_ERROR.code)
         return error_response(AppError(INTERNAL_ERROR))

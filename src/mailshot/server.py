@@ -7,11 +7,13 @@ always reaches them over HTTP, even when they share this process.
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 
-from mailshot import __version__
+from mailshot import __version__, metrics
 from mailshot.crm.app import create_crm_app
+from mailshot.crm.metrics import CrmCollector
 from mailshot.esp.app import create_esp_app
+from mailshot.esp.metrics import EspCollector
 from mailshot.settings import Settings
 
 
@@ -39,6 +41,16 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
+
+    parts = [
+        metrics.install(crm, "crm", [CrmCollector(crm.state.sessions)]),
+        metrics.install(esp, "esp", [EspCollector(esp.state.sessions)]),
+    ]
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        """Prometheus metrics of both parts (see :mod:`mailshot.metrics`)."""
+        return metrics.metrics_response(parts)
 
     app.mount("/crm", crm)
     app.mount("/esp", esp)

@@ -1,0 +1,82 @@
+"""Prometheus metrics: a registry per part app (``app.state.metrics``), the errors it
+answered counted by code, and one text endpoint (``/metrics``) over every part's registry.
+
+What is measured (all computed at scrape time from the databases with aggregate queries,
+so they are right whichever process did the work, survive restarts, and cost one small
+query each; see :mod:`mailshot.crm.metrics` and :mod:`mailshot.esp.metrics`):
+
+- ``mailshot_sync_jobs{state}``: sync jobs by state (the queue depth: queued, preparing,
+  running, finalizing; and the ended ones);
+- ``mailshot_sync_duration_seconds``: a histogram of completed syncs, Synchronise to
+  completed, computed from ``sync_jobs`` (a deleted mailshot takes its jobs with it, which
+  Prometheus sees as a counter reset);
+- ``mailshot_recipients_written_total``: recipients written to the ESP by every sync;
+- ``mailshot_integration_heartbeat_age_seconds``: seconds since the last bridge heartbeat
+  (+Inf when none ever came), as the CRM and the ESP each saw it;
+- ``mailshot_errors_total{part, code}``: errors answered by each part's API, by code
+  (counted in-process by the error handlers; they restart from zero with the process).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+__all__ = ["PartMetrics", "install", "metrics_response"]
+
+
+class PartMetrics:
+    """One part's registry and its error counter."""
+
+    def __init__(self, part: str, collectors: Iterable[Collector]) -> None:
+        self.part = part
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.errors = Counter(
+            "mailshot_errors",
+            "Errors answered by the API, by catalogued code.",
+            ["part", "code"],
+            registry=self.registry,
+        )
+        for collector in collectors:
+            self.registry.register(collector)
+
+    def count_error(self, code: str) -> None:
+        self.errors.labels(self.part, code).inc()
+
+
+def install(app: FastAPI, part: str, collectors: Iterable[Collector]) -> PartMetrics:
+    """Give ``app`` a registry; its error handlers count into it (``state.on_error``)."""
+    metrics = PartMetrics(part, collectors)
+    app.state.metrics = metrics
+    app.state.on_error = metrics.count_error
+    return metrics
+
+
+class _Merged(Collector):
+    """Families of several registries, merged by name (their samples differ by labels)."""
+
+    def __init__(self, registries: list[CollectorRegistry]) -> None:
+        self.registries = registries
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}
+        for registry in self.registries:
+            for family in registry.collect():
+                if family.name in merged:
+                    merged[family.name].samples.extend(family.samples)
+                else:
+                    merged[family.name] = family
+        yield from merged.values()
+
+
+def metrics_response(parts: list[PartMetrics]) -> Response:
+    """The Prometheus text format over the given parts' registries."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Merged([p.registry for p in parts]))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
