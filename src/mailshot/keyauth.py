@@ -9,6 +9,7 @@ catalogued error for the reason. Secrets never reach a log or a response.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -94,14 +95,45 @@ class Principal:
     user_email: str
     role: str
     scopes: frozenset[str] = field(default_factory=frozenset)
+    #: Records a refusal of this key (set by :func:`authenticate`), so a missing scope is
+    #: in ``key_refusals`` like every other refused request.
+    on_refused: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
     def require(self, scope: str, action: str) -> None:
         if scope not in self.scopes and "admin" not in self.scopes:
+            if self.on_refused is not None:
+                self.on_refused(AUTH_SCOPE_MISSING.code)
             raise AppError(AUTH_SCOPE_MISSING, key_name=self.key_name, scope=scope, action=action)
 
     @property
     def actor(self) -> str:
         return f"{self.user_email} (key {self.key_prefix})"
+
+
+def record_refusal(
+    sessions: sessionmaker[Session],
+    refusal_model: Any,
+    reason: str,
+    *,
+    prefix: str | None,
+    key_id: int | None,
+    client_ip: str | None,
+    path: str,
+) -> None:
+    """Write one refused request (key prefix, reason code, address, path, time) and log it
+    (without the secret: only the prefix is known here)."""
+    with sessions() as s, s.begin():
+        s.add(
+            refusal_model(
+                key_prefix=prefix,
+                api_key_id=key_id,
+                reason=reason,
+                client_ip=client_ip,
+                path=path[:500],
+                at=utcnow(),
+            )
+        )
+    log.warning("api key refused", extra={"reason": reason, "key_prefix": prefix, "ip": client_ip})
 
 
 def _refuse(
@@ -115,19 +147,14 @@ def _refuse(
     path: str,
     params: dict[str, Any],
 ) -> AppError:
-    with sessions() as s, s.begin():
-        s.add(
-            refusal_model(
-                key_prefix=prefix,
-                api_key_id=key_id,
-                reason=reason.value,
-                client_ip=client_ip,
-                path=path[:500],
-                at=utcnow(),
-            )
-        )
-    log.warning(
-        "api key refused", extra={"reason": reason.value, "key_prefix": prefix, "ip": client_ip}
+    record_refusal(
+        sessions,
+        refusal_model,
+        reason.value,
+        prefix=prefix,
+        key_id=key_id,
+        client_ip=client_ip,
+        path=path,
     )
     return AppError(AUTH_ERRORS[reason], **params)
 
@@ -218,6 +245,15 @@ def authenticate(
         user_email=user.email,
         role=user.role,
         scopes=frozenset(key.scopes or ()),
+        on_refused=lambda reason: record_refusal(
+            sessions,
+            refusal_model,
+            reason,
+            prefix=prefix,
+            key_id=key.id,
+            client_ip=client_ip,
+            path=path,
+        ),
     )
 
 

@@ -173,6 +173,24 @@ class CrmClient:
         data: dict[str, Any] = _json(r)
         return data
 
+    def recipients_raw(self, job_id: int, first_seq: int, last_seq: int) -> bytes:
+        """The same chunk as :meth:`recipients`, as the CRM's JSON bytes (not parsed: the
+        bridge forwards them to the ESP as they are)."""
+        r = _call(
+            self.http,
+            "CRM",
+            "GET",
+            f"/api/v1/sync/jobs/{job_id}/recipients",
+            params={"first_seq": first_seq, "last_seq": last_seq},
+            lease_call=True,
+        )
+        body = r.content.strip()
+        if not body.startswith(b"{"):
+            raise TransientError(
+                "BRIDGE_BAD_CHUNK", "The CRM answered a chunk of recipients that is not JSON."
+            )
+        return body
+
     def complete(self, unit: Unit, **fields: Any) -> dict[str, Any]:
         out: dict[str, Any] = self._unit(unit, "complete", **fields)
         return out
@@ -251,6 +269,16 @@ class EspClient:
         payload = orjson.dumps(
             {"snapshot": snapshot, "columns": chunk["columns"], "rows": chunk["rows"]}
         )
+        path = f"/api/v1/integrated-campaigns/{crm_mailshot_id}/recipients"
+        out: dict[str, Any] = _json(_call(self.http, "ESP", "POST", path, content=payload))
+        return out
+
+    def post_recipients_raw(
+        self, crm_mailshot_id: int, snapshot: int, chunk: bytes
+    ) -> dict[str, Any]:
+        """Post a chunk read with :meth:`CrmClient.recipients_raw`: its JSON object gets the
+        ``snapshot`` member spliced in front, and is sent without parsing it."""
+        payload = b'{"snapshot":%d,' % snapshot + chunk[1:]
         path = f"/api/v1/integrated-campaigns/{crm_mailshot_id}/recipients"
         out: dict[str, Any] = _json(_call(self.http, "ESP", "POST", path, content=payload))
         return out

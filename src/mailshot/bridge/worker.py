@@ -447,11 +447,12 @@ class WorkerPool:
             return lambda: self.crm.complete(unit, esp_campaign_id=str(campaign["id"]))
         if unit.kind == "chunk":
             assert unit.first_seq is not None and unit.last_seq is not None
-            chunk = self.crm.recipients(unit.job_id, unit.first_seq, unit.last_seq)
+            # The chunk goes from the CRM to the ESP as bytes, never parsed here.
+            chunk = self.crm.recipients_raw(unit.job_id, unit.first_seq, unit.last_seq)
             keeper.check()
-            written = self.esp.post_recipients(unit.mailshot_id, unit.job_id, chunk)
+            written = self.esp.post_recipients_raw(unit.mailshot_id, unit.job_id, chunk)
             keeper.check()
-            n = int(written.get("written", len(chunk["rows"])))
+            n = int(written.get("written", unit.last_seq - unit.first_seq + 1))
             return lambda: self.crm.complete(unit, recipients_written=n)
         if unit.kind == "finalize":
             result = self.esp.finalize(unit.mailshot_id, unit.job_id, unit.recipients_total or 0)

@@ -194,6 +194,13 @@ KEY_DATES_INVALID = define(
     "Set Until after Valid From, or leave one of them blank.",
     PART,
 )
+USER_SELF_LOCKOUT = define(
+    "ESP_USER_SELF_LOCKOUT",
+    409,
+    "You cannot {action} your own ESP user: your key would stop working.",
+    "Ask another administrator to do it, or use another administrator's key.",
+    PART,
+)
 
 
 class RetryLaterError(AppError):

@@ -84,7 +84,7 @@ def recipients(
     job_id: int,
     first_seq: Annotated[int, Query(ge=0)],
     last_seq: Annotated[int, Query(ge=0)],
-) -> JSONBytes:
+) -> Response:
     if last_seq < first_seq or last_seq - first_seq >= prep.MAX_RECIPIENTS_PER_READ:
         raise validation_error(
             [
@@ -96,8 +96,8 @@ def recipients(
                 )
             ]
         )
-    rows = prep.read_recipients(session, job_id, first_seq, last_seq)
-    return JSONBytes({"columns": list(prep.RECIPIENT_COLUMNS), "rows": rows})
+    body = prep.read_recipients_json(session, job_id, first_seq, last_seq)
+    return Response(content=body, media_type="application/json")
 
 
 @router.post("/units/{unit_id}/complete", summary="Report a unit done")

@@ -1,21 +1,39 @@
-"""ESP users and API keys: create and list users, issue keys (the secret is returned once),
-list, enable and disable them, and provision the integration's user and key on first run."""
+"""ESP users and API keys: create, list and change users (a disabled user's keys are
+refused), and the whole key lifecycle (create with the token shown once, list, read,
+change, disable, enable, rotate, refused requests), shared with the CRM through
+:mod:`mailshot.keyadmin`; and the provisioning helpers (``create_user``, ``create_key``)."""
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailshot.errors import AppError, FieldProblem, validation_error
+from mailshot import keyadmin
+from mailshot.errors import AppError
 from mailshot.esp.api.deps import PRODUCT_PREFIX
-from mailshot.esp.errors import KEY_DATES_INVALID, UNKNOWN_SCOPES, USER_EMAIL_TAKEN
+from mailshot.esp.errors import (
+    KEY_DATES_INVALID,
+    UNKNOWN_SCOPES,
+    USER_EMAIL_TAKEN,
+    USER_SELF_LOCKOUT,
+)
 from mailshot.esp.models import EspApiKey as ApiKey
+from mailshot.esp.models import EspKeyRefusal
 from mailshot.esp.models import EspUser as User
-from mailshot.esp.schemas.access import ApiKeyCreate, ApiKeyPublic, UserCreate
+from mailshot.esp.schemas.access import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyPublic,
+    ApiKeyRotate,
+    ApiKeyRotated,
+    ApiKeyUpdate,
+    KeyRefusalPublic,
+    UserCreate,
+    UserUpdate,
+)
 from mailshot.esp.scopes import ALL_SCOPES, ROLE_SCOPES
 from mailshot.esp.services.common import get_or_404, require_address
 from mailshot.keyauth import issue_key
@@ -23,6 +41,21 @@ from mailshot.keys import hash_password
 from mailshot.paging import keyset_page
 
 INTEGRATION_EMAIL = "integration@mailshot.local"
+
+STORE = keyadmin.KeyStore(
+    key_model=ApiKey,
+    user_model=User,
+    refusal_model=EspKeyRefusal,
+    product_prefix=PRODUCT_PREFIX,
+    all_scopes=ALL_SCOPES,
+    role_scopes=ROLE_SCOPES,
+    unknown_scopes=lambda unknown: AppError(
+        UNKNOWN_SCOPES, unknown=", ".join(unknown), known=", ".join(ALL_SCOPES)
+    ),
+    dates_invalid=lambda valid_from, until: AppError(
+        KEY_DATES_INVALID, valid_from=valid_from.isoformat(), until=until.isoformat()
+    ),
+)
 
 
 def create_user(
@@ -51,6 +84,7 @@ def create_key(
     valid_from: datetime | None = None,
     until: datetime | None = None,
 ) -> tuple[ApiKey, str]:
+    """Issue a key without committing (provisioning and tests)."""
     key, token = issue_key(
         session,
         ApiKey,
@@ -70,7 +104,7 @@ def find_user(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == email.strip().lower()))
 
 
-# ---- the users and API keys resources (admin) -------------------------------------------
+# ---- the users resource (admin) ----------------------------------------------------------
 
 
 def user_email_taken(session: Session, email: str) -> bool:
@@ -93,70 +127,68 @@ def add_user(session: Session, data: UserCreate) -> User:
     return user
 
 
+def update_user(session: Session, user_id: int, patch: UserUpdate, *, by_user_id: int) -> User:
+    """Change a user. Disabling one makes every key acting as them refused
+    (``AUTH_USER_DISABLED``); nobody may disable or demote their own user."""
+    user = get_or_404(session, User, user_id, "user")
+    if user.id == by_user_id:
+        if patch.enabled is False:
+            raise AppError(USER_SELF_LOCKOUT, action="disable")
+        if patch.role is not None and patch.role != "admin" and user.role == "admin":
+            raise AppError(USER_SELF_LOCKOUT, action="demote")
+    for name, value in patch.model_dump(exclude_unset=True, exclude_none=True).items():
+        setattr(user, name, value)
+    session.commit()
+    return user
+
+
 def users_page(
     session: Session, *, cursor: str | None, limit: int
 ) -> tuple[list[User], str | None]:
     return keyset_page(session, select(User), User.id, cursor=cursor, limit=limit)
 
 
-def key_public(key: ApiKey) -> ApiKeyPublic:
+# ---- the API keys resource (admin) -------------------------------------------------------
+
+
+def key_public(key: ApiKey, user: User | None = None) -> ApiKeyPublic:
     """A key as the API shows it: its prefix, never its secret or the secret's hash."""
-    return ApiKeyPublic(
-        id=key.id,
-        prefix=f"{PRODUCT_PREFIX}_{key.public_id}_",
-        name=key.name,
-        description=key.description,
-        user_id=key.user_id,
-        scopes=list(key.scopes or []),
-        permitted_ips=list(key.permitted_ips or []),
-        enabled=key.enabled,
-        valid_from=key.valid_from,
-        until=key.until,
-        last_used_at=key.last_used_at,
-        last_used_ip=key.last_used_ip,
-        created_at=key.created_at,
-    )
-
-
-def _check_key_request(data: ApiKeyCreate) -> None:
-    if data.scopes is not None:
-        unknown = sorted(set(data.scopes) - set(ALL_SCOPES))
-        if unknown:
-            raise AppError(UNKNOWN_SCOPES, unknown=", ".join(unknown), known=", ".join(ALL_SCOPES))
-    problems = []
-    for n, net in enumerate(data.permitted_ips):
-        try:
-            ipaddress.ip_network(net, strict=False)
-        except ValueError:
-            problems.append(
-                FieldProblem(
-                    f"permitted_ips.{n}", "ip_network", f"{net!r} is not an address or network"
-                )
-            )
-    if problems:
-        raise validation_error(problems)
-    if data.valid_from and data.until and data.until <= data.valid_from:
-        raise AppError(
-            KEY_DATES_INVALID, valid_from=data.valid_from.isoformat(), until=data.until.isoformat()
-        )
+    if user is None:
+        session = Session.object_session(key)
+        user = session.get(User, key.user_id) if session is not None else None
+    return keyadmin.public(STORE, key, user)
 
 
 def add_key(session: Session, data: ApiKeyCreate) -> tuple[ApiKey, str]:
     """Issue a key acting as an existing user; return it with its token (shown once)."""
-    _check_key_request(data)
-    user = get_or_404(session, User, data.user_id, "user")
-    key, token = create_key(
-        session,
-        user=user,
-        name=data.name,
-        scopes=data.scopes,
-        description=data.description,
-        permitted_ips=data.permitted_ips,
-        valid_from=data.valid_from,
-        until=data.until,
-    )
-    session.commit()
+    key, _, token = keyadmin.create(STORE, session, data)
     return key, token
+
+
+def create(session: Session, data: ApiKeyCreate) -> ApiKeyCreated:
+    key, user, token = keyadmin.create(STORE, session, data)
+    return ApiKeyCreated(**key_public(key, user).model_dump(), token=token)
+
+
+def get(session: Session, key_id: int) -> ApiKeyPublic:
+    return key_public(*keyadmin.get_key(STORE, session, key_id))
+
+
+def update(session: Session, key_id: int, patch: ApiKeyUpdate) -> ApiKeyPublic:
+    return key_public(*keyadmin.update(STORE, session, key_id, patch))
+
+
+def set_key_enabled(session: Session, key_id: int, *, enabled: bool) -> ApiKey:
+    key, _ = keyadmin.set_enabled(STORE, session, key_id, enabled=enabled)
+    assert isinstance(key, ApiKey)
+    return key
+
+
+def rotate(session: Session, key_id: int, body: ApiKeyRotate) -> ApiKeyRotated:
+    new, user, token, old = keyadmin.rotate(STORE, session, key_id, body)
+    return ApiKeyRotated(
+        **key_public(new, user).model_dump(), token=token, old_key=key_public(old, user)
+    )
 
 
 def keys_page(
@@ -165,8 +197,21 @@ def keys_page(
     return keyset_page(session, select(ApiKey), ApiKey.id, cursor=cursor, limit=limit)
 
 
-def set_key_enabled(session: Session, key_id: int, *, enabled: bool) -> ApiKey:
-    key = get_or_404(session, ApiKey, key_id, "API key")
-    key.enabled = enabled
-    session.commit()
-    return key
+def keys_with_users_page(
+    session: Session, *, cursor: str | None, limit: int, user_id: int | None = None
+) -> tuple[list[ApiKeyPublic], str | None]:
+    rows, next_cursor = keyadmin.page(STORE, session, cursor=cursor, limit=limit, user_id=user_id)
+    return [key_public(k, u) for k, u in rows], next_cursor
+
+
+def refusals(
+    session: Session,
+    *,
+    cursor: str | None,
+    limit: int,
+    key_id: int | None = None,
+    reason: str | None = None,
+) -> tuple[list[KeyRefusalPublic], str | None]:
+    return keyadmin.refusals_page(
+        STORE, session, cursor=cursor, limit=limit, key_id=key_id, reason=reason
+    )
