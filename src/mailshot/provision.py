@@ -85,14 +85,18 @@ def _provision_lock(data_dir: Path) -> Iterator[None]:
 
 
 def _key_is_live(session: Session, key_model: Any, token: SecretStr | None, prefix: str) -> bool:
-    """Whether ``token`` names an enabled key of ``key_model`` whose secret matches."""
+    """Whether ``token`` names a key of ``key_model`` that exists and whose secret matches.
+
+    A key that an administrator disabled (or that expired) still counts: provisioning only
+    replaces a key that is lost, never silently undoes an administrator's decision. The
+    doctor reports such a key, with its fix."""
     if token is None:
         return False
     parsed = parse_token(token.get_secret_value())
     if parsed is None or parsed.product != prefix:
         return False
     row = session.scalar(select(key_model).where(key_model.public_id == parsed.public_id))
-    return row is not None and row.enabled and secret_matches(parsed.secret, row.secret_hash)
+    return row is not None and secret_matches(parsed.secret, row.secret_hash)
 
 
 def _session(url: str) -> tuple[Session, Any]:

@@ -145,3 +145,22 @@ def test_a_fresh_folder_gets_its_databases(tmp_path: Path) -> None:
     assert (tmp_path / "new" / "data" / "crm.db").is_file()
     assert (tmp_path / "new" / "data" / "esp.db").is_file()
     assert provision.ensure(settings).already_provisioned
+
+
+def test_a_disabled_integration_key_stays_disabled_on_the_next_run(settings: Settings) -> None:
+    provision.ensure(settings)
+    engine = make_unpooled_engine(settings.crm_db_url())
+    try:
+        with make_sessionmaker(engine)() as s:
+            key = s.scalar(select(ApiKey).join(User).where(User.role == "integration"))
+            assert key is not None
+            key.enabled = False
+            s.commit()
+            key_id = key.id
+        again = provision.ensure(settings)
+        assert "CRM integration key" not in again.created
+        with make_sessionmaker(engine)() as s:
+            keys = s.scalars(select(ApiKey).join(User).where(User.role == "integration")).all()
+            assert [(k.id, k.enabled) for k in keys] == [(key_id, False)]
+    finally:
+        engine.dispose()
