@@ -67,6 +67,27 @@ def test_server_trouble_is_transient(
     assert info.value.paused is paused
 
 
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (401, "AUTH_KEY_DISABLED"),
+        (401, "AUTH_KEY_EXPIRED"),
+        (401, "AUTH_USER_DISABLED"),
+        (403, "AUTH_SCOPE_MISSING"),
+    ],
+)
+def test_a_refused_bridge_key_waits_uncounted_instead_of_failing_the_mailshot(
+    status: int, code: str
+) -> None:
+    esp = EspClient(_http(lambda r: _error(status, code)))
+    with pytest.raises(TransientError) as info:
+        esp.post_recipients(7, 2, {"columns": ["seq", "email"], "rows": [[0, "a@example.com"]]})
+    assert info.value.code == code
+    assert info.value.key_refused
+    assert not info.value.counts_as_attempt
+    assert info.value.retry_after is not None and info.value.retry_after > 0
+
+
 def test_network_faults_are_transient() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)

@@ -21,6 +21,10 @@ from mailshot.bridge.errors import LeaseLostError, PermanentError, TransientErro
 _LEASE_CODES = frozenset({"SYNC_LEASE_LOST", "SYNC_JOB_ENDED"})
 
 
+#: How long a unit waits before it is tried again after a side refused the bridge's key.
+KEY_REFUSED_RETRY_SECONDS = 15.0
+
+
 def make_http(base_url: str, key: str, timeout: float) -> httpx.Client:
     """An HTTP client for one part: base URL, bearer key, timeouts, a small pool."""
     return httpx.Client(
@@ -91,6 +95,10 @@ def _call(
     code, message, fix = _error_of(response)
     if lease_call and (status == 404 or (status == 409 and code in _LEASE_CODES)):
         raise LeaseLostError(code, message)
+    if status in (401, 403) and code.startswith("AUTH_"):
+        raise TransientError(
+            code, message, fix, status, retry_after=KEY_REFUSED_RETRY_SECONDS, key_refused=True
+        )
     if status in (408, 429) or status >= 500:
         raise TransientError(
             code,

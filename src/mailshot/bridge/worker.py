@@ -485,7 +485,7 @@ class WorkerPool:
 
     def _fail(self, unit: Unit, err: BridgeError, permanent: bool) -> None:
         retry_after = err.retry_after if isinstance(err, TransientError) else None
-        paused = isinstance(err, TransientError) and err.paused
+        counted = not isinstance(err, TransientError) or err.counts_as_attempt
         self._count("failed" if permanent else "retried")
         self._note_error(f"{unit.describe()}: {err.code}: {err.message}", False)
         try:
@@ -497,7 +497,7 @@ class WorkerPool:
                     message=err.message,
                     fix=err.fix,
                     retry_after_seconds=retry_after,
-                    counts_as_attempt=not paused,
+                    counts_as_attempt=counted,
                 )
             )
         except LeaseLostError:
