@@ -199,8 +199,6 @@ def test_two_workers_never_hold_the_same_unit_at_once(
     settings: Settings,
     backend: str,
 ) -> None:
-    if backend != "postgresql":
-        pytest.skip("several machines share a queue on PostgreSQL")
     server = start_server(chunk_size=500)
     engine = crm_engine(settings)
     big_list, big_emails = add_list(engine, "shared", 20_000)

@@ -71,12 +71,12 @@ FIELDS = (
 
 def _choices(db: Session) -> dict[str, Any]:
     def pairs(model: Any) -> list[tuple[int, str]]:
-        rows = db.execute(select(model.id, model.name).order_by(model.name)).tuples()
+        rows = db.execute(select(model.id, model.name).order_by(model.name)).all()
         return [(i, n) for i, n in rows]
 
     campaigns = db.execute(
         select(MarketingCampaign.id, MarketingCampaign.name, MarketingCampaign.member_statuses)
-    ).tuples()
+    ).all()
     return {
         "lists": pairs(MailingList),
         "campaigns": pairs(MarketingCampaign),

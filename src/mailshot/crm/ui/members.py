@@ -36,7 +36,7 @@ def resolve_people(db: Session, raw: str) -> tuple[list[int], list[str]]:
     if emails:
         rows = db.execute(
             select(Person.email_normalised, Person.id).where(Person.email_normalised.in_(emails))
-        ).tuples()
+        ).all()
         by_email: dict[str, int] = {}
         for email, pid in rows:
             if email is not None:

@@ -30,7 +30,7 @@ def actor(user: PageUser) -> str:
 
 def _organisations(db: Session) -> list[tuple[int, str]]:
     rows = db.execute(select(Organisation.id, Organisation.name).order_by(Organisation.name))
-    return [(i, n) for i, n in rows.tuples()]
+    return [(i, n) for i, n in rows.all()]
 
 
 def _values(form: dict[str, Any]) -> dict[str, Any]:
