@@ -66,7 +66,7 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA temp_store=MEMORY")
-    cur.execute("PRAGMA cache_size=-65536")
+    cur.execute("PRAGMA cache_size=-16384")  # 16 MB per connection: RSS stays flat
     cur.close()
 
 
