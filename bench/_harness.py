@@ -1,0 +1,402 @@
+"""What the benchmark scripts share: a fresh installation (SQLite files in a temporary
+folder, or fresh PostgreSQL databases), audiences built with bulk inserts, the real
+``mailshot serve`` process, the CRM API as a user calls it, and peak RSS from /proc.
+
+Not a library: imported by ``bench/*.py`` only (``python bench/sync.py`` puts ``bench/`` on
+``sys.path``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import String, cast, create_engine, func, insert, literal, literal_column, select
+from sqlalchemy import text as sql_text
+
+from mailshot import credentials
+from mailshot.clock import utcnow
+from mailshot.crm.models import MailingList, MailingListMember, Mailshot, Person
+from mailshot.db import UTCDateTime, make_unpooled_engine
+from mailshot.provision import ensure
+from mailshot.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_ADMIN_URL = os.environ.get(
+    "MAILSHOT_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+TERMINAL = ("synchronised", "failed", "cancelled")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """The peak resident set size of a live process (VmHWM), in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def self_peak_rss_mb() -> float:
+    return peak_rss_mb(os.getpid()) or 0.0
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The ``p``-th percentile (0..100) by linear interpolation."""
+    if len(values) == 1:
+        return values[0]
+    return float(statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1])
+
+
+# ---- an installation --------------------------------------------------------------------
+@dataclass
+class Install:
+    """A fresh installation: its settings, the environment of its processes, its keys."""
+
+    db: str
+    folder: Path
+    settings: Settings
+    env: dict[str, str]
+    admin_key: str = ""
+    pg_names: list[str] = field(default_factory=list)
+
+    def crm_engine(self) -> Any:
+        return make_unpooled_engine(self.settings.crm_db_url())
+
+
+@contextmanager
+def installation(db: str, **extra: Any) -> Iterator[Install]:
+    """A fresh, provisioned installation on ``db`` ('sqlite' or 'postgresql'), removed at
+    the end. ``extra`` are further MAILSHOT_* settings for its processes."""
+    folder = Path(tempfile.mkdtemp(prefix="mailshot-bench-"))
+    port = free_port()
+    values: dict[str, Any] = {"data_dir": folder / "data", "port": port, **extra}
+    pg_names: list[str] = []
+    admin = None
+    if db == "postgresql":
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        tag = uuid.uuid4().hex[:8]
+        base = PG_ADMIN_URL.rpartition("/")[0]
+        with admin.connect() as conn:
+            for part in ("crm", "esp"):
+                name = f"bench_{tag}_{part}"
+                conn.execute(sql_text(f'CREATE DATABASE "{name}"'))
+                pg_names.append(name)
+                values[f"{part}_database_url"] = f"{base}/{name}"
+    elif db != "sqlite":
+        raise SystemExit(f"--db must be sqlite or postgresql, not {db!r}")
+    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILSHOT_")}
+    env["MAILSHOT_CONFIG"] = str(folder / "none.toml")
+    env["MAILSHOT_LOG_LEVEL"] = "WARNING"
+    for key, value in values.items():
+        env[f"MAILSHOT_{key.upper()}"] = str(value)
+    inst = Install(db=db, folder=folder, settings=settings, env=env, pg_names=pg_names)
+    try:
+        ensure(settings)
+        creds = credentials.load(settings.credentials_file)
+        assert creds.cli_key is not None
+        inst.admin_key = creds.cli_key.get_secret_value()
+        yield inst
+    finally:
+        if admin is not None:
+            with admin.connect() as conn:
+                for name in pg_names:
+                    conn.execute(sql_text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# ---- audiences ----------------------------------------------------------------------------
+def add_audience(inst: Install, tag: str, n: int) -> int:
+    """A mailing list of ``n`` new people (``<tag>.<i>@example.com``, all subscribed) and a
+    ready mailshot drawing on it, written with INSERT ... SELECT over a generated series;
+    returns the mailshot's id."""
+    engine = inst.crm_engine()
+    now = utcnow()
+    people = Person.__table__
+    members = MailingListMember.__table__
+    stamp = literal(now, UTCDateTime())
+    if engine.dialect.name == "postgresql":
+        series = select(literal_column("i").label("i")).select_from(
+            sql_text(f"generate_series(0, {n - 1}) AS i")
+        )
+        series = series.subquery("series")
+    else:
+        cte = select(literal_column("0").label("i")).cte("series", recursive=True)
+        series = cte.union_all(select(cte.c.i + 1).where(cte.c.i < n - 1))  # type: ignore[assignment]
+    address = literal(f"{tag}.") + cast(series.c.i, String) + literal("@example.com")
+    with engine.begin() as conn:
+        list_id = conn.execute(
+            insert(MailingList.__table__)
+            .values(name=f"list {tag}", kind="static", created_at=now, updated_at=now)
+            .returning(MailingList.__table__.c.id)
+        ).scalar_one()
+        before = conn.execute(select(func.coalesce(func.max(people.c.id), 0))).scalar_one()
+        conn.execute(
+            insert(people).from_select(
+                [
+                    "first_name",
+                    "last_name",
+                    "email",
+                    "email_normalised",
+                    "email_status",
+                    "no_email",
+                    "organisation_id",
+                    "created_at",
+                    "updated_at",
+                ],
+                select(
+                    literal("First") + cast(series.c.i, String),
+                    literal(tag),
+                    address,
+                    address,
+                    literal("ok"),
+                    literal(False),
+                    literal(None),
+                    stamp,
+                    stamp,
+                ),
+            )
+        )
+        conn.execute(
+            insert(members).from_select(
+                ["list_id", "person_id", "subscribed", "created_at", "updated_at"],
+                select(literal(list_id), people.c.id, literal(True), stamp, stamp)
+                .where(people.c.id > before)
+                .order_by(people.c.id),
+            )
+        )
+        mailshot_id = conn.execute(
+            insert(Mailshot.__table__)
+            .values(
+                name=f"Bench {tag} ({n:,} recipients)",
+                subject="Hello",
+                from_name="Marketing",
+                from_address="news@example.com",
+                html="<p>Hello {{first_name}}</p>",
+                text="Hello",
+                audience_source="mailing_list",
+                mailing_list_id=list_id,
+                campaign_member_statuses=[],
+                mailshot_type="static",
+                status="ready",
+                sync_with="esp",
+                sync_state="not_synchronised",
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(Mailshot.__table__.c.id)
+        ).scalar_one()
+    engine.dispose()
+    return int(mailshot_id)
+
+
+def audience_rows(inst: Install, mailshot_id: int) -> list[tuple[Any, ...]]:
+    """The rows a sync of ``mailshot_id`` carries (seq, person, email, names, organisation),
+    read from the CRM, for the bulk-insert reference."""
+    engine = inst.crm_engine()
+    p = Person.__table__
+    m = MailingListMember.__table__
+    ms = Mailshot.__table__
+    with engine.connect() as conn:
+        list_id = conn.execute(
+            select(ms.c.mailing_list_id).where(ms.c.id == mailshot_id)
+        ).scalar_one()
+        rows = conn.execute(
+            select(
+                func.row_number().over(order_by=p.c.id) - 1,
+                p.c.id,
+                p.c.email,
+                p.c.first_name,
+                p.c.last_name,
+                p.c.organisation_id,
+            )
+            .join(m, m.c.person_id == p.c.id)
+            .where(m.c.list_id == list_id)
+        ).all()
+    engine.dispose()
+    return [tuple(r) for r in rows]
+
+
+def bulk_insert_rate(folder: Path, rows: list[tuple[Any, ...]]) -> float:
+    """Rows/s of an executemany of ``rows`` into a fresh SQLite file, in one transaction
+    (WAL, synchronous=NORMAL, like the application's own SQLite settings)."""
+    path = folder / f"reference-{uuid.uuid4().hex[:6]}.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(
+        "CREATE TABLE recipients (seq INTEGER, person_id INTEGER, email TEXT,"
+        " first_name TEXT, last_name TEXT, organisation_id INTEGER)"
+    )
+    started = time.perf_counter()
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO recipients VALUES (?, ?, ?, ?, ?, ?)", rows)
+    conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    path.unlink()
+    return len(rows) / elapsed
+
+
+# ---- the running system -----------------------------------------------------------------
+@dataclass
+class Served:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def peak_rss_mb(self) -> float | None:
+        return peak_rss_mb(self.process.pid)
+
+
+@contextmanager
+def serve(inst: Install, *args: str) -> Iterator[Served]:
+    """``mailshot serve`` (CRM, ESP and the embedded bridge in one process), as a user runs
+    it; waits until it answers and its workers have said hello; stops it at the end."""
+    log = inst.folder / "serve.log"
+    exe = Path(sys.executable).with_name("mailshot")
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "mailshot.cli.main"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*command, "serve", *args], env=inst.env, cwd=inst.folder, stdout=out, stderr=out
+        )
+    served = Served(proc, inst.settings.base_url(), log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"mailshot serve exited:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{served.url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"mailshot serve did not start:\n{log.read_text()}")
+            time.sleep(0.05)
+        time.sleep(0.5)  # the embedded workers start once the server listens
+        yield served
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+class CrmApi:
+    """The CRM API as a user calls it (the provisioned admin CLI key)."""
+
+    def __init__(self, inst: Install) -> None:
+        self.http = httpx.Client(
+            base_url=f"{inst.settings.crm_base_url()}/api/v1",
+            headers={"Authorization": f"Bearer {inst.admin_key}"},
+            timeout=60,
+        )
+
+    def synchronise(self, mailshot_id: int) -> tuple[float, dict[str, Any]]:
+        """Press Synchronise; answer the request's latency (s) and the status it returned."""
+        started = time.perf_counter()
+        r = self.http.post(f"/mailshots/{mailshot_id}/synchronise")
+        elapsed = time.perf_counter() - started
+        if r.status_code != 202:
+            raise RuntimeError(f"Synchronise answered {r.status_code}: {r.text}")
+        out: dict[str, Any] = r.json()
+        return elapsed, out
+
+    def status(self, mailshot_id: int) -> dict[str, Any]:
+        out: dict[str, Any] = self.http.get(f"/mailshots/{mailshot_id}/sync").json()
+        return out
+
+    def wait(self, mailshot_id: int, timeout: float = 600, poll: float = 0.02) -> dict[str, Any]:
+        """Poll until the mailshot's sync has ended; answer its final status."""
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.status(mailshot_id)
+            if st["state"] in TERMINAL:
+                return st
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"sync of mailshot {mailshot_id} did not end: {st}")
+            time.sleep(poll)
+
+    def phases(self, job_id: int) -> dict[str, float]:
+        """Seconds of a job's phases, from its own timestamps: waiting in the queue, the
+        prepare step (snapshot, campaign), the chunks, and the finalize step."""
+        from datetime import datetime
+
+        job = self.http.get(f"/sync/jobs/{job_id}").json()
+        at = {
+            k: datetime.fromisoformat(job[k])
+            for k in ("requested_at", "started_at", "running_at", "finished_at")
+            if job.get(k)
+        }
+        out = {}
+        if "started_at" in at:
+            out["queued"] = (at["started_at"] - at["requested_at"]).total_seconds()
+        if "running_at" in at and "started_at" in at:
+            out["prepare"] = (at["running_at"] - at["started_at"]).total_seconds()
+        if "finished_at" in at and "running_at" in at:
+            out["chunks_and_finalize"] = (at["finished_at"] - at["running_at"]).total_seconds()
+        return {k: round(v, 3) for k, v in out.items()}
+
+    def close(self) -> None:
+        self.http.close()
+
+
+# ---- profiles -----------------------------------------------------------------------------
+def start_profile(pid: int, path: str) -> subprocess.Popen[bytes]:
+    """Sample ``pid`` with py-spy (``pip install py-spy``) into ``path`` (collapsed stacks,
+    one line per stack, ``bench/top.py`` summarises them)."""
+    exe = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen(
+        [
+            str(exe),
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "--threads",
+            "--output",
+            path,
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop_profile(spy: subprocess.Popen[bytes]) -> None:
+    spy.send_signal(2)
+    try:
+        spy.wait(30)
+    except subprocess.TimeoutExpired:
+        spy.kill()

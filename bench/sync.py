@@ -1,0 +1,96 @@
+"""How fast a whole sync is: Synchronise to complete in the ESP, for N recipients.
+
+Usage: python bench/sync.py --recipients N [--db sqlite|postgresql] [--workers W]
+                            [--chunk-size C]
+
+Builds a fresh installation (SQLite files in a temporary folder, the embedded default, or
+fresh PostgreSQL databases on 127.0.0.1:5432), bulk-inserts an audience of N people and a
+mailshot, starts ``mailshot serve`` (CRM, ESP and the bridge in one process) as a user
+would, presses Synchronise through the CRM API and polls until the mailshot is
+synchronised. In the same run it measures, as the reference, how fast the same N rows are
+bulk-inserted into a fresh SQLite file (executemany in one transaction). The last line
+printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import orjson
+from _harness import (
+    CrmApi,
+    add_audience,
+    audience_rows,
+    bulk_insert_rate,
+    installation,
+    self_peak_rss_mb,
+    serve,
+    start_profile,
+    stop_profile,
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipients", type=int, required=True)
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--workers", type=int, help="bridge workers (default: the setting, 2)")
+    parser.add_argument("--chunk-size", type=int, help="recipients per chunk (default 5000)")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="record the server with py-spy (collapsed stacks)"
+    )
+    args = parser.parse_args()
+    extra = {}
+    if args.workers:
+        extra["worker_concurrency"] = args.workers
+    if args.chunk_size:
+        extra["chunk_size"] = args.chunk_size
+
+    with installation(args.db, **extra) as inst:
+        t0 = time.perf_counter()
+        mailshot_id = add_audience(inst, "bench", args.recipients)
+        build_seconds = time.perf_counter() - t0
+        print(f"audience of {args.recipients:,} built in {build_seconds:.1f} s", file=sys.stderr)
+        with serve(inst) as served:
+            api = CrmApi(inst)
+            spy = start_profile(served.process.pid, args.profile) if args.profile else None
+            started = time.perf_counter()
+            request_seconds, _ = api.synchronise(mailshot_id)
+            final = api.wait(mailshot_id)
+            seconds = time.perf_counter() - started
+            phases = api.phases(int(final["job_id"]))
+            api.close()
+            server_rss = served.peak_rss_mb()
+            if spy is not None:
+                stop_profile(spy)
+        if final["state"] != "synchronised" or final["recipients_synced"] != args.recipients:
+            raise SystemExit(f"the sync did not complete as expected: {final}")
+        rows = audience_rows(inst, mailshot_id)
+        reference = bulk_insert_rate(inst.folder, rows)
+        del rows
+
+    rate = args.recipients / seconds
+    out = {
+        "bench": "sync",
+        "db": args.db,
+        "recipients": args.recipients,
+        "workers": args.workers or inst.settings.worker_concurrency,
+        "chunk_size": inst.settings.chunk_size,
+        "seconds": round(seconds, 3),
+        "recipients_per_second": round(rate),
+        "phases_seconds": phases,
+        "synchronise_request_ms": round(request_seconds * 1000, 1),
+        "bulk_insert_per_second": round(reference),
+        "ratio_to_bulk_insert": round(rate / reference, 3),
+        "peak_rss_mb": {"mailshot serve": server_rss, "bench (this script)": self_peak_rss_mb()},
+        "audience_build_seconds": round(build_seconds, 1),
+        "cpus": os.cpu_count(),
+    }
+    print(orjson.dumps(out).decode())
+
+
+if __name__ == "__main__":
+    main()
