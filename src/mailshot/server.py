@@ -36,7 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
-        return RedirectResponse("/crm/api/v1/docs")
+        return RedirectResponse("/crm/")
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -11,8 +11,11 @@ server still answers them; then the server stops. A second Ctrl-C stops at once.
 from __future__ import annotations
 
 import logging
+import shutil
+import sys
 import threading
 import time
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Protocol
 
@@ -101,6 +104,21 @@ class _Server(uvicorn.Server):
         return None
 
 
+def _invoked_as() -> str:
+    """How the user can call this same ``mailshot`` again: plain ``mailshot`` when that is
+    what their PATH finds, else the path they used (e.g. ``.venv/bin/mailshot``)."""
+    invoked = Path(sys.argv[0])
+    if invoked.name != "mailshot":
+        return "mailshot"
+    on_path = shutil.which("mailshot")
+    if on_path is not None and Path(on_path).resolve() == invoked.resolve():
+        return "mailshot"
+    try:
+        return str(invoked.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(invoked.resolve())
+
+
 def _banner(
     settings: Settings,
     result: ProvisionResult,
@@ -111,6 +129,8 @@ def _banner(
 
     base = settings.base_url()
     console.print(f"\n[bold green]mailshot is running[/] at {base}")
+    console.print(f"  CRM pages:    {settings.crm_base_url()}/")
+    console.print(f"  ESP pages:    {settings.esp_base_url()}/")
     console.print(f"  CRM API docs: {settings.crm_base_url()}/api/v1/docs")
     console.print(f"  ESP API docs: {settings.esp_base_url()}/api/v1/docs")
     if workers:
@@ -128,13 +148,15 @@ def _banner(
         console.print(f"API keys are saved in {result.credentials_file} (readable by you only).")
     if demo_result is not None:
         prefix = "" if settings.port == DEFAULT_PORT else f"MAILSHOT_PORT={settings.port} "
+        command = _invoked_as()
         loaded = "was already there" if demo_result.skipped else "is loaded"
         console.print(f"\n[bold]Demo data {loaded}.[/] Try, in another terminal:")
         for line in (
-            f'  {prefix}mailshot sync "{demo_data.READY_MAILSHOT}" --wait',
-            f'  {prefix}mailshot sync "{demo_data.LONG_NAME_MAILSHOT}" --wait',
+            f'  {prefix}{command} sync "{demo_data.READY_MAILSHOT}" --wait',
+            f'  {prefix}{command} sync "{demo_data.LONG_NAME_MAILSHOT}" --wait',
             "      (120 characters where the ESP accepts 100: refused, with the reason)",
-            f"  {prefix}mailshot queue",
+            f"  {prefix}{command} queue",
+            f'  {prefix}{command} doctor "{demo_data.READY_MAILSHOT}"',
         ):
             console.print(escape(line), soft_wrap=True)
     console.print("\nPress Ctrl-C to stop.\n")
