@@ -1,72 +1,47 @@
-"""FastAPI dependencies of the CRM API: the database session and the calling principal.
-
-A GET runs in a read transaction (it never takes SQLite's write lock); every other method
-runs in a write transaction. Services own the transaction boundary: a service that writes
-commits; whatever is left uncommitted when the request ends is rolled back.
-"""
+"""FastAPI dependencies of the CRM API: the shared session dependencies
+(:mod:`mailshot.apideps`) and the principal authenticated against the CRM's own keys."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
-from sqlalchemy.orm import Session, sessionmaker
+from fastapi import Depends
 
+from mailshot.apideps import (
+    SessionDep,
+    SessionsDep,
+    SettingsDep,
+    get_session,
+    get_sessions,
+    get_settings,
+    principal_dependency,
+    scope_checker,
+)
 from mailshot.crm.models import ApiKey, KeyRefusalRecord, User
-from mailshot.keyauth import Principal, authenticate
-from mailshot.settings import Settings
+from mailshot.keyauth import Principal
+
+__all__ = [
+    "PRODUCT_PREFIX",
+    "PrincipalDep",
+    "SessionDep",
+    "SessionsDep",
+    "SettingsDep",
+    "get_principal",
+    "get_session",
+    "get_sessions",
+    "get_settings",
+    "scoped",
+]
 
 PRODUCT_PREFIX = "mscrm"
 
-
-def get_sessions(request: Request) -> sessionmaker[Session]:
-    sessions: sessionmaker[Session] = request.app.state.sessions
-    return sessions
-
-
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    sessions = get_sessions(request)
-    with sessions() as session:
-        if request.method in ("GET", "HEAD"):
-            session.connection(execution_options={"sqlite_begin": "DEFERRED"})
-        try:
-            yield session
-        finally:
-            session.rollback()
-
-
-def get_principal(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> Principal:
-    return authenticate(
-        get_sessions(request),
-        authorization=authorization,
-        product_prefix=PRODUCT_PREFIX,
-        key_model=ApiKey,
-        user_model=User,
-        refusal_model=KeyRefusalRecord,
-        client_ip=request.client.host if request.client else None,
-        path=request.url.path,
-    )
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
-SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+get_principal = principal_dependency(
+    product_prefix=PRODUCT_PREFIX, key_model=ApiKey, user_model=User, refusal_model=KeyRefusalRecord
+)
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 def scoped(scope: str, action: str) -> Callable[[Principal], Principal]:
     """A dependency that requires ``scope`` of the caller's key."""
-
-    def check(principal: PrincipalDep) -> Principal:
-        principal.require(scope, action)
-        return principal
-
-    return check
+    return scope_checker(get_principal, scope, action)

@@ -1,0 +1,78 @@
+"""FastAPI dependencies every part's API shares: the settings, the session factory, a
+request-scoped database session, and the bearer-key principal of a part.
+
+A GET runs in a read transaction (it never takes SQLite's write lock); every other method
+runs in a write transaction. Services own the transaction boundary: a service that writes
+commits; whatever is left uncommitted when the request ends is rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailshot.keyauth import Principal, authenticate
+from mailshot.settings import Settings
+
+
+def get_sessions(request: Request) -> sessionmaker[Session]:
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    return sessions
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    sessions = get_sessions(request)
+    with sessions() as session:
+        if request.method in ("GET", "HEAD"):
+            session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def principal_dependency(
+    *, product_prefix: str, key_model: Any, user_model: Any, refusal_model: Any
+) -> Callable[..., Principal]:
+    """The dependency that authenticates a request against one part's key tables."""
+
+    def get_principal(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> Principal:
+        return authenticate(
+            get_sessions(request),
+            authorization=authorization,
+            product_prefix=product_prefix,
+            key_model=key_model,
+            user_model=user_model,
+            refusal_model=refusal_model,
+            client_ip=request.client.host if request.client else None,
+            path=request.url.path,
+        )
+
+    return get_principal
+
+
+def scope_checker(principal_dep: Any, scope: str, action: str) -> Callable[[Principal], Principal]:
+    """A dependency that requires ``scope`` of the caller's key."""
+
+    # A default, not an Annotated hint: the hint would be a string (postponed evaluation)
+    # naming a local variable that FastAPI cannot resolve.
+    def check(principal: Principal = Depends(principal_dep)) -> Principal:
+        principal.require(scope, action)
+        return principal
+
+    return check

@@ -1,0 +1,38 @@
+"""What every part's tables share: the constraint naming convention, the type map for
+timestamps, and the id and created/updated mixins. Each part declares its own ``Base``
+(its own metadata, its own database) with :func:`declarative_base_for`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import MetaData
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mailshot.clock import utcnow
+from mailshot.db import IdType, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: The declarative type map: every ``Mapped[datetime]`` is an aware UTC timestamp.
+TYPE_ANNOTATION_MAP: dict[Any, Any] = {datetime: UTCDateTime()}
+
+
+def new_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING)
+
+
+class IdMixin:
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
