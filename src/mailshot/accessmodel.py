@@ -1,0 +1,58 @@
+"""The columns of users, API keys and refused key uses, shared by the CRM and the ESP.
+
+Each part keeps these tables in its own database; the part's ``models/access.py`` declares
+its classes from these mixins and its own ``Base``. :mod:`mailshot.keyauth` and
+:mod:`mailshot.keyadmin` rely on exactly these columns.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+from mailshot.clock import utcnow
+from mailshot.db import IdType
+
+
+class UserColumns:
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    #: argon2 hash; None for users that only act through API keys (the integration).
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    #: 'admin', 'marketer' or 'integration'.
+    role: Mapped[str] = mapped_column(String(20), default="marketer")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ApiKeyColumns:
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[int] = mapped_column(IdType, ForeignKey("users.id", ondelete="CASCADE"))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    permitted_ips: Mapped[list[str]] = mapped_column(JSON, default=list)
+    valid_from: Mapped[datetime | None] = mapped_column()
+    until: Mapped[datetime | None] = mapped_column()
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    last_used_ip: Mapped[str | None] = mapped_column(String(64))
+    rotated_from_id: Mapped[int | None] = mapped_column(IdType)
+
+
+class KeyRefusalColumns:
+    """A request refused because of its key: which key (by prefix), why, from where, when."""
+
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    key_prefix: Mapped[str | None] = mapped_column(String(64))
+    api_key_id: Mapped[int | None] = mapped_column(IdType)
+    reason: Mapped[str] = mapped_column(String(64))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    path: Mapped[str | None] = mapped_column(String(500))
+
+    @declared_attr.directive
+    @classmethod
+    def __table_args__(cls) -> tuple[Index]:
+        return (Index("ix_key_refusals_at", "at"),)
