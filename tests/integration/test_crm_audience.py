@@ -267,7 +267,10 @@ def test_recount_endpoint(crm: TestClient) -> None:
 
     resp = crm.post(f"mailshots/{ms['id']}/recount")
     assert resp.status_code == 200, resp.text
-    assert resp.json() == {
+    answer = resp.json()
+    # A recount cannot know the ESP's suppressions, and says so.
+    assert "suppressed_at_esp" in answer.pop("note")
+    assert answer == {
         "included": 1,
         "excluded": {
             "unsubscribed": 1,

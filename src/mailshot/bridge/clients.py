@@ -199,6 +199,11 @@ class CrmClient:
             )
         return body
 
+    def suppressed(self, unit: Unit, people: list[list[Any]]) -> dict[str, Any]:
+        """Record people of the finalize unit's job the ESP will not send to."""
+        out: dict[str, Any] = self._unit(unit, "suppressed", people=people)
+        return out
+
     def complete(self, unit: Unit, **fields: Any) -> dict[str, Any]:
         out: dict[str, Any] = self._unit(unit, "complete", **fields)
         return out
@@ -295,6 +300,17 @@ class EspClient:
         path = f"/api/v1/integrated-campaigns/{crm_mailshot_id}/finalize"
         body = {"snapshot": snapshot, "expected": expected}
         out: dict[str, Any] = _json(_call(self.http, "ESP", "POST", path, json=body))
+        return out
+
+    def suppressed_page(
+        self, crm_mailshot_id: int, snapshot: int, cursor: str | None, limit: int
+    ) -> dict[str, Any]:
+        """One page of the snapshot's suppressed audience members (by CRM person id)."""
+        params: dict[str, Any] = {"snapshot": snapshot, "limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        path = f"/api/v1/integrated-campaigns/{crm_mailshot_id}/suppressed"
+        out: dict[str, Any] = _json(_call(self.http, "ESP", "GET", path, params=params))
         return out
 
     def heartbeat(self, worker_id: str, *, host: str, version: str, last_error: str | None) -> bool:

@@ -39,6 +39,7 @@ from mailshot.bridge.errors import (
     PermanentError,
     TransientError,
 )
+from mailshot.bridge.suppressed import relay_suppressed
 from mailshot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -457,6 +458,8 @@ class WorkerPool:
         if unit.kind == "finalize":
             result = self.esp.finalize(unit.mailshot_id, unit.job_id, unit.recipients_total or 0)
             keeper.check()
+            if int(result.get("suppressed_count") or 0) > 0:
+                relay_suppressed(self.crm, self.esp, unit, keeper.check)
 
             def finish() -> Any:
                 out = self.crm.complete(unit, result=result)

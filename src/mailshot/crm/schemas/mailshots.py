@@ -122,3 +122,9 @@ class AudiencePublic(BaseModel):
         "no_email_address, invalid_email, no_consent, duplicate_email."
     )
     total_source: int = Field(description="Members of the source: included + excluded.")
+    note: str = Field(
+        default="A recount applies the CRM's rules only: it cannot know which addresses the "
+        "ESP suppresses (unsubscribed or bounced there). Those are counted as "
+        "suppressed_at_esp when a sync is finalised (GET /mailshots/{id}/sync).",
+        description="What a recount cannot know.",
+    )

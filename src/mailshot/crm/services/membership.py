@@ -43,8 +43,9 @@ _WHY = {
     "not revoked, not expired).",
     "duplicate_email": "{who} shares the address {email} with a person of lower id in the "
     "audience, who gets the mail instead (of people sharing an address the first is kept).",
-    "suppressed_at_esp": "{who}'s address {email} is suppressed at the ESP (unsubscribed "
-    "there, or bounce-limited: one hard bounce or three soft ones).",
+    "suppressed_at_esp": "The ESP will not send to {who}'s address {email}: it unsubscribed "
+    "there, or it bounced (one hard bounce or three soft ones). The ESP reported this when "
+    "it finalised the sync; the address stays in the campaign but gets no mail.",
     "not_in_source": "{who} is not {member_of}.",
 }
 

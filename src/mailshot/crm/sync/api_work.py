@@ -1,5 +1,6 @@
 """Routes the bridge workers call (scope ``sync:work``): lease a unit, keep it with
-heartbeats, prepare a job, read a chunk of recipients, complete or fail a unit."""
+heartbeats, prepare a job, read a chunk of recipients, record the people the ESP
+suppresses (finalize), complete or fail a unit."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, SettingsDep, scoped
 from mailshot.crm.sync import prepare as prep
-from mailshot.crm.sync import work
+from mailshot.crm.sync import suppressed, work
 from mailshot.crm.sync.schemas import (
     CompleteBody,
     FailBody,
@@ -18,6 +19,8 @@ from mailshot.crm.sync.schemas import (
     LeaseAnswer,
     LeaseRequest,
     PrepareAnswer,
+    SuppressedAnswer,
+    SuppressedBody,
     TokenBody,
     UnitOutcomePublic,
     UnitPublic,
@@ -112,6 +115,20 @@ def complete(session: SessionDep, _: Worker, unit_id: int, body: CompleteBody) -
             result=body.result,
         )
     )
+
+
+@router.post(
+    "/units/{unit_id}/suppressed",
+    summary="Record people the ESP will not send to (finalize units)",
+    responses={409: {"description": "SYNC_LEASE_LOST or SYNC_JOB_ENDED: nothing recorded."}},
+)
+def record_suppressed(
+    session: SessionDep, _: Worker, unit_id: int, body: SuppressedBody
+) -> SuppressedAnswer:
+    """Exclusions of the job with the reason ``suppressed_at_esp``, keyed (job, person):
+    sending the same people again records nothing new."""
+    done = suppressed.record_suppressed(session, unit_id, body.lease_token, body.people)
+    return SuppressedAnswer(unit_id=done.unit_id, job_id=done.job_id, people=done.people)
 
 
 @router.post("/units/{unit_id}/fail", summary="Report a failed attempt at a unit")

@@ -84,10 +84,12 @@ def _state_sentence(status: SyncStatus, now: datetime) -> str:
             f"recipients ({pct:.0f}%){eta}."
         )
     if state == "synchronised":
+        suppressed = (status.excluded or {}).get("suppressed_at_esp", 0)
+        also = f" ({suppressed:,} of them because the ESP suppresses their address)"
         return (
             f"Synchronised: {status.recipients_synced or 0:,} recipients are in the ESP "
             f"campaign {status.esp_campaign_id}; {status.recipients_excluded or 0:,} people "
-            "were left out."
+            f"were left out{also if suppressed else ''}."
         )
     if state == "failed":
         err = status.last_error
@@ -187,9 +189,19 @@ def mailshot_status(session: Session, mailshot_id: int, now: datetime | None = N
             recipients_excluded=mailshot.recipients_excluded,
             summary="",
         )
+    if job is not None and isinstance(job.result, dict) and "included" in job.result:
+        _final_counts(status, job.result)
     status.integration = integration.summary(integration.integration(session, at, limit=20))
     status.summary = summary(status, at)
     return status
+
+
+def _final_counts(status: SyncStatus, result: dict[str, Any]) -> None:
+    """The completed job's counts (see :mod:`mailshot.crm.sync.final_counts`)."""
+    status.included = int(result["included"])
+    status.excluded = {str(k): int(v) for k, v in (result.get("excluded") or {}).items()}
+    status.esp_counts = dict(result.get("esp") or {})
+    status.counts_agree = bool(result.get("counts_agree"))
 
 
 def queue(session: Session, *, limit: int) -> QueuePublic:

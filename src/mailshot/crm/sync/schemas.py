@@ -4,7 +4,7 @@ integration) and the bridge's calls (lease, heartbeat, prepare, complete, fail).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,6 +48,23 @@ class SyncStatus(BaseModel):
     synced_at: datetime | None = None
     recipients_synced: int | None = None
     recipients_excluded: int | None = None
+    included: int | None = Field(
+        default=None,
+        description="Once completed: recipients the ESP will send to (its audience less "
+        "the addresses it suppresses).",
+    )
+    excluded: dict[str, int] | None = Field(
+        default=None,
+        description="Once completed: people left out, by reason (suppressed_at_esp too).",
+    )
+    esp_counts: dict[str, int | None] | None = Field(
+        default=None,
+        description="The ESP campaign's own counts at finalize (audience_count, "
+        "suppressed_count, duplicate_count), beside the CRM's.",
+    )
+    counts_agree: bool | None = Field(
+        default=None, description="Whether the CRM's counts equal the ESP's."
+    )
     summary: str = Field(description="One sentence for people.")
     integration: IntegrationSummary | None = Field(
         default=None, description="The integration's health, as the CRM last heard it."
@@ -236,6 +253,20 @@ class CompleteBody(_Body):
     recipients_written: int | None = Field(default=None, ge=0)
     esp_campaign_id: str | None = Field(default=None, max_length=64)
     result: dict[str, Any] | None = None
+
+
+class SuppressedBody(_Body):
+    """People of the job's snapshot the ESP will not send to, as ``[crm_person_id, reason]``
+    pairs (reason: the ESP's, 'unsubscribed' or 'bounced')."""
+
+    lease_token: str = Field(min_length=1, max_length=64)
+    people: list[tuple[int, Literal["unsubscribed", "bounced"]]] = Field(max_length=10_000)
+
+
+class SuppressedAnswer(BaseModel):
+    unit_id: int
+    job_id: int
+    people: int = Field(description="Distinct people in the call, recorded once each.")
 
 
 class FailBody(_Body):

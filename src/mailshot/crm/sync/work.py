@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from mailshot.crm.sync import errors
 from mailshot.crm.sync.backoff import DEFAULT_POLICY, RetryPolicy
+from mailshot.crm.sync.final_counts import final_counts
 from mailshot.crm.sync.queue import end_job
 from mailshot.crm.sync.states import JOB_ACTIVE
 from mailshot.crm.sync.tables import (
@@ -399,13 +400,16 @@ def _complete_chunk(session: Session, job_id: int, written: int) -> str:
 def _complete_finalize(
     session: Session, job_id: int, result: dict[str, Any] | None, now: datetime
 ) -> str:
+    total = session.scalar(select(jobs.c.recipients_total).where(jobs.c.id == job_id))
+    counts = final_counts(session, job_id, total, result)
     job = session.execute(
         update(jobs)
         .where(jobs.c.id == job_id, jobs.c.state == "finalizing")
         .values(
             state="completed",
             finished_at=now,
-            result=result,
+            result=counts.result,
+            excluded_total=counts.excluded_total,
             next_retry_at=None,
             last_error_code=None,
             last_error_message=None,
@@ -413,15 +417,14 @@ def _complete_finalize(
         )
         .returning(jobs.c.mailshot_id, jobs.c.recipients_total, jobs.c.excluded_total)
     ).one()
-    synced = (result or {}).get("audience_count", job.recipients_total)
     session.execute(
         update(mailshots)
         .where(mailshots.c.id == job.mailshot_id, mailshots.c.sync_job_id == job_id)
         .values(
             sync_state="synchronised",
             synced_at=now,
-            recipients_synced=synced if isinstance(synced, int) else job.recipients_total,
-            recipients_excluded=job.excluded_total,
+            recipients_synced=counts.included,
+            recipients_excluded=counts.excluded_total,
             sync_error_code=None,
             sync_error_message=None,
         )

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from mailshot.esp.api import access, campaigns, contacts, integration, limits, suppressions
+from mailshot.esp.api import (
+    access,
+    campaigns,
+    contacts,
+    integration,
+    limits,
+    suppressed,
+    suppressions,
+)
 
 
 def build_router() -> APIRouter:
     router = APIRouter()
-    for module in (limits, campaigns, contacts, suppressions, integration, access):
+    for module in (limits, campaigns, suppressed, contacts, suppressions, integration, access):
         router.include_router(module.router)
     return router

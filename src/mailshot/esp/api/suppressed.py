@@ -1,0 +1,38 @@
+"""Route of an integrated campaign's suppressed audience members (what the bridge relays
+to the CRM as ``suppressed_at_esp`` exclusions): parse, authorise, call the service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from mailshot.esp import scopes
+from mailshot.esp.api.deps import SessionDep, scoped
+from mailshot.esp.schemas.suppressed import SuppressedPage
+from mailshot.esp.services import suppressed as service
+from mailshot.esp.services.suppressed import MAX_SUPPRESSED_PAGE
+from mailshot.keyauth import Principal
+
+router = APIRouter(tags=["campaigns"])
+Reader = Annotated[Principal, Depends(scoped(scopes.CAMPAIGNS_READ, "read campaigns"))]
+
+
+@router.get(
+    "/integrated-campaigns/{crm_mailshot_id}/suppressed",
+    responses={404: {"description": "CAMPAIGN_NOT_FOUND"}},
+)
+def list_suppressed(
+    session: SessionDep,
+    _: Reader,
+    crm_mailshot_id: int,
+    snapshot: Annotated[int | None, Query(ge=0)] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_SUPPRESSED_PAGE)] = 1000,
+) -> SuppressedPage:
+    """Members of the snapshot's audience (default: the finalised one) whose address the
+    ESP will not send to: ``crm_person_id``, ``email``, ``reason`` ('unsubscribed' or
+    'bounced'), in CRM person id order. The count matches finalize's ``suppressed_count``."""
+    return service.suppressed_page(
+        session, crm_mailshot_id, snapshot=snapshot, cursor=cursor, limit=limit
+    )
