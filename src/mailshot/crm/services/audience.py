@@ -22,14 +22,20 @@ reserved for the people the ESP suppresses: the CRM cannot know them before a sy
 recount never gives it (the relay from the ESP through the bridge is not built yet).
 
 :func:`snapshot` writes the result for a sync job (``sync_exclusions``, then
-``sync_recipients`` numbered ``seq`` 0..N-1 in person-id order) with two
-``INSERT ... SELECT`` statements and does not commit; :func:`recount` counts the same
-thing without writing.
+``sync_recipients`` numbered ``seq`` 0..N-1 in person-id order): it first finds the few
+addresses shared by several candidates (``GROUP BY ... HAVING count(*) > 1``, a read), then
+writes the members slice by slice of person ids (``INSERT ... SELECT`` per slice, numbered
+after the slices before it). Given a ``checkpoint``, it reads outside the write lock and
+commits between slices, so a 1M audience never holds SQLite's write lock for long; without
+one it writes everything in the caller's transaction and does not commit. :func:`recount`
+counts the same thing without writing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import (
@@ -46,6 +52,8 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy import delete as sql_delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Subquery
 
@@ -137,14 +145,9 @@ def _source(session: Session, mailshot: Mailshot) -> tuple[Subquery, bool]:
     return query.subquery("src"), True
 
 
-def _classified(
-    session: Session, mailshot: Mailshot, only: ColumnElement[bool] | None = None
-) -> tuple[Subquery, Subquery]:
-    """The source subquery, and every member with ``reason`` (the first rule that leaves
-    them out, or NULL) and ``rn`` (their rank among the not-yet-excluded sharing their
-    normalised address: rn > 1 with a NULL reason means a duplicate). ``only`` (a condition
-    on ``people``) limits the members ranked, e.g. to the people sharing one address."""
-    src, is_list = _source(session, mailshot)
+def _rules(session: Session, src: Subquery, is_list: bool) -> ColumnElement[Any]:
+    """The first rule that leaves a member out (the reason), or NULL: over ``src`` joined
+    to ``people``."""
     p = Person.__table__
     whens: list[tuple[ColumnElement[bool], str]] = []
     if is_list:
@@ -164,7 +167,19 @@ def _classified(
             or_(c.c.expires_at.is_(None), c.c.expires_at > now),
         )
         whens.append((not_(in_force), "no_consent"))
-    reason = case(*whens, else_=None).label("reason")
+    return case(*whens, else_=None)
+
+
+def _classified(
+    session: Session, mailshot: Mailshot, only: ColumnElement[bool] | None = None
+) -> tuple[Subquery, Subquery]:
+    """The source subquery, and every member with ``reason`` (the first rule that leaves
+    them out, or NULL) and ``rn`` (their rank among the not-yet-excluded sharing their
+    normalised address: rn > 1 with a NULL reason means a duplicate). ``only`` (a condition
+    on ``people``) limits the members ranked, e.g. to the people sharing one address."""
+    src, is_list = _source(session, mailshot)
+    p = Person.__table__
+    reason = _rules(session, src, is_list).label("reason")
     normalised = p.c.email_normalised
     members = select(
         p.c.id.label("person_id"),
@@ -192,47 +207,177 @@ def _counts(included: int, rows: list[tuple[str, int]]) -> AudienceCounts:
     return AudienceCounts(included=included, excluded=excluded)
 
 
-def snapshot(session: Session, job_id: int, mailshot: Mailshot) -> AudienceCounts:
-    """Write the audience of ``mailshot`` for sync job ``job_id``: one ``sync_exclusions``
-    row per person left out (with the reason), then the included people into
-    ``sync_recipients`` numbered ``seq`` 0..N-1 in person-id order. Replaces an earlier
-    snapshot of the same job. Does not commit."""
-    src, ranked = _classified(session, mailshot)
-    session.execute(sql_delete(SyncRecipient).where(SyncRecipient.job_id == job_id))
-    session.execute(sql_delete(SyncExclusion).where(SyncExclusion.job_id == job_id))
+#: Members written per slice (one short write transaction each when given a checkpoint).
+SLICE_MEMBERS = 20_000
 
-    reason = _final_reason(ranked)
-    excluded = select(literal(job_id), ranked.c.person_id, reason, ranked.c.email).where(
-        or_(ranked.c.reason.is_not(None), ranked.c.rn > 1)
-    )
-    session.execute(
-        insert(SyncExclusion).from_select(["job_id", "person_id", "reason", "email"], excluded)
-    )
+#: Called by :func:`snapshot` between its steps: commit, then begin a read-only (False)
+#: or a writing (True) transaction; raises to stop the snapshot (e.g. a lost lease).
+Checkpoint = Callable[[bool], None]
 
+
+@dataclass
+class _Plan:
+    """What a snapshot reads before writing: the slices of person ids ``(after, upto]``
+    (None: open-ended) and the duplicates (person id, email) in person-id order."""
+
+    slices: list[tuple[int | None, int | None]]
+    duplicates: list[tuple[int, str | None]]
+
+
+def _in_range(column: Any, after: int | None, upto: int | None) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    if after is not None:
+        conds.append(column > after)
+    if upto is not None:
+        conds.append(column <= upto)
+    return conds
+
+
+def _plan(session: Session, src: Subquery, is_list: bool, slice_members: int) -> _Plan:
+    """Read the slice bounds and the duplicate addresses of the source (writes nothing)."""
+    p = Person.__table__
+    numbered = select(
+        src.c.person_id, func.row_number().over(order_by=src.c.person_id).label("n")
+    ).subquery("numbered")
+    uppers = [
+        int(v)
+        for v in session.scalars(
+            select(numbered.c.person_id)
+            .where(numbered.c.n % slice_members == 0)
+            .order_by(numbered.c.person_id)
+        )
+    ]
+    bounds: list[int | None] = [None, *uppers, None]
+    # Duplicates: among the members no rule leaves out, everyone but the lowest id of each
+    # shared normalised address. The shared addresses are found first (usually none), and
+    # only their holders are ranked.
+    base = src.join(p, p.c.id == src.c.person_id)
+    candidate = _rules(session, src, is_list).is_(None)
+    normalised = p.c.email_normalised
+    shared = (
+        select(normalised)
+        .select_from(base)
+        .where(candidate)
+        .group_by(normalised)
+        .having(func.count() > 1)
+    )
+    ranked = (
+        select(
+            p.c.id.label("person_id"),
+            p.c.email,
+            func.row_number().over(partition_by=normalised, order_by=p.c.id).label("rn"),
+        )
+        .select_from(base)
+        .where(candidate, normalised.in_(shared))
+        .subquery("ranked")
+    )
+    duplicates = [
+        (int(row.person_id), row.email)
+        for row in session.execute(
+            select(ranked.c.person_id, ranked.c.email)
+            .where(ranked.c.rn > 1)
+            .order_by(ranked.c.person_id)
+        )
+    ]
+    return _Plan(slices=list(pairwise(bounds)), duplicates=duplicates)
+
+
+def _insert_ignoring(session: Session, table: Any) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for the session's dialect."""
+    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return dialect_insert(table).on_conflict_do_nothing()
+
+
+def _write_slice(
+    session: Session,
+    job_id: int,
+    src: Subquery,
+    is_list: bool,
+    after: int | None,
+    upto: int | None,
+    duplicates: list[tuple[int, str | None]],
+) -> None:
+    """Write the members of ``src`` with ids in ``(after, upto]``: their exclusions, then
+    the included people numbered after the recipients already written."""
     p = Person.__table__
     e = SyncExclusion.__table__
+    r = SyncRecipient.__table__
+    base = src.join(p, p.c.id == src.c.person_id)
+    in_slice = _in_range(src.c.person_id, after, upto) + _in_range(p.c.id, after, upto)
+    reason = _rules(session, src, is_list)
+    excl_cols = ["job_id", "person_id", "reason", "email"]
+    ruled_out = (
+        select(literal(job_id), p.c.id, reason, p.c.email)
+        .select_from(base)
+        .where(reason.is_not(None), *in_slice)
+    )
+    # ON CONFLICT: a person met twice (a duplicate whose data changed between the reads)
+    # keeps their first reason; the snapshot never fails on it.
+    session.execute(_insert_ignoring(session, e).from_select(excl_cols, ruled_out))
+    dups = [
+        {"job_id": job_id, "person_id": pid, "reason": "duplicate_email", "email": email}
+        for pid, email in duplicates
+        if (after is None or pid > after) and (upto is None or pid <= upto)
+    ]
+    if dups:
+        session.execute(_insert_ignoring(session, e), dups)
+
+    last_seq = session.scalar(select(func.max(r.c.seq)).where(r.c.job_id == job_id))
+    first_seq = 0 if last_seq is None else int(last_seq) + 1
     left_out = exists().where(and_(e.c.job_id == job_id, e.c.person_id == p.c.id))
     included = (
         select(
             literal(job_id),
             # src is read in person-id order (its key), so this numbering needs no sort.
-            (func.row_number().over(order_by=src.c.person_id) - 1),
+            (func.row_number().over(order_by=src.c.person_id) + (first_seq - 1)),
             p.c.id,
             p.c.email,
             p.c.first_name,
             p.c.last_name,
             p.c.organisation_id,
         )
-        .select_from(src.join(p, p.c.id == src.c.person_id))
-        .where(not_(left_out))
+        .select_from(base)
+        .where(not_(left_out), *in_slice)
     )
     columns = ["job_id", "seq", "person_id", "email", "first_name", "last_name", "organisation_id"]
     session.execute(insert(SyncRecipient).from_select(columns, included))
+
+
+def snapshot(
+    session: Session,
+    job_id: int,
+    mailshot: Mailshot,
+    *,
+    checkpoint: Checkpoint | None = None,
+    slice_members: int = SLICE_MEMBERS,
+) -> AudienceCounts:
+    """Write the audience of ``mailshot`` for sync job ``job_id``: one ``sync_exclusions``
+    row per person left out (with the reason), then the included people into
+    ``sync_recipients`` numbered ``seq`` 0..N-1 in person-id order. Replaces an earlier
+    snapshot of the same job (so a redo after a takeover starts clean).
+
+    Without ``checkpoint`` everything runs in the caller's transaction, uncommitted. With
+    one, the reads run in a read-only transaction and each slice of ``slice_members``
+    members in its own writing one (``checkpoint`` commits between them); the last slice
+    is left uncommitted for the caller."""
+    src, is_list = _source(session, mailshot)
+    if checkpoint is not None:
+        checkpoint(False)
+    plan = _plan(session, src, is_list, slice_members)
+    if checkpoint is not None:
+        checkpoint(True)
+    session.execute(sql_delete(SyncRecipient).where(SyncRecipient.job_id == job_id))
+    session.execute(sql_delete(SyncExclusion).where(SyncExclusion.job_id == job_id))
+    for n, (after, upto) in enumerate(plan.slices):
+        if n and checkpoint is not None:
+            checkpoint(True)
+        _write_slice(session, job_id, src, is_list, after, upto, plan.duplicates)
+
     # seq is numbered from 0 without gaps, and max() is one probe of the primary key.
     r = SyncRecipient.__table__
+    e = SyncExclusion.__table__
     last_seq = session.scalar(select(func.max(r.c.seq)).where(r.c.job_id == job_id))
     n_included = 0 if last_seq is None else int(last_seq) + 1
-
     per_reason = session.execute(
         select(e.c.reason, func.count()).where(e.c.job_id == job_id).group_by(e.c.reason)
     )

@@ -1,10 +1,17 @@
 """The audience hand-off of a sync: the prepare step (snapshot the audience once, cut it
 into chunk units) and the read of one chunk's recipients (the hot path of a sync).
 
-The snapshot is taken at most once per job, under the lock of the job's row: a worker that
-takes over an expired prepare unit gets the same snapshot back. The snapshot of the
-mailshot's previous, ended jobs is dropped at that moment, so the snapshot tables hold at
-most one ended snapshot per mailshot besides the active one.
+The snapshot is written in short transactions (a read, then one per slice of members;
+see :func:`mailshot.crm.services.audience.snapshot`), so other writers (Synchronise, leases,
+heartbeats, other jobs' chunks) get SQLite's write lock between them. Before each slice the
+prepare unit's lease and the job are checked again (under their row locks on PostgreSQL):
+a worker whose lease was taken over, or whose job was superseded, stops at the next slice.
+The job stays ``preparing`` and gets its totals and chunk units only with the last slice,
+so a takeover before that redoes the snapshot from scratch (it starts by deleting the
+job's partial rows); after it, the taker gets the same snapshot back. The snapshot of the
+mailshot's previous, ended jobs is dropped at that moment (in batches, committed between
+them), so the snapshot tables hold at most one ended snapshot per mailshot besides the
+active one.
 """
 
 from __future__ import annotations
@@ -45,6 +52,18 @@ class Counts(Protocol):
 
 
 SnapshotFn = Callable[[Session, int, Mailshot], Counts]
+#: Commit, then begin a read-only (False) or a checked writing (True) transaction.
+Checkpoint = Callable[[bool], None]
+#: Rows of an older snapshot deleted per transaction.
+DROP_BATCH = 50_000
+
+
+class _StoppedError(Exception):
+    """The prepare unit's lease or its job ended between two slices of the snapshot."""
+
+    def __init__(self, err: AppError) -> None:
+        super().__init__(err.message)
+        self.err = err
 
 
 @dataclass(frozen=True)
@@ -66,10 +85,44 @@ class PreparedCampaign:
     chunks_total: int
 
 
-def _default_snapshot(session: Session, job_id: int, mailshot: Mailshot) -> Counts:
+def _default_snapshot(
+    session: Session, job_id: int, mailshot: Mailshot, checkpoint: Checkpoint
+) -> Counts:
     from mailshot.crm.services.audience import snapshot
 
-    return snapshot(session, job_id, mailshot)
+    return snapshot(session, job_id, mailshot, checkpoint=checkpoint)
+
+
+def _checkpoint(session: Session, unit_id: int, token: str) -> Checkpoint:
+    """Commit what was written so far; then, for a writing step, check that the unit is
+    still leased with ``token`` and its job still active (raises :class:`_StoppedError`)."""
+
+    def checkpoint(write: bool) -> None:
+        session.commit()
+        if not write:
+            # A plain BEGIN on SQLite: the reads do not take the write lock.
+            session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+            return
+        query = (
+            select(units.c.state, units.c.lease_token, jobs.c.state.label("job_state"))
+            .join(jobs, jobs.c.id == units.c.job_id)
+            .where(units.c.id == unit_id)
+        )
+        if is_postgres(session):
+            query = query.with_for_update()
+        row = session.execute(query).first()
+        if (
+            row is None
+            or row.state != "leased"
+            or row.lease_token != token
+            or row.job_state not in JOB_ACTIVE
+        ):
+            try:
+                raise_why(session, unit_id)
+            except AppError as err:
+                raise _StoppedError(err) from err
+
+    return checkpoint
 
 
 def prepare(
@@ -139,9 +192,17 @@ def _take_snapshot(
     now: datetime,
     snapshot: SnapshotFn | None,
 ) -> tuple[int, int, int]:
-    drop_older_snapshots(session, mailshot.id, job.id)
+    checkpoint = _checkpoint(session, unit_id, token)
     try:
-        counts = (snapshot or _default_snapshot)(session, job.id, mailshot)
+        drop_older_snapshots(session, mailshot.id, job.id, checkpoint)
+        if snapshot is None:
+            counts = _default_snapshot(session, job.id, mailshot, checkpoint)
+        else:
+            counts = snapshot(session, job.id, mailshot)
+    except _StoppedError as stopped:
+        # Taken over or ended meanwhile: what was committed is the taker's to redo.
+        session.rollback()
+        raise stopped.err from None
     except AppError as err:
         # The audience cannot be read (no source, source deleted): the job fails with
         # that reason, and the worker is told the same.
@@ -207,15 +268,31 @@ def _take_snapshot(
     return included, excluded, len(bounds)
 
 
-def drop_older_snapshots(session: Session, mailshot_id: int, job_id: int) -> None:
-    """Delete the snapshots of the mailshot's earlier, ended jobs."""
-    older = select(jobs.c.id).where(
-        jobs.c.mailshot_id == mailshot_id,
-        jobs.c.id < job_id,
-        jobs.c.state.not_in(JOB_ACTIVE),
-    )
-    session.execute(delete(recipients).where(recipients.c.job_id.in_(older)))
-    session.execute(delete(exclusions).where(exclusions.c.job_id.in_(older)))
+def drop_older_snapshots(
+    session: Session, mailshot_id: int, job_id: int, checkpoint: Checkpoint | None = None
+) -> None:
+    """Delete the snapshots of the mailshot's earlier, ended jobs: in batches of
+    :data:`DROP_BATCH` rows with ``checkpoint`` between them, else in the caller's
+    transaction."""
+    older = session.scalars(
+        select(jobs.c.id).where(
+            jobs.c.mailshot_id == mailshot_id,
+            jobs.c.id < job_id,
+            jobs.c.state.not_in(JOB_ACTIVE),
+        )
+    ).all()
+    for old in older:
+        for table, key in ((recipients, recipients.c.seq), (exclusions, exclusions.c.person_id)):
+            stmt = delete(table).where(table.c.job_id == old)
+            if checkpoint is None:
+                session.execute(stmt)
+                continue
+            while True:
+                batch = select(key).where(table.c.job_id == old).order_by(key).limit(DROP_BATCH)
+                result = session.execute(stmt.where(key.in_(batch.scalar_subquery())))
+                if int(result.rowcount) < DROP_BATCH:  # type: ignore[attr-defined]
+                    break
+                checkpoint(True)
 
 
 def _check_readable(session: Session, job_id: int) -> None:
