@@ -29,9 +29,9 @@ from tests.conftest import Keys
 from tests.e2e.conftest import Crm, Server, ServerFactory, Worker, WorkerFactory, free_port
 from tests.e2e.data import add_list, add_mailshot, crm_engine, esp_audience, esp_campaign_ids
 
-# SQLite only: each case starts a server and a bridge process; the diagnosis itself is
-# tested on both engines in tests/integration/test_diagnosis_api.py.
-pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("backend", ["sqlite"])]
+# Every case runs on both engines (the `backend` fixture), each with its own server and
+# bridge process.
+pytestmark = [pytest.mark.e2e]
 
 TIMING = {"lease_seconds": 3, "heartbeat_seconds": 0.3}
 N = 5
