@@ -411,3 +411,62 @@ def refusals_page(
         for row, name in rows
     ]
     return items, next_cursor
+
+
+# ---- users and keys made by code (provisioning, the admin CLI, tests) -------------------
+def add_user(
+    session: Session,
+    user_model: Any,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    password: str | None = None,
+) -> Any:
+    """Add a user (not committed); the password, if any, is stored as an argon2 hash."""
+    from mailshot.keys import hash_password
+
+    user = user_model(
+        email=email.strip().lower(),
+        name=name,
+        role=role,
+        password_hash=hash_password(password) if password else None,
+        enabled=True,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def find_user(session: Session, user_model: Any, email: str) -> Any:
+    return session.scalar(select(user_model).where(user_model.email == email.strip().lower()))
+
+
+def issue_role_key(
+    session: Session,
+    key_model: Any,
+    *,
+    product_prefix: str,
+    role_scopes: Mapping[str, list[str]],
+    user: Any,
+    name: str,
+    scopes: list[str] | None = None,
+    description: str | None = None,
+    permitted_ips: list[str] | None = None,
+    valid_from: datetime | None = None,
+    until: datetime | None = None,
+) -> tuple[Any, str]:
+    """Issue a key (not committed) with the scopes of its user's role unless told others;
+    return the row and the token, shown once."""
+    return issue_key(
+        session,
+        key_model,
+        product_prefix=product_prefix,
+        name=name,
+        user_id=user.id,
+        scopes=scopes if scopes is not None else role_scopes[user.role],
+        description=description,
+        permitted_ips=permitted_ips,
+        valid_from=valid_from,
+        until=until,
+    )

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailshot import keyadmin
 from mailshot.crm.api.deps import PRODUCT_PREFIX
 from mailshot.crm.models import ApiKey, User
 from mailshot.crm.scopes import ROLE_SCOPES
-from mailshot.keyauth import issue_key
-from mailshot.keys import hash_password
 
 INTEGRATION_EMAIL = "integration@mailshot.local"
 
@@ -20,15 +18,9 @@ INTEGRATION_EMAIL = "integration@mailshot.local"
 def create_user(
     session: Session, *, email: str, name: str, role: str, password: str | None = None
 ) -> User:
-    user = User(
-        email=email.strip().lower(),
-        name=name,
-        role=role,
-        password_hash=hash_password(password) if password else None,
-        enabled=True,
+    user: User = keyadmin.add_user(
+        session, User, email=email, name=name, role=role, password=password
     )
-    session.add(user)
-    session.flush()
     return user
 
 
@@ -43,13 +35,15 @@ def create_key(
     valid_from: datetime | None = None,
     until: datetime | None = None,
 ) -> tuple[ApiKey, str]:
-    key, token = issue_key(
+    """Issue a key without committing (provisioning and tests); the token is shown once."""
+    key, token = keyadmin.issue_role_key(
         session,
         ApiKey,
         product_prefix=PRODUCT_PREFIX,
+        role_scopes=ROLE_SCOPES,
+        user=user,
         name=name,
-        user_id=user.id,
-        scopes=scopes if scopes is not None else ROLE_SCOPES[user.role],
+        scopes=scopes,
         description=description,
         permitted_ips=permitted_ips,
         valid_from=valid_from,
@@ -59,4 +53,5 @@ def create_key(
 
 
 def find_user(session: Session, email: str) -> User | None:
-    return session.scalar(select(User).where(User.email == email.strip().lower()))
+    found: User | None = keyadmin.find_user(session, User, email)
+    return found

@@ -36,8 +36,6 @@ from mailshot.esp.schemas.access import (
 )
 from mailshot.esp.scopes import ALL_SCOPES, ROLE_SCOPES
 from mailshot.esp.services.common import get_or_404, require_address
-from mailshot.keyauth import issue_key
-from mailshot.keys import hash_password
 from mailshot.paging import keyset_page
 
 INTEGRATION_EMAIL = "integration@mailshot.local"
@@ -61,15 +59,9 @@ STORE = keyadmin.KeyStore(
 def create_user(
     session: Session, *, email: str, name: str, role: str, password: str | None = None
 ) -> User:
-    user = User(
-        email=email.strip().lower(),
-        name=name,
-        role=role,
-        password_hash=hash_password(password) if password else None,
-        enabled=True,
+    user: User = keyadmin.add_user(
+        session, User, email=email, name=name, role=role, password=password
     )
-    session.add(user)
-    session.flush()
     return user
 
 
@@ -84,14 +76,15 @@ def create_key(
     valid_from: datetime | None = None,
     until: datetime | None = None,
 ) -> tuple[ApiKey, str]:
-    """Issue a key without committing (provisioning and tests)."""
-    key, token = issue_key(
+    """Issue a key without committing (provisioning and tests); the token is shown once."""
+    key, token = keyadmin.issue_role_key(
         session,
         ApiKey,
         product_prefix=PRODUCT_PREFIX,
+        role_scopes=ROLE_SCOPES,
+        user=user,
         name=name,
-        user_id=user.id,
-        scopes=scopes if scopes is not None else ROLE_SCOPES[user.role],
+        scopes=scopes,
         description=description,
         permitted_ips=permitted_ips,
         valid_from=valid_from,
@@ -101,7 +94,8 @@ def create_key(
 
 
 def find_user(session: Session, email: str) -> User | None:
-    return session.scalar(select(User).where(User.email == email.strip().lower()))
+    found: User | None = keyadmin.find_user(session, User, email)
+    return found
 
 
 # ---- the users resource (admin) ----------------------------------------------------------
