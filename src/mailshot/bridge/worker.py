@@ -171,6 +171,11 @@ class WorkerPool:
         self._refusal_logged: dict[str, tuple[str, float]] = {}
         self._esp_view: dict[str, Any] = {}
         self._threads: list[threading.Thread] = []
+        #: Prepare units run on side threads (at most ``concurrency`` at once): a prepare
+        #: mostly waits while the CRM snapshots the audience, and must not hold a lease
+        #: loop that could be serving a small sync meanwhile.
+        self._prepare_slots = threading.BoundedSemaphore(config.concurrency)
+        self._side_threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
         self._active = 0
         self.last_error: str | None = None
@@ -206,7 +211,11 @@ class WorkerPool:
         per_thread = timeout / max(1, len(self._threads))
         for thread in self._threads:
             thread.join(timeout=per_thread)
-        stopped = not any(t.is_alive() for t in self._threads)
+        with self._lock:
+            side = list(self._side_threads)
+        for thread in side:
+            thread.join(timeout=per_thread)
+        stopped = not any(t.is_alive() for t in (*self._threads, *side))
         if self._threads:
             self._goodbye()
         self._threads = []
@@ -379,13 +388,35 @@ class WorkerPool:
                 idle = min(idle * 2, self.config.idle_max_seconds)
                 continue
             idle = self.config.lease_poll_seconds
+            if unit.kind == "prepare" and self._prepare_slots.acquire(blocking=False):
+                self._run_on_side(unit)
+                continue
+            self._run_counted(unit)
+
+    def _run_counted(self, unit: Unit) -> None:
+        with self._lock:
+            self._active += 1
+        try:
+            self.run_unit(unit)
+        finally:
             with self._lock:
-                self._active += 1
+                self._active -= 1
+
+    def _run_on_side(self, unit: Unit) -> None:
+        """Run a prepare unit on a thread of its own; the lease loop goes on leasing."""
+
+        def side() -> None:
             try:
-                self.run_unit(unit)
+                self._run_counted(unit)
             finally:
+                self._prepare_slots.release()
                 with self._lock:
-                    self._active -= 1
+                    self._side_threads.discard(threading.current_thread())
+
+        thread = threading.Thread(target=side, name=f"bridge-prepare-{unit.job_id}", daemon=True)
+        with self._lock:
+            self._side_threads.add(thread)
+        thread.start()
 
     def _note_error(self, text: str, show: bool = True) -> None:
         """Remember the last error (both heartbeats report it); log it if ``show``."""
