@@ -90,3 +90,26 @@ def test_refusals_are_shown_as_errors(env: Settings) -> None:
     assert code == 1 and "NOT_FOUND" in err
     code, _, err = _run("create", "--name", "x", "--user", "admin@example.com", "--scope", "root")
     assert code == 1 and "VALIDATION_FAILED" in err and "root" in err
+
+
+@pytest.mark.parametrize(
+    ("side", "field"), [("crm", "crm_integration_key"), ("esp", "esp_integration_key")]
+)
+def test_rotating_a_provisioned_key_updates_the_credentials_file(
+    env: Settings, keys: Keys, side: str, field: str
+) -> None:
+    from pydantic import SecretStr
+
+    from mailshot import credentials
+
+    old_token = keys.crm_integration if side == "crm" else keys.esp_integration
+    credentials.save(env.credentials_file, credentials.Credentials(**{field: SecretStr(old_token)}))
+    listed = _json("list", "--side", side)
+    mine = next(k for k in listed if old_token.startswith(k["prefix"]))
+
+    code, out, err = _run("rotate", str(mine["id"]), "--side", side)
+    assert code == 0, out + err
+    new_token = next(w for w in out.split() if w.startswith(f"ms{side}_"))
+    held = getattr(credentials.load(env.credentials_file), field)
+    assert held is not None and held.get_secret_value() == new_token != old_token
+    assert "credentials.json now holds the new key" in out + err

@@ -57,6 +57,31 @@ def _actor() -> str:
     return f"{who} (cli)"
 
 
+def _update_provisioned(old_public_id: str, token: str) -> str | None:
+    """If the rotated key is one the first run provisioned (kept in credentials.json),
+    put the new token in its place; return which one, or None."""
+    from pydantic import SecretStr
+
+    from mailshot import credentials
+    from mailshot.keys import parse_token
+
+    settings = load_settings()
+    creds = credentials.load(settings.credentials_file)
+    names = {
+        "crm_integration_key": "bridge CRM key",
+        "esp_integration_key": "bridge ESP key",
+        "cli_key": "CLI key",
+    }
+    for field, label in names.items():
+        held = getattr(creds, field)
+        parsed = parse_token(held.get_secret_value()) if held is not None else None
+        if parsed is not None and parsed.public_id == old_public_id:
+            setattr(creds, field, SecretStr(token))
+            credentials.save(settings.credentials_file, creds)
+            return label
+    return None
+
+
 @contextmanager
 def _session(side: Side) -> Iterator[Session]:
     settings = load_settings()
@@ -297,7 +322,13 @@ def rotate(
         )
         created = ApiKeyCreated(**keyadmin.public(ops.store, new, owner).model_dump(), token=token)
         old_shown = keyadmin.public(ops.store, old, owner)
+    replaced = _update_provisioned(old.public_id, token)
     _show_token(created, as_json)
+    if replaced and not as_json:
+        console.print(
+            f"The provisioned {replaced} in credentials.json now holds the new key; "
+            "restart `mailshot serve` or `mailshot worker` to use it."
+        )
     if not as_json:
         until = f"until {_when(old_shown.until)} UTC" if old_shown.until else "until you disable it"
         console.print(
