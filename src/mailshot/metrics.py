@@ -51,10 +51,17 @@ class PartMetrics:
 
 
 def install(app: FastAPI, part: str, collectors: Iterable[Collector]) -> PartMetrics:
-    """Give ``app`` a registry; its error handlers count into it (``state.on_error``)."""
+    """Give ``app`` a registry, its error handlers counting into it (``state.on_error``),
+    and a ``/metrics`` route of its own (``/crm/metrics`` or ``/esp/metrics`` when the part
+    is mounted; the combined app's ``/metrics`` merges both)."""
     metrics = PartMetrics(part, collectors)
     app.state.metrics = metrics
     app.state.on_error = metrics.count_error
+
+    def part_metrics() -> Response:
+        return metrics_response([metrics])
+
+    app.add_api_route("/metrics", part_metrics, methods=["GET"], include_in_schema=False)
     return metrics
 
 

@@ -11,9 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from mailshot import __version__, metrics
 from mailshot.crm.app import create_crm_app
-from mailshot.crm.metrics import CrmCollector
 from mailshot.esp.app import create_esp_app
-from mailshot.esp.metrics import EspCollector
 from mailshot.settings import Settings
 
 
@@ -42,10 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    parts = [
-        metrics.install(crm, "crm", [CrmCollector(crm.state.sessions)]),
-        metrics.install(esp, "esp", [EspCollector(esp.state.sessions)]),
-    ]
+    parts = [crm.state.metrics, esp.state.metrics]
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:

@@ -16,8 +16,10 @@ from tests.conftest import Keys
 from tests.e2e.data import add_list, add_mailshot, crm_engine
 
 
-def _samples(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    r = client.get("/metrics")
+def _samples(
+    client: TestClient, path: str = "/metrics"
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    r = client.get(path)
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
     out = {}
@@ -84,3 +86,16 @@ def test_metrics_follow_the_queue_and_the_errors(
     assert after[("mailshot_errors_total", (("code", "NOT_FOUND"), ("part", "crm")))] == 1
     assert after[("mailshot_errors_total", (("code", "AUTH_MALFORMED"), ("part", "crm")))] == 1
     assert after[("mailshot_integration_paused", ())] == 0
+
+
+def test_each_part_serves_its_own_metrics(client: TestClient) -> None:
+    """A part served alone (or mounted) answers /metrics for itself only."""
+    crm = _samples(client, "/crm/metrics")
+    esp = _samples(client, "/esp/metrics")
+    assert ("mailshot_sync_jobs", (("state", "queued"),)) in crm
+    assert ("mailshot_sync_jobs", (("state", "queued"),)) not in esp
+    client.get("/esp/api/v1/campaigns")  # no key: AUTH_MISSING, counted by the ESP only
+    esp_after = _samples(client, "/esp/metrics")
+    assert esp_after[("mailshot_errors_total", (("code", "AUTH_MISSING"), ("part", "esp")))] >= 1
+    crm_after = _samples(client, "/crm/metrics")
+    assert ("mailshot_errors_total", (("code", "AUTH_MISSING"), ("part", "esp"))) not in crm_after

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from mailshot import metrics
 from mailshot.crm.api import build_router
+from mailshot.crm.metrics import CrmCollector
 from mailshot.crm.ui import install_pages
 from mailshot.settings import Settings
 from mailshot.webapp import make_part_app
@@ -18,5 +20,6 @@ def create_crm_app(settings: Settings) -> FastAPI:
         db_url=settings.crm_db_url(),
     )
     app.include_router(build_router(), prefix="/api/v1")
+    metrics.install(app, "crm", [CrmCollector(app.state.sessions)])
     install_pages(app, settings)
     return app

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 
+from mailshot import metrics
 from mailshot.errors import error_response
 from mailshot.esp.api import build_router
 from mailshot.esp.errors import RetryLaterError
+from mailshot.esp.metrics import EspCollector
 from mailshot.esp.ui import install_pages
 from mailshot.jsonresp import JSONBytes
 from mailshot.settings import Settings
@@ -27,5 +29,6 @@ def create_esp_app(settings: Settings) -> FastAPI:
     )
     app.add_exception_handler(RetryLaterError, _retry_later)
     app.include_router(build_router(), prefix="/api/v1")
+    metrics.install(app, "esp", [EspCollector(app.state.sessions)])
     install_pages(app, settings)
     return app
