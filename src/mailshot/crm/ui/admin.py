@@ -17,7 +17,7 @@ from mailshot.crm.schemas.compliance import CrmSettingsUpdate
 from mailshot.crm.schemas.users import UserCreate, UserUpdate
 from mailshot.crm.scopes import ALL_SCOPES
 from mailshot.crm.services import api_keys, compliance, users
-from mailshot.crm.ui.common import PAGE_SIZE, page_router, pager
+from mailshot.crm.ui.common import PAGE_SIZE, page_router
 from mailshot.errors import AppError
 from mailshot.keyadmin import SHOWN_ONCE, ApiKeyCreated, ApiKeyRotate
 from mailshot.keyauth import Principal
@@ -25,6 +25,7 @@ from mailshot.webui import forms
 from mailshot.webui.auth import admin_only, form_data, form_list
 from mailshot.webui.keys import REFUSALS_SHOWN, KeyRoutes, parse_create, render_keys
 from mailshot.webui.pages import PageUser, db_session, flash, render
+from mailshot.webui.paging import pager
 
 router = page_router()
 DbDep = Annotated[Session, Depends(db_session)]

@@ -4,7 +4,6 @@ paging links, and the ESP's name limit as the CRM last received it."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
@@ -73,23 +72,4 @@ def integration_banner(request: Request) -> dict[str, Any]:
             "Synchronise requests wait in the queue until one does.",
             "fix": "Start one with “mailshot worker” (or “mailshot serve”).",
         },
-    }
-
-
-def page_url(request: Request, **params: Any) -> str:
-    """This page's address with ``params`` replacing its query values (None drops one)."""
-    query = {k: v for k, v in request.query_params.items()}
-    for k, v in params.items():
-        if v is None:
-            query.pop(k, None)
-        else:
-            query[k] = str(v)
-    path = request.url.path
-    return f"{path}?{urlencode(query)}" if query else path
-
-
-def pager(request: Request, next_cursor: str | None) -> dict[str, str | None]:
-    return {
-        "next_url": page_url(request, cursor=next_cursor) if next_cursor else None,
-        "first_url": page_url(request, cursor=None) if request.query_params.get("cursor") else None,
     }

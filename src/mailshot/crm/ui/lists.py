@@ -17,12 +17,13 @@ from mailshot.crm.schemas.mailing_lists import (
     MailingListUpdate,
 )
 from mailshot.crm.services import mailing_lists as service
-from mailshot.crm.ui.common import PAGE_SIZE, page_router, pager
+from mailshot.crm.ui.common import PAGE_SIZE, page_router
 from mailshot.crm.ui.members import MAX_PER_FORM, people_by_id, resolve_people
 from mailshot.errors import AppError
 from mailshot.webui import forms
 from mailshot.webui.auth import UserDep, form_data
 from mailshot.webui.pages import PageUser, db_session, flash, render
+from mailshot.webui.paging import pager
 
 router = page_router()
 DbDep = Annotated[Session, Depends(db_session)]

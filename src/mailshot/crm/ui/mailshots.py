@@ -17,17 +17,12 @@ from mailshot.crm.schemas.mailshots import MailshotCreate, MailshotUpdate
 from mailshot.crm.services import audience
 from mailshot.crm.services import mailshots as service
 from mailshot.crm.sync import preflight, progress
-from mailshot.crm.ui.common import (
-    PAGE_SIZE,
-    REASON_LABELS,
-    esp_name_limit,
-    page_router,
-    pager,
-)
+from mailshot.crm.ui.common import PAGE_SIZE, REASON_LABELS, esp_name_limit, page_router
 from mailshot.errors import AppError
 from mailshot.webui import forms
 from mailshot.webui.auth import UserDep, form_data
 from mailshot.webui.pages import db_session, flash, render
+from mailshot.webui.paging import pager
 
 router = page_router()
 DbDep = Annotated[Session, Depends(db_session)]

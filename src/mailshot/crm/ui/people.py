@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session
 from mailshot.crm.models import MailingList, MailingListMember, Organisation
 from mailshot.crm.schemas.people import PersonCreate, PersonUpdate
 from mailshot.crm.services import people as service
-from mailshot.crm.ui.common import PAGE_SIZE, page_router, pager
+from mailshot.crm.ui.common import PAGE_SIZE, page_router
 from mailshot.errors import AppError
 from mailshot.webui import forms
 from mailshot.webui.auth import UserDep, form_data
 from mailshot.webui.pages import PageUser, db_session, flash, render
+from mailshot.webui.paging import pager
 
 router = page_router()
 DbDep = Annotated[Session, Depends(db_session)]

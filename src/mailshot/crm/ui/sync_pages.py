@@ -13,13 +13,14 @@ from sqlalchemy.orm import Session
 
 from mailshot.crm.models import SyncExclusion
 from mailshot.crm.sync import progress, queue
-from mailshot.crm.ui.common import PAGE_SIZE, REASON_LABELS, page_router, pager
+from mailshot.crm.ui.common import PAGE_SIZE, REASON_LABELS, page_router
 from mailshot.errors import AppError
 from mailshot.jsonresp import JSONBytes
 from mailshot.paging import keyset_page
 from mailshot.settings import Settings
 from mailshot.webui.auth import UserDep
 from mailshot.webui.pages import PageUser, db_session, flash, render
+from mailshot.webui.paging import pager
 
 router = page_router()
 #: The queue page shows at most this many active syncs.

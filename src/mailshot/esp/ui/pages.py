@@ -22,6 +22,7 @@ from mailshot.webui import forms
 from mailshot.webui.auth import UserDep, admin_only, csrf_protect, form_data, form_list
 from mailshot.webui.keys import REFUSALS_SHOWN, KeyRoutes, parse_create, render_keys
 from mailshot.webui.pages import PageRoute, PageUser, db_session, flash, render
+from mailshot.webui.paging import pager
 
 router = APIRouter(
     route_class=PageRoute, dependencies=[Depends(csrf_protect)], include_in_schema=False
@@ -60,16 +61,6 @@ def integration_banner(request: Request) -> dict[str, Any]:
     return {}
 
 
-def _pager(request: Request, next_cursor: str | None) -> dict[str, str | None]:
-    query = dict(request.query_params)
-    first = None
-    if "cursor" in query:
-        query.pop("cursor")
-        first = str(request.url.include_query_params(**query).remove_query_params("cursor"))
-    nxt = str(request.url.include_query_params(cursor=next_cursor)) if next_cursor else None
-    return {"next_url": nxt, "first_url": first}
-
-
 @router.get("/campaigns", name="esp_campaigns")
 def campaigns_page(
     request: Request,
@@ -91,7 +82,7 @@ def campaigns_page(
             "status": status or "",
             "statuses": STATUSES,
         }
-        | _pager(request, next_cursor),
+        | pager(request, next_cursor),
     )
 
 
@@ -107,7 +98,7 @@ def campaign_page(
         request,
         "esp/campaign.html",
         {"title": c.name, "active": "esp_campaigns", "c": c, "recipients": recipients}
-        | _pager(request, next_cursor),
+        | pager(request, next_cursor),
         preview=bool(c.html),
     )
 
@@ -173,7 +164,7 @@ def _keys_page(
         refusals=refusals,
         key_users=list(users),
         all_scopes=ALL_SCOPES,
-        pager=_pager(request, next_cursor),
+        pager=pager(request, next_cursor),
         created=created,
         errors=errors,
         values=values,
