@@ -104,46 +104,102 @@ def _session(url: str) -> tuple[Session, Any]:
     return make_sessionmaker(engine)(), engine
 
 
+def _ensure_user(
+    session: Session,
+    access: Any,
+    side: str,
+    result: ProvisionResult,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    password: str | None = None,
+) -> Any:
+    """The user with ``email`` on one side (``access`` is that side's access service),
+    made on first run."""
+    user = access.find_user(session, email)
+    if user is None:
+        user = access.create_user(session, email=email, name=name, role=role, password=password)
+        result.created.append(f"{side} {role} user")
+        if password:
+            result.admin_password = password
+            result.password_for.append(side)
+    return user
+
+
+def _ensure_key(
+    session: Session,
+    access: Any,
+    key_model: Any,
+    held: SecretStr | None,
+    result: ProvisionResult,
+    *,
+    side: str,
+    label: str,
+    user: Any,
+    name: str,
+    description: str,
+) -> SecretStr | None:
+    """A new token when the one in the credentials file is lost (unknown or missing);
+    None when it is still known (even if an administrator disabled it)."""
+    prefix = "mscrm" if side == "CRM" else "msesp"
+    if _key_is_live(session, key_model, held, prefix):
+        return None
+    _, token = access.create_key(session, user=user, name=name, description=description)
+    result.created.append(f"{side} {label}")
+    return SecretStr(token)
+
+
 def _ensure_crm(
     url: str, result: ProvisionResult, creds: creds_store.Credentials, password: str
 ) -> creds_store.Credentials:
     session, engine = _session(url)
     try:
-        admin = crm_access.find_user(session, ADMIN_EMAIL)
-        if admin is None:
-            admin = crm_access.create_user(
-                session, email=ADMIN_EMAIL, name=ADMIN_NAME, role="admin", password=password
-            )
-            result.created.append("CRM admin user")
-            result.admin_password = password
-            result.password_for.append("CRM")
-        integ = crm_access.find_user(session, crm_access.INTEGRATION_EMAIL)
-        if integ is None:
-            integ = crm_access.create_user(
-                session,
-                email=crm_access.INTEGRATION_EMAIL,
-                name=INTEGRATION_NAME,
-                role="integration",
-            )
-            result.created.append("CRM integration user")
-        if not _key_is_live(session, CrmApiKey, creds.crm_integration_key, "mscrm"):
-            _, token = crm_access.create_key(
-                session,
-                user=integ,
-                name=CRM_INTEGRATION_KEY_NAME,
-                description="The bridge's key, made on first run.",
-            )
-            creds.crm_integration_key = SecretStr(token)
-            result.created.append("CRM integration key")
-        if not _key_is_live(session, CrmApiKey, creds.cli_key, "mscrm"):
-            _, token = crm_access.create_key(
-                session,
-                user=admin,
-                name=CLI_KEY_NAME,
-                description="The `mailshot` command line's key, made on first run.",
-            )
-            creds.cli_key = SecretStr(token)
-            result.created.append("CRM CLI key")
+        admin = _ensure_user(
+            session,
+            crm_access,
+            "CRM",
+            result,
+            email=ADMIN_EMAIL,
+            name=ADMIN_NAME,
+            role="admin",
+            password=password,
+        )
+        integ = _ensure_user(
+            session,
+            crm_access,
+            "CRM",
+            result,
+            email=crm_access.INTEGRATION_EMAIL,
+            name=INTEGRATION_NAME,
+            role="integration",
+        )
+        made = _ensure_key(
+            session,
+            crm_access,
+            CrmApiKey,
+            creds.crm_integration_key,
+            result,
+            side="CRM",
+            label="integration key",
+            user=integ,
+            name=CRM_INTEGRATION_KEY_NAME,
+            description="The bridge's key, made on first run.",
+        )
+        creds.crm_integration_key = made or creds.crm_integration_key
+        made = _ensure_key(
+            session,
+            crm_access,
+            CrmApiKey,
+            creds.cli_key,
+            result,
+            side="CRM",
+            label="CLI key",
+            user=admin,
+            name=CLI_KEY_NAME,
+            description="The `mailshot` command line's key, made on first run.",
+        )
+        creds.cli_key = made or creds.cli_key
         session.commit()
     finally:
         session.close()
@@ -156,31 +212,38 @@ def _ensure_esp(
 ) -> creds_store.Credentials:
     session, engine = _session(url)
     try:
-        if esp_access.find_user(session, ADMIN_EMAIL) is None:
-            esp_access.create_user(
-                session, email=ADMIN_EMAIL, name=ADMIN_NAME, role="admin", password=password
-            )
-            result.created.append("ESP admin user")
-            result.admin_password = password
-            result.password_for.append("ESP")
-        integ = esp_access.find_user(session, esp_access.INTEGRATION_EMAIL)
-        if integ is None:
-            integ = esp_access.create_user(
-                session,
-                email=esp_access.INTEGRATION_EMAIL,
-                name=INTEGRATION_NAME,
-                role="integration",
-            )
-            result.created.append("ESP integration user")
-        if not _key_is_live(session, EspApiKey, creds.esp_integration_key, "msesp"):
-            _, token = esp_access.create_key(
-                session,
-                user=integ,
-                name=ESP_INTEGRATION_KEY_NAME,
-                description="The bridge's key, made on first run.",
-            )
-            creds.esp_integration_key = SecretStr(token)
-            result.created.append("ESP integration key")
+        _ensure_user(
+            session,
+            esp_access,
+            "ESP",
+            result,
+            email=ADMIN_EMAIL,
+            name=ADMIN_NAME,
+            role="admin",
+            password=password,
+        )
+        integ = _ensure_user(
+            session,
+            esp_access,
+            "ESP",
+            result,
+            email=esp_access.INTEGRATION_EMAIL,
+            name=INTEGRATION_NAME,
+            role="integration",
+        )
+        made = _ensure_key(
+            session,
+            esp_access,
+            EspApiKey,
+            creds.esp_integration_key,
+            result,
+            side="ESP",
+            label="integration key",
+            user=integ,
+            name=ESP_INTEGRATION_KEY_NAME,
+            description="The bridge's key, made on first run.",
+        )
+        creds.esp_integration_key = made or creds.esp_integration_key
         session.commit()
     finally:
         session.close()
