@@ -23,6 +23,7 @@ import typer
 import uvicorn
 from rich.markup import escape
 
+from mailshot import gc_tuning
 from mailshot.cli.admin import migrate_checked
 from mailshot.cli.common import EXIT_INTERRUPTED, console, err_console, fail, load_settings
 from mailshot.cli.errors import BRIDGE_NOT_CONFIGURED, SERVER_CANNOT_LISTEN
@@ -199,6 +200,7 @@ def run_server(
             except (Exception, typer.Exit):
                 log.exception("the embedded bridge workers could not start")
                 running = 0
+        gc_tuning.tune()  # everything is loaded: freeze it, collect less often
         _banner(live, result, demo_result, running)
 
     if workers:
@@ -278,6 +280,7 @@ def worker(
     settings = load_settings(worker_concurrency=concurrency)
     configure_logging(settings)
     pool = make_pool(settings, concurrency)
+    gc_tuning.tune()
     console.print(
         f"Bridge worker(s) started: CRM {settings.crm_base_url()}, ESP {settings.esp_base_url()}."
         " Press Ctrl-C to stop."
