@@ -4,6 +4,7 @@ duplicates found across slice boundaries."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -69,3 +70,85 @@ def test_sliced_snapshot_equals_the_single_transaction(
         s.commit()
         assert again == whole
         assert _rows(s, sliced_job) == (rec_whole, exc_whole)
+
+
+@pytest.mark.parametrize("one_pass", [True, False], ids=["one-pass", "probe"])
+def test_duplicates_are_found_by_either_strategy(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, one_pass: bool
+) -> None:
+    """Shared addresses found in one pass over every person's address, or by a probe per
+    member (a source much smaller than ``people``), read in batches of 3: the same."""
+    monkeypatch.setattr(audience, "PEOPLE_PER_MEMBER_FOR_ONE_PASS", 10**9 if one_pass else 0)
+    monkeypatch.setattr(audience, "BATCH", 3)
+    with sessions() as s:
+        list_id, _, first = _build(s)
+        ms = Mailshot(name="M", audience_source="mailing_list", mailing_list_id=list_id)
+        s.add(ms)
+        s.commit()
+        job = _job(s, ms)
+        want_in, want_counts = _expected(
+            first, is_list=True, in_source=set(range(1, N + 1)), gdpr_consented=None
+        )
+        assert want_counts["duplicate_email"] > 0
+        got = audience.snapshot(s, job, ms, checkpoint=lambda _: s.commit(), slice_members=7)
+        s.commit()
+        assert (got.included, got.excluded) == (len(want_in), want_counts)
+        recipients, _ = _rows(s, job)
+        assert recipients == list(enumerate(want_in))
+
+
+class _StoppedError(Exception):
+    """The worker taking the snapshot stops here (as if killed)."""
+
+
+def test_a_resumed_snapshot_goes_on_after_the_committed_slices(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audience, "REDO_DELETE_BATCH", 100)
+    with sessions() as s:
+        list_id, _, _ = _build(s)
+        ms = Mailshot(name="M", audience_source="mailing_list", mailing_list_id=list_id)
+        twin = Mailshot(name="T", audience_source="mailing_list", mailing_list_id=list_id)
+        s.add_all([ms, twin])
+        s.commit()
+        whole_job, job = _job(s, ms), _job(s, twin)
+        whole = audience.snapshot(s, whole_job, ms)
+        s.commit()
+        want = _rows(s, whole_job)
+
+        writes = 0
+
+        def dies_at_the_fifth_slice(write: bool) -> None:
+            nonlocal writes
+            s.commit()
+            writes += write
+            if writes == 5:
+                raise _StoppedError
+
+        with pytest.raises(_StoppedError):
+            audience.snapshot(s, job, twin, checkpoint=dies_at_the_fifth_slice, slice_members=7)
+        s.rollback()
+        recipients, exclusions = _rows(s, job)
+        assert 0 < len(recipients) < len(want[0])
+        assert recipients == want[0][: len(recipients)]  # whole slices, in order
+        assert exclusions == want[1][: len(exclusions)]
+
+        resumed = audience.snapshot(
+            s, job, twin, checkpoint=lambda _: s.commit(), slice_members=7, resume=True
+        )
+        s.commit()
+        assert resumed == whole
+        assert _rows(s, job) == want
+
+        # A redo from scratch deletes the earlier rows 100 seqs per write transaction.
+        steps: list[bool] = []
+
+        def checkpoint(write: bool) -> None:
+            s.commit()
+            steps.append(write)
+
+        redo = audience.snapshot(s, job, twin, checkpoint=checkpoint, slice_members=5000)
+        s.commit()
+        assert redo == whole
+        assert _rows(s, job) == want
+        assert steps.count(True) >= len(want[0]) // 100
