@@ -165,8 +165,15 @@ class CrmClient:
     def heartbeat(self, unit: Unit) -> None:
         self._unit(unit, "heartbeat")
 
-    def prepare(self, unit: Unit) -> dict[str, Any]:
-        fields: dict[str, Any] = self._unit(unit, "prepare")
+    def campaign_fields(self, unit: Unit) -> dict[str, Any]:
+        """The campaign fields of a prepare unit's job, before its snapshot is taken."""
+        fields: dict[str, Any] = self._unit(unit, "campaign")
+        return fields
+
+    def prepare(self, unit: Unit, *, chunks_pending: bool = False) -> dict[str, Any]:
+        """Have the CRM snapshot the job's audience; with ``chunks_pending`` (the ESP
+        campaign exists already) its chunks become leasable while it is written."""
+        fields: dict[str, Any] = self._unit(unit, "prepare", chunks_pending=chunks_pending)
         return fields
 
     def recipients(self, job_id: int, first_seq: int, last_seq: int) -> dict[str, Any]:

@@ -457,7 +457,9 @@ class WorkerPool:
     def _work(self, unit: Unit, keeper: LeaseKeeper) -> Callable[[], Any]:
         """Do the unit's work; return the (not yet sent) completion report."""
         if unit.kind == "prepare":
-            fields = self.crm.prepare(unit)
+            # The ESP campaign first (a name the ESP refuses fails before any snapshot),
+            # then the snapshot, whose chunks other workers write while it is taken.
+            fields = self.crm.campaign_fields(unit)
             keeper.check()
             body = {
                 "snapshot": fields["snapshot"],
@@ -475,6 +477,8 @@ class WorkerPool:
                 },
             }
             campaign = self.esp.put_campaign(unit.mailshot_id, body)
+            keeper.check()
+            self.crm.prepare(unit, chunks_pending=True)
             keeper.check()
             return lambda: self.crm.complete(unit, esp_campaign_id=str(campaign["id"]))
         if unit.kind == "chunk":

@@ -13,12 +13,14 @@ from mailshot.crm.api.deps import SessionDep, SettingsDep, scoped
 from mailshot.crm.sync import prepare as prep
 from mailshot.crm.sync import suppressed, work
 from mailshot.crm.sync.schemas import (
+    CampaignFieldsAnswer,
     CompleteBody,
     FailBody,
     HeartbeatAnswer,
     LeaseAnswer,
     LeaseRequest,
     PrepareAnswer,
+    PrepareBody,
     SuppressedAnswer,
     SuppressedBody,
     TokenBody,
@@ -69,9 +71,17 @@ def heartbeat(
     return HeartbeatAnswer(unit_id=unit_id, lease_expires_at=expires)
 
 
+@router.post("/units/{unit_id}/campaign", summary="The campaign fields of a prepare unit")
+def campaign(session: SessionDep, _: Worker, unit_id: int, body: TokenBody) -> CampaignFieldsAnswer:
+    """What the worker sends to the ESP for this job's snapshot, before the snapshot is
+    taken (read-only)."""
+    fields = prep.campaign_fields(session, unit_id, body.lease_token)
+    return CampaignFieldsAnswer(**fields.__dict__)
+
+
 @router.post("/units/{unit_id}/prepare", summary="Snapshot the audience of a job")
-def prepare(session: SessionDep, _: Worker, unit_id: int, body: TokenBody) -> PrepareAnswer:
-    fields = prep.prepare(session, unit_id, body.lease_token)
+def prepare(session: SessionDep, _: Worker, unit_id: int, body: PrepareBody) -> PrepareAnswer:
+    fields = prep.prepare(session, unit_id, body.lease_token, chunks_pending=body.chunks_pending)
     return PrepareAnswer(**fields.__dict__)
 
 

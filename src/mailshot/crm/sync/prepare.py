@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from mailshot.crm.models import Mailshot
 from mailshot.crm.sync import errors
-from mailshot.crm.sync.states import JOB_ACTIVE, chunk_bounds
+from mailshot.crm.sync.states import JOB_ACTIVE
 from mailshot.crm.sync.tables import (
     current_time,
     exclusions,
@@ -67,8 +67,8 @@ class _StoppedError(Exception):
 
 
 @dataclass(frozen=True)
-class PreparedCampaign:
-    """The campaign fields the worker sends to the ESP, and the snapshot's size."""
+class CampaignFields:
+    """The campaign fields the worker sends to the ESP."""
 
     crm_mailshot_id: int
     snapshot: int
@@ -80,22 +80,114 @@ class PreparedCampaign:
     html: str | None
     text: str | None
     mailshot_type: str
-    recipients_total: int
-    excluded_total: int
-    chunks_total: int
+
+    @classmethod
+    def of(cls, mailshot: Mailshot, job_id: int) -> CampaignFields:
+        return cls(
+            crm_mailshot_id=mailshot.id,
+            snapshot=job_id,
+            name=mailshot.name,
+            subject=mailshot.subject,
+            from_name=mailshot.from_name,
+            from_address=mailshot.from_address,
+            reply_to=mailshot.reply_to,
+            html=mailshot.html,
+            text=mailshot.text,
+            mailshot_type=mailshot.mailshot_type,
+        )
+
+
+@dataclass(frozen=True)
+class PreparedCampaign(CampaignFields):
+    """The campaign fields and the snapshot's size."""
+
+    recipients_total: int = 0
+    excluded_total: int = 0
+    chunks_total: int = 0
+
+
+class _ChunkCutter:
+    """Cuts a job's snapshot into chunk units as it is written: every full chunk of the
+    recipients committed so far, then (``final``) the rest. Resumes after the units that
+    exist (a takeover of a prepare that had already cut some)."""
+
+    def __init__(self, session: Session, job_id: int, chunk_size: int, state: str) -> None:
+        self.job_id, self.chunk_size, self.state = job_id, chunk_size, state
+        row = session.execute(
+            select(func.count(), func.max(units.c.last_seq)).where(
+                units.c.job_id == job_id, units.c.kind == "chunk"
+            )
+        ).one()
+        self.next_no = int(row[0])
+        self.next_first = 0 if row[1] is None else int(row[1]) + 1
+
+    def cut(self, session: Session, written: int, *, final: bool) -> int:
+        """Insert the units for recipients ``next_first..written-1`` (full chunks only unless
+        ``final``); return how many were inserted."""
+        rows: list[dict[str, Any]] = []
+        while self.next_first < written:
+            last = min(self.next_first + self.chunk_size, written) - 1
+            if last - self.next_first + 1 < self.chunk_size and not final:
+                break
+            rows.append(
+                _unit_row(self.job_id, "chunk", self.state, self.next_no, self.next_first, last)
+            )
+            self.next_no += 1
+            self.next_first = last + 1
+        if rows:
+            session.execute(insert(units), rows)
+        return len(rows)
+
+
+def _unit_row(
+    job_id: int,
+    kind: str,
+    state: str,
+    no: int | None = None,
+    first: int | None = None,
+    last: int | None = None,
+) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "kind": kind,
+        "chunk_no": no,
+        "first_seq": first,
+        "last_seq": last,
+        "state": state,
+        "attempts": 0,
+        "takeovers": 0,
+        "recipients_written": 0,
+    }
+
+
+def _written(session: Session, job_id: int) -> int:
+    """How many recipients the job's snapshot holds (seq is 0..N-1 without gaps, and
+    max() is one probe of the primary key)."""
+    return int(
+        session.execute(
+            select(func.coalesce(func.max(recipients.c.seq), -1) + 1).where(
+                recipients.c.job_id == job_id
+            )
+        ).scalar_one()
+    )
 
 
 def _default_snapshot(
-    session: Session, job_id: int, mailshot: Mailshot, checkpoint: Checkpoint
+    session: Session, job_id: int, mailshot: Mailshot, checkpoint: Checkpoint, resume: bool
 ) -> Counts:
     from mailshot.crm.services.audience import snapshot
 
-    return snapshot(session, job_id, mailshot, checkpoint=checkpoint)
+    return snapshot(session, job_id, mailshot, checkpoint=checkpoint, resume=resume)
 
 
-def _checkpoint(session: Session, unit_id: int, token: str) -> Checkpoint:
+def _checkpoint(
+    session: Session, unit_id: int, token: str, cutter: _ChunkCutter | None = None
+) -> Checkpoint:
     """Commit what was written so far; then, for a writing step, check that the unit is
-    still leased with ``token`` and its job still active (raises :class:`_StoppedError`)."""
+    still leased with ``token`` and its job still active (raises :class:`_StoppedError`).
+    With a ``cutter``, the full chunks committed so far become units at once (in a short
+    transaction of their own), so workers start writing them to the ESP while the rest of
+    the snapshot is taken."""
 
     def checkpoint(write: bool) -> None:
         session.commit()
@@ -103,6 +195,18 @@ def _checkpoint(session: Session, unit_id: int, token: str) -> Checkpoint:
             # A plain BEGIN on SQLite: the reads do not take the write lock.
             session.connection(execution_options={"sqlite_begin": "DEFERRED"})
             return
+        if cutter is not None:
+            held()
+            if cutter.cut(session, _written(session, cutter.job_id), final=False):
+                session.execute(
+                    update(jobs)
+                    .where(jobs.c.id == cutter.job_id)
+                    .values(running_at=func.coalesce(jobs.c.running_at, current_time(session)))
+                )
+            session.commit()
+        held()
+
+    def held() -> None:
         query = (
             select(units.c.state, units.c.lease_token, jobs.c.state.label("job_state"))
             .join(jobs, jobs.c.id == units.c.job_id)
@@ -125,17 +229,9 @@ def _checkpoint(session: Session, unit_id: int, token: str) -> Checkpoint:
     return checkpoint
 
 
-def prepare(
-    session: Session,
-    unit_id: int,
-    token: str,
-    *,
-    now: datetime | None = None,
-    snapshot: SnapshotFn | None = None,
-) -> PreparedCampaign:
-    """Snapshot the audience of the unit's job (once), create its chunk units and its
-    finalize unit, commit, and answer the campaign fields."""
-    at = current_time(session, now)
+def _held_prepare(session: Session, unit_id: int, token: str) -> tuple[Any, Mailshot]:
+    """The job of the prepare unit ``unit_id`` held with ``token``, and its mailshot (row
+    locks on PostgreSQL); raises why not (lease lost, wrong kind, job ended, deleted)."""
     unit_q = select(units.c.kind, units.c.state, units.c.lease_token, units.c.job_id).where(
         units.c.id == unit_id
     )
@@ -160,21 +256,46 @@ def prepare(
     if mailshot is None:  # deleted: its jobs go with it, so this is a race at worst
         session.rollback()
         raise AppError(NOT_FOUND, what="mailshot", id=job.mailshot_id)
+    return job, mailshot
+
+
+def campaign_fields(session: Session, unit_id: int, token: str) -> CampaignFields:
+    """The campaign fields of the prepare unit's job, before its snapshot is taken (so
+    the worker can create the ESP campaign first and chunks can flow while the snapshot
+    is written). Read-only."""
+    job, mailshot = _held_prepare(session, unit_id, token)
+    fields = CampaignFields.of(mailshot, job.id)
+    session.rollback()
+    return fields
+
+
+def prepare(
+    session: Session,
+    unit_id: int,
+    token: str,
+    *,
+    chunks_pending: bool = False,
+    now: datetime | None = None,
+    snapshot: SnapshotFn | None = None,
+) -> PreparedCampaign:
+    """Snapshot the audience of the unit's job (once), create its chunk units and its
+    finalize unit, commit, and answer the campaign fields.
+
+    With ``chunks_pending`` (the caller has already created the ESP campaign for this
+    snapshot, see :func:`campaign_fields`) the chunk units are created ``pending`` while
+    the snapshot is written, slice by slice, so workers write them to the ESP meanwhile;
+    otherwise they are created ``waiting`` at the end and become pending when the
+    prepare unit completes."""
+    at = current_time(session, now)
+    job, mailshot = _held_prepare(session, unit_id, token)
     if job.recipients_total is None:
-        totals = _take_snapshot(session, job, mailshot, unit_id, token, at, snapshot)
+        totals = _take_snapshot(
+            session, job, mailshot, unit_id, token, at, snapshot, chunks_pending
+        )
     else:
         totals = (job.recipients_total, job.excluded_total or 0, job.chunks_total or 0)
     fields = PreparedCampaign(
-        crm_mailshot_id=mailshot.id,
-        snapshot=job.id,
-        name=mailshot.name,
-        subject=mailshot.subject,
-        from_name=mailshot.from_name,
-        from_address=mailshot.from_address,
-        reply_to=mailshot.reply_to,
-        html=mailshot.html,
-        text=mailshot.text,
-        mailshot_type=mailshot.mailshot_type,
+        **CampaignFields.of(mailshot, job.id).__dict__,
         recipients_total=totals[0],
         excluded_total=totals[1],
         chunks_total=totals[2],
@@ -191,12 +312,18 @@ def _take_snapshot(
     token: str,
     now: datetime,
     snapshot: SnapshotFn | None,
+    chunks_pending: bool,
 ) -> tuple[int, int, int]:
-    checkpoint = _checkpoint(session, unit_id, token)
+    state = "pending" if chunks_pending else "waiting"
+    cutter = _ChunkCutter(session, job.id, job.chunk_size, state)
+    checkpoint = _checkpoint(session, unit_id, token, cutter if chunks_pending else None)
     try:
         drop_older_snapshots(session, mailshot.id, job.id, checkpoint)
         if snapshot is None:
-            counts = _default_snapshot(session, job.id, mailshot, checkpoint)
+            # Chunks already cut (by a worker that then died) may be written already:
+            # keep what was committed and go on after it, rather than start again.
+            resume = chunks_pending and cutter.next_no > 0
+            counts = _default_snapshot(session, job.id, mailshot, checkpoint, resume)
         else:
             counts = snapshot(session, job.id, mailshot)
     except _StoppedError as stopped:
@@ -211,19 +338,14 @@ def _take_snapshot(
         raise
     # The chunks are cut from what was written (seq 0..N-1), read back through the
     # primary key, rather than trusting a driver's rowcount.
-    included = int(
-        session.execute(
-            select(func.coalesce(func.max(recipients.c.seq), -1) + 1).where(
-                recipients.c.job_id == job.id
-            )
-        ).scalar_one()
-    )
+    included = _written(session, job.id)
     excluded = int(sum(counts.excluded.values()))
-    bounds = chunk_bounds(included, job.chunk_size)
+    cutter.cut(session, included, final=True)
+    chunks_total = cutter.next_no
     session.execute(
         update(jobs)
         .where(jobs.c.id == job.id)
-        .values(recipients_total=included, excluded_total=excluded, chunks_total=len(bounds))
+        .values(recipients_total=included, excluded_total=excluded, chunks_total=chunks_total)
     )
     if included == 0:
         reasons = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in counts.excluded.items() if n)
@@ -237,35 +359,8 @@ def _take_snapshot(
         # Keep the exclusions (they say why nobody is left) and fail the job.
         fail_held_unit(session, unit_id, token, empty, now)
         raise empty
-    rows: list[dict[str, Any]] = [
-        {
-            "job_id": job.id,
-            "kind": "chunk",
-            "chunk_no": n,
-            "first_seq": first,
-            "last_seq": last,
-            "state": "waiting",
-            "attempts": 0,
-            "takeovers": 0,
-            "recipients_written": 0,
-        }
-        for n, (first, last) in enumerate(bounds)
-    ]
-    rows.append(
-        {
-            "job_id": job.id,
-            "kind": "finalize",
-            "chunk_no": None,
-            "first_seq": None,
-            "last_seq": None,
-            "state": "waiting",
-            "attempts": 0,
-            "takeovers": 0,
-            "recipients_written": 0,
-        }
-    )
-    session.execute(insert(units), rows)
-    return included, excluded, len(bounds)
+    session.execute(insert(units), [_unit_row(job.id, "finalize", "waiting")])
+    return included, excluded, chunks_total
 
 
 def drop_older_snapshots(
@@ -295,11 +390,20 @@ def drop_older_snapshots(
                 checkpoint(True)
 
 
-def _check_readable(session: Session, job_id: int) -> None:
+def _check_readable(session: Session, job_id: int, last_seq: int) -> None:
+    """The range up to ``last_seq`` is written: the snapshot is complete, or a chunk unit
+    already covers it (chunks are cut only from committed slices)."""
     total = session.execute(select(jobs.c.recipients_total).where(jobs.c.id == job_id)).first()
     if total is None:
         raise AppError(NOT_FOUND, what="sync job", id=job_id)
-    if total[0] is None:
+    if (
+        total[0] is None
+        and not session.execute(
+            select(units.c.id)
+            .where(units.c.job_id == job_id, units.c.kind == "chunk", units.c.last_seq >= last_seq)
+            .limit(1)
+        ).first()
+    ):
         raise AppError(errors.SYNC_NO_SNAPSHOT, job_id=job_id)
 
 
@@ -308,7 +412,7 @@ def read_recipients_json(session: Session, job_id: int, first_seq: int, last_seq
     ``{"columns": [...], "rows": [[...], ...]}`` (rows in ``seq`` order), rendered by the
     database itself (``json_group_array`` on SQLite, ``json_agg`` on PostgreSQL): the hot
     path of a sync builds no Python object per recipient. Read-only."""
-    _check_readable(session, job_id)
+    _check_readable(session, job_id, last_seq)
     cols = ", ".join(RECIPIENT_COLUMNS)
     params = {"job_id": job_id, "first_seq": first_seq, "last_seq": last_seq}
     where = "job_id = :job_id AND seq >= :first_seq AND seq <= :last_seq"
@@ -332,7 +436,7 @@ def read_recipients(
 ) -> list[tuple[Any, ...]]:
     """The recipients ``first_seq..last_seq`` of a job's snapshot, as rows of
     :data:`RECIPIENT_COLUMNS` in ``seq`` order (read-only)."""
-    _check_readable(session, job_id)
+    _check_readable(session, job_id, last_seq)
     cols = [recipients.c[name] for name in RECIPIENT_COLUMNS]
     result = session.execute(
         select(*cols)

@@ -76,6 +76,11 @@ def _state_sentence(status: SyncStatus, now: datetime) -> str:
         return f"Queued, {_ordinal(pos)} in line." if pos else "Queued."
     if state == "synchronising":
         if status.job_state == "preparing" or not status.recipients_total:
+            if status.recipients_written:
+                return (
+                    "Preparing: taking a snapshot of the audience; "
+                    f"{status.recipients_written:,} recipients are already in the ESP."
+                )
             return "Preparing: taking a snapshot of the audience and creating the campaign."
         pct = 100 * status.recipients_written / status.recipients_total
         eta = f", about {status.eta_seconds:.0f} s left" if status.eta_seconds is not None else ""

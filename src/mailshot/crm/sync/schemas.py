@@ -232,7 +232,16 @@ class HeartbeatAnswer(BaseModel):
     lease_expires_at: datetime
 
 
-class PrepareAnswer(BaseModel):
+class PrepareBody(TokenBody):
+    chunks_pending: bool = Field(
+        default=False,
+        description="The ESP campaign of this snapshot already exists (created from "
+        "`POST /sync/units/{id}/campaign`): cut the chunk units as the snapshot is written, "
+        "ready to lease at once, instead of all at the end.",
+    )
+
+
+class CampaignFieldsAnswer(BaseModel):
     crm_mailshot_id: int
     snapshot: int = Field(description="The snapshot id (the sync job's id) for the ESP.")
     name: str
@@ -243,6 +252,9 @@ class PrepareAnswer(BaseModel):
     html: str | None
     text: str | None
     mailshot_type: str
+
+
+class PrepareAnswer(CampaignFieldsAnswer):
     recipients_total: int
     excluded_total: int
     chunks_total: int

@@ -361,9 +361,10 @@ def _complete_prepare(session: Session, job_id: int, esp_campaign_id: str, now: 
         update(jobs)
         .where(jobs.c.id == job_id, jobs.c.state == "preparing", jobs.c.chunks_total.is_not(None))
         .values(
-            state=case((jobs.c.chunks_total == 0, "finalizing"), else_="running"),
+            # Chunks cut while the snapshot was taken may all be done already.
+            state=case((jobs.c.chunks_done >= jobs.c.chunks_total, "finalizing"), else_="running"),
             esp_campaign_id=esp_campaign_id,
-            running_at=now,
+            running_at=func.coalesce(jobs.c.running_at, now),
         )
         .returning(jobs.c.mailshot_id, jobs.c.state)
     ).first()
@@ -387,8 +388,13 @@ def _complete_chunk(session: Session, job_id: int, written: int) -> str:
         .values(
             chunks_done=jobs.c.chunks_done + 1,
             recipients_written=jobs.c.recipients_written + written,
+            # Only a running job moves on: while it is still preparing (its chunks cut as
+            # the snapshot is written), completing the prepare unit does.
             state=case(
-                (jobs.c.chunks_done + 1 >= jobs.c.chunks_total, "finalizing"),
+                (
+                    and_(jobs.c.state == "running", jobs.c.chunks_done + 1 >= jobs.c.chunks_total),
+                    "finalizing",
+                ),
                 else_=jobs.c.state,
             ),
         )
