@@ -59,6 +59,15 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU seconds a live process has used so far (from /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def self_peak_rss_mb() -> float:
     return peak_rss_mb(os.getpid()) or 0.0
 
@@ -126,6 +135,8 @@ def installation(db: str, **extra: Any) -> Iterator[Install]:
                 for name in pg_names:
                     conn.execute(sql_text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
+        if os.environ.get("BENCH_LOG_COPY"):
+            shutil.copy(folder / "serve.log", os.environ["BENCH_LOG_COPY"])
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -271,6 +282,9 @@ class Served:
 
     def peak_rss_mb(self) -> float | None:
         return peak_rss_mb(self.process.pid)
+
+    def cpu_seconds(self) -> float | None:
+        return cpu_seconds(self.process.pid)
 
 
 @contextmanager

@@ -57,10 +57,12 @@ def main() -> None:
         with serve(inst) as served:
             api = CrmApi(inst)
             spy = start_profile(served.process.pid, args.profile) if args.profile else None
+            cpu_before = served.cpu_seconds() or 0.0
             started = time.perf_counter()
             request_seconds, _ = api.synchronise(mailshot_id)
             final = api.wait(mailshot_id)
             seconds = time.perf_counter() - started
+            server_cpu = (served.cpu_seconds() or 0.0) - cpu_before
             phases = api.phases(int(final["job_id"]))
             api.close()
             server_rss = served.peak_rss_mb()
@@ -85,6 +87,7 @@ def main() -> None:
         "synchronise_request_ms": round(request_seconds * 1000, 1),
         "bulk_insert_per_second": round(reference),
         "ratio_to_bulk_insert": round(rate / reference, 3),
+        "cpu_seconds": {"mailshot serve": round(server_cpu, 1)},
         "peak_rss_mb": {"mailshot serve": server_rss, "bench (this script)": self_peak_rss_mb()},
         "audience_build_seconds": round(build_seconds, 1),
         "cpus": os.cpu_count(),
