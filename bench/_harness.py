@@ -135,8 +135,8 @@ def installation(db: str, **extra: Any) -> Iterator[Install]:
                 for name in pg_names:
                     conn.execute(sql_text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
-        if os.environ.get("BENCH_LOG_COPY"):
-            shutil.copy(folder / "serve.log", os.environ["BENCH_LOG_COPY"])
+        if os.environ.get("MAILSHOT_BENCH_KEEP_LOG"):
+            shutil.copy(folder / "serve.log", os.environ["MAILSHOT_BENCH_KEEP_LOG"])
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -23,7 +23,7 @@ import typer
 import uvicorn
 from rich.markup import escape
 
-from mailshot import gc_tuning
+from mailshot import runtime_tuning
 from mailshot.cli.admin import migrate_checked
 from mailshot.cli.common import EXIT_INTERRUPTED, console, err_console, fail, load_settings
 from mailshot.cli.errors import BRIDGE_NOT_CONFIGURED, SERVER_CANNOT_LISTEN
@@ -200,7 +200,7 @@ def run_server(
             except (Exception, typer.Exit):
                 log.exception("the embedded bridge workers could not start")
                 running = 0
-        gc_tuning.tune()  # everything is loaded: freeze it, collect less often
+        runtime_tuning.freeze_gc()  # everything is loaded: freeze it, collect less often
         _banner(live, result, demo_result, running)
 
     if workers:
@@ -252,6 +252,7 @@ def serve(
     from mailshot import demo as demo_data
     from mailshot import provision
 
+    runtime_tuning.tune_allocator()  # before any thread starts
     settings = load_settings(host=host, port=port, worker_concurrency=workers)
     configure_logging(settings)
     try:
@@ -277,10 +278,11 @@ def worker(
 ) -> None:
     """Run bridge workers until stopped (SIGTERM or Ctrl-C): lease sync work from the CRM
     and write it to the ESP, both over HTTP."""
+    runtime_tuning.tune_allocator()  # before any thread starts
     settings = load_settings(worker_concurrency=concurrency)
     configure_logging(settings)
     pool = make_pool(settings, concurrency)
-    gc_tuning.tune()
+    runtime_tuning.freeze_gc()
     console.print(
         f"Bridge worker(s) started: CRM {settings.crm_base_url()}, ESP {settings.esp_base_url()}."
         " Press Ctrl-C to stop."
