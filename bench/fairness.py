@@ -45,8 +45,11 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=100)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--workers", type=int)
+    parser.add_argument("--chunk-size", type=int, help="recipients per chunk (default 10000)")
     args = parser.parse_args()
-    extra = {"worker_concurrency": args.workers} if args.workers else {}
+    extra: dict[str, int] = {"worker_concurrency": args.workers} if args.workers else {}
+    if args.chunk_size:
+        extra["chunk_size"] = args.chunk_size
     with installation(args.db, **extra) as inst:
         small = add_audience(inst, "small", args.small)
         large = [add_audience(inst, f"large{i}", args.large) for i in range(3)]
@@ -82,6 +85,7 @@ def main() -> None:
         "large_recipients": args.large,
         "large_syncs": 3,
         "workers": args.workers or inst.settings.worker_concurrency,
+        "chunk_size": inst.settings.chunk_size,
         "alone": stats(alone),
         "beside_three_large_syncs": stats(loaded),
         "peak_rss_mb": {"mailshot serve": rss},

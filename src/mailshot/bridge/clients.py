@@ -151,8 +151,11 @@ class CrmClient:
     def __init__(self, http: httpx.Client) -> None:
         self.http = http
 
-    def lease(self, worker_id: str) -> Unit | None:
-        r = _call(self.http, "CRM", "POST", "/api/v1/sync/lease", json={"worker_id": worker_id})
+    def lease(self, worker_id: str, *, small_only: bool = False) -> Unit | None:
+        body: dict[str, Any] = {"worker_id": worker_id}
+        if small_only:
+            body["small_only"] = True
+        r = _call(self.http, "CRM", "POST", "/api/v1/sync/lease", json=body)
         if r.status_code == 204:
             return None
         return Unit.from_json(_json(r)["unit"])

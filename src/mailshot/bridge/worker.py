@@ -69,7 +69,7 @@ class BridgeConfig:
     esp_key: str = field(repr=False)
     concurrency: int = 2
     lease_poll_seconds: float = 0.2
-    idle_max_seconds: float = 1.0
+    idle_max_seconds: float = 0.5
     heartbeat_seconds: float = 5.0
     health_seconds: float = 5.0
     #: How often the health loop asks the CRM to queue the refreshes now due (0: never).
@@ -196,6 +196,10 @@ class WorkerPool:
         targets.append(("bridge-limits", relay))
         for n in range(self.config.concurrency):
             targets.append((f"bridge-{n}", lambda n=n: self._lease_loop(n)))  # type: ignore[misc]
+        # The express lane: one more loop that takes only small syncs' chunks and finalize
+        # units, so a 100-recipient mailshot does not wait for a large chunk to finish.
+        express = self.config.concurrency
+        targets.append(("bridge-express", lambda: self._lease_loop(express, small_only=True)))
         for name, target in targets:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -356,7 +360,7 @@ class WorkerPool:
         except Exception:  # never let a goodbye stop the stop
             log.debug("goodbye heartbeat failed", exc_info=True)
 
-    def _lease_loop(self, n: int) -> None:
+    def _lease_loop(self, n: int, small_only: bool = False) -> None:
         worker_id = f"{self.config.worker_id}/{n}"
         idle = self.config.lease_poll_seconds
         while not self._stop.is_set():
@@ -367,7 +371,7 @@ class WorkerPool:
                 self._stop.wait(max(self.config.lease_poll_seconds, 0.5))
                 continue
             try:
-                unit = self.crm.lease(worker_id)
+                unit = self.crm.lease(worker_id, small_only=small_only)
             except BridgeError as exc:
                 if _refused(exc):
                     self._note_refusal("CRM", exc)
@@ -385,7 +389,11 @@ class WorkerPool:
                 continue
             if unit is None:
                 self._stop.wait(idle)
-                idle = min(idle * 2, self.config.idle_max_seconds)
+                # The express lane looks again soon: a small sync must not wait for it.
+                most = (
+                    self.config.lease_poll_seconds if small_only else self.config.idle_max_seconds
+                )
+                idle = min(idle * 2, most)
                 continue
             idle = self.config.lease_poll_seconds
             if unit.kind == "prepare" and self._prepare_slots.acquire(blocking=False):

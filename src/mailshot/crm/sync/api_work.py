@@ -55,6 +55,7 @@ def lease(
         worker_id=body.worker_id,
         lease_seconds=settings.lease_seconds,
         max_takeovers=settings.max_takeovers,
+        small_only=body.small_only,
     )
     if unit is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -91,7 +91,7 @@ def raise_why(session: Session, unit_id: int) -> NoReturn:
 
 
 # ---- lease ------------------------------------------------------------------------------
-def _candidate(session: Session, now: datetime) -> Any:
+def _candidate(session: Session, now: datetime, small_only: bool = False) -> Any:
     query = (
         select(
             units.c.id,
@@ -125,6 +125,11 @@ def _candidate(session: Session, now: datetime) -> Any:
         .order_by(jobs.c.units_leased, jobs.c.id, units.c.id)
         .limit(1)
     )
+    if small_only:  # the express lane: chunks and finalize of one-chunk syncs
+        query = query.where(
+            units.c.kind.in_(("chunk", "finalize")),
+            jobs.c.recipients_total <= jobs.c.chunk_size,
+        )
     if is_postgres(session):
         query = query.with_for_update(of=units, skip_locked=True)
     return session.execute(query).first()
@@ -136,12 +141,14 @@ def lease(
     worker_id: str,
     lease_seconds: float,
     max_takeovers: int,
+    small_only: bool = False,
     now: datetime | None = None,
 ) -> LeasedUnit | None:
-    """Claim the next unit of work for ``worker_id``, or None when there is none."""
+    """Claim the next unit of work for ``worker_id``, or None when there is none; with
+    ``small_only``, only a chunk or finalize unit of a sync of at most one chunk."""
     for _ in range(_LEASE_SCAN):
         at = current_time(session, now)
-        cand = _candidate(session, at)
+        cand = _candidate(session, at, small_only)
         if cand is None:
             session.rollback()
             return None
