@@ -148,3 +148,29 @@ def test_the_least_served_job_goes_first(session: Session, settings: Settings) -
     queue.request_sync(session, small, chunk_size=2, now=T0)
     assert _lease(session, T0).mailshot_id == small
     assert _lease(session, T0).mailshot_id == big
+
+
+def test_the_express_lane_takes_only_small_syncs_chunks_and_finalize(
+    session: Session, settings: Settings
+) -> None:
+    def express() -> work.LeasedUnit | None:
+        return work.lease(
+            session, worker_id="x", lease_seconds=LEASE, max_takeovers=5, small_only=True, now=T0
+        )
+
+    big = _prepared(session, settings, 20, "g", 5)  # four chunks: not for the express lane
+    small = _mailshot(settings, 3, "h")
+    queue.request_sync(session, small, chunk_size=5, now=T0)
+    assert express() is None  # the small sync's prepare is not the express lane's either
+    prep = _lease(session, T0)
+    assert (prep.mailshot_id, prep.kind) == (small, "prepare")
+    prepare.prepare(session, prep.unit_id, prep.lease_token, now=T0)
+    work.complete(session, prep.unit_id, prep.lease_token, esp_campaign_id="2", now=T0)
+
+    chunk = express()
+    assert chunk is not None and (chunk.mailshot_id, chunk.kind) == (small, "chunk")
+    work.complete(session, chunk.unit_id, chunk.lease_token, recipients_written=3, now=T0)
+    final = express()
+    assert final is not None and (final.mailshot_id, final.kind) == (small, "finalize")
+    assert express() is None  # the large sync's chunks wait for the other lanes
+    assert _lease(session, T0).mailshot_id == big
