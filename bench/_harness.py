@@ -98,7 +98,8 @@ class Install:
 @contextmanager
 def installation(db: str, **extra: Any) -> Iterator[Install]:
     """A fresh, provisioned installation on ``db`` ('sqlite' or 'postgresql'), removed at
-    the end. ``extra`` are further MAILSHOT_* settings for its processes."""
+    the end (with ``MAILSHOT_BENCH_KEEP_LOG=PATH`` set, the server log is copied there
+    first). ``extra`` are further MAILSHOT_* settings for its processes."""
     folder = Path(tempfile.mkdtemp(prefix="mailshot-bench-"))
     port = free_port()
     values: dict[str, Any] = {"data_dir": folder / "data", "port": port, **extra}
