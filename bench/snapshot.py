@@ -1,5 +1,5 @@
 """How long the CRM's audience snapshot takes, alone (no server): the service
-``mailshot.crm.services.audience.snapshot`` over a mailing list of N people.
+``mailshot.crm.services.snapshot.snapshot`` over a mailing list of N people.
 
 Usage: python bench/snapshot.py --recipients N [--db sqlite|postgresql] [--repeat R]
        [--dirty] [--parallel K] [--unpooled]
@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from mailshot.clock import utcnow
 from mailshot.crm.models import MailingListMember, Mailshot, Person, SyncJob
-from mailshot.crm.services import audience
+from mailshot.crm.services import snapshot as audience_snapshot
 from mailshot.db import make_engine, make_sessionmaker
 
 
@@ -118,9 +118,9 @@ def run(
 
             t0 = time.perf_counter()
             if single:
-                counts = audience.snapshot(s, job_id, mailshot)
+                counts = audience_snapshot.snapshot(s, job_id, mailshot)
             else:
-                counts = audience.snapshot(s, job_id, mailshot, checkpoint=checkpoint)
+                counts = audience_snapshot.snapshot(s, job_id, mailshot, checkpoint=checkpoint)
             s.commit()
             steps.append(time.perf_counter() - mark[0])
             out["seconds"].append(time.perf_counter() - t0)

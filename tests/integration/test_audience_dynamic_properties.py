@@ -26,7 +26,8 @@ from mailshot.crm.models import (
     SyncJob,
     SyncRecipient,
 )
-from mailshot.crm.services import audience, membership
+from mailshot.crm.services import membership
+from mailshot.crm.services import snapshot as audience_snapshot
 from mailshot.crm.services.people import email_fields
 from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.settings import Settings
@@ -189,7 +190,7 @@ def test_dynamic_lists_and_campaign_statuses_obey_the_rules(settings: Settings) 
             job = SyncJob(mailshot_id=ms.id, chunk_size=10, state="preparing")
             s.add(job)
             s.flush()
-            counts = audience.snapshot(s, job.id, ms)
+            counts = audience_snapshot.snapshot(s, job.id, ms)
             s.execute(SyncJob.__table__.update().values(recipients_total=counts.included))
             s.commit()
             got_in = list(

@@ -24,6 +24,7 @@ from mailshot.crm.models import (
     SyncRecipient,
 )
 from mailshot.crm.services import audience
+from mailshot.crm.services import snapshot as audience_snapshot
 from mailshot.crm.services.people import email_fields
 from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.errors import AppError
@@ -150,7 +151,7 @@ def test_snapshot_of_a_list(sessions: sessionmaker[Session]) -> None:
         )
         assert all(v > 0 for k, v in want_counts.items() if k != "no_consent")
 
-        counts = audience.snapshot(s, job_id, ms)
+        counts = audience_snapshot.snapshot(s, job_id, ms)
         assert (counts.included, counts.excluded) == (len(want_in), want_counts)
         assert counts.total_source == N
         s.commit()
@@ -164,7 +165,7 @@ def test_snapshot_of_a_list(sessions: sessionmaker[Session]) -> None:
         assert audience.recount(s, ms) == counts
 
         # Snapshotting the same job again replaces it rather than adding to it.
-        again = audience.snapshot(s, job_id, ms)
+        again = audience_snapshot.snapshot(s, job_id, ms)
         s.commit()
         assert again == counts
         n_excluded = s.scalar(
@@ -180,7 +181,7 @@ def test_snapshot_does_not_commit(sessions: sessionmaker[Session]) -> None:
         s.add(ms)
         s.commit()
         job_id = _job(s, ms)
-        assert audience.snapshot(s, job_id, ms).included > 0
+        assert audience_snapshot.snapshot(s, job_id, ms).included > 0
         s.rollback()
         left = s.scalar(select(func.count()).select_from(SyncRecipient))
         assert left == 0
@@ -225,7 +226,7 @@ def test_campaign_statuses_and_gdpr_mode(sessions: sessionmaker[Session]) -> Non
             first, is_list=False, in_source=in_source, gdpr_consented=consented
         )
         assert want_counts["no_consent"] > 0
-        counts = audience.snapshot(s, job_id, ms)
+        counts = audience_snapshot.snapshot(s, job_id, ms)
         assert (counts.included, counts.excluded) == (len(want_in), want_counts)
         assert counts.total_source == len(in_source)
         assert audience.recount(s, ms) == counts
@@ -244,7 +245,7 @@ def test_missing_or_deleted_source_is_refused(sessions: sessionmaker[Session]) -
         assert "marketing campaign" in caught.value.message
         gone = Mailshot(name="M", audience_source="mailing_list", mailing_list_id=424242)
         with pytest.raises(AppError) as caught:
-            audience.snapshot(s, 1, gone)
+            audience_snapshot.snapshot(s, 1, gone)
         assert caught.value.code == "AUDIENCE_SOURCE_NOT_FOUND"
         assert caught.value.fix
 

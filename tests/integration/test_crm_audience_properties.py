@@ -29,6 +29,7 @@ from mailshot.crm.models import (
     SyncRecipient,
 )
 from mailshot.crm.services import audience
+from mailshot.crm.services import snapshot as audience_snapshot
 from mailshot.crm.services.people import email_fields
 from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.settings import Settings
@@ -215,7 +216,7 @@ def build(s: Session, case: Case) -> tuple[Mailshot, int, list[int]]:
 def check(s: Session, case: Case, ms: Mailshot, job_id: int, ids: list[int]) -> None:
     want_in, want_out = expected(case, ids)
     counted = audience.recount(s, ms)
-    counts = audience.snapshot(s, job_id, ms)
+    counts = audience_snapshot.snapshot(s, job_id, ms)
     s.commit()
     recipients = s.execute(
         select(SyncRecipient.seq, SyncRecipient.person_id, SyncRecipient.email)

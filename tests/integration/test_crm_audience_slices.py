@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailshot.crm.models import Mailshot, SyncExclusion, SyncRecipient
-from mailshot.crm.services import audience
+from mailshot.crm.services import snapshot as audience_snapshot
 from tests.integration.test_crm_audience import N, _build, _expected, _job, sessions
 
 __all__ = ["sessions"]
@@ -43,7 +43,7 @@ def test_sliced_snapshot_equals_the_single_transaction(
         want_in, want_counts = _expected(
             first, is_list=True, in_source=set(range(1, N + 1)), gdpr_consented=None
         )
-        whole = audience.snapshot(s, whole_job, ms)
+        whole = audience_snapshot.snapshot(s, whole_job, ms)
         s.commit()
 
         steps: list[bool] = []
@@ -53,7 +53,9 @@ def test_sliced_snapshot_equals_the_single_transaction(
             steps.append(write)
 
         # 7 members per slice: every "i % 7" duplicate's first holder is in an earlier slice.
-        sliced = audience.snapshot(s, sliced_job, twin, checkpoint=checkpoint, slice_members=7)
+        sliced = audience_snapshot.snapshot(
+            s, sliced_job, twin, checkpoint=checkpoint, slice_members=7
+        )
         s.commit()
         assert steps[0] is False and len(steps) >= N // 7
         assert sliced == whole
@@ -66,7 +68,9 @@ def test_sliced_snapshot_equals_the_single_transaction(
         assert exc_sliced == exc_whole
 
         # A redo (a takeover) starts from scratch and ends with the same snapshot.
-        again = audience.snapshot(s, sliced_job, twin, checkpoint=checkpoint, slice_members=500)
+        again = audience_snapshot.snapshot(
+            s, sliced_job, twin, checkpoint=checkpoint, slice_members=500
+        )
         s.commit()
         assert again == whole
         assert _rows(s, sliced_job) == (rec_whole, exc_whole)
@@ -78,8 +82,10 @@ def test_duplicates_are_found_by_either_strategy(
 ) -> None:
     """Shared addresses found in one pass over every person's address, or by a probe per
     member (a source much smaller than ``people``), read in batches of 3: the same."""
-    monkeypatch.setattr(audience, "PEOPLE_PER_MEMBER_FOR_ONE_PASS", 10**9 if one_pass else 0)
-    monkeypatch.setattr(audience, "BATCH", 3)
+    monkeypatch.setattr(
+        audience_snapshot, "PEOPLE_PER_MEMBER_FOR_ONE_PASS", 10**9 if one_pass else 0
+    )
+    monkeypatch.setattr(audience_snapshot, "BATCH", 3)
     with sessions() as s:
         list_id, _, first = _build(s)
         ms = Mailshot(name="M", audience_source="mailing_list", mailing_list_id=list_id)
@@ -90,7 +96,9 @@ def test_duplicates_are_found_by_either_strategy(
             first, is_list=True, in_source=set(range(1, N + 1)), gdpr_consented=None
         )
         assert want_counts["duplicate_email"] > 0
-        got = audience.snapshot(s, job, ms, checkpoint=lambda _: s.commit(), slice_members=7)
+        got = audience_snapshot.snapshot(
+            s, job, ms, checkpoint=lambda _: s.commit(), slice_members=7
+        )
         s.commit()
         assert (got.included, got.excluded) == (len(want_in), want_counts)
         recipients, _ = _rows(s, job)
@@ -104,7 +112,7 @@ class _StoppedError(Exception):
 def test_a_resumed_snapshot_goes_on_after_the_committed_slices(
     sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(audience, "REDO_DELETE_BATCH", 100)
+    monkeypatch.setattr(audience_snapshot, "REDO_DELETE_BATCH", 100)
     with sessions() as s:
         list_id, _, _ = _build(s)
         ms = Mailshot(name="M", audience_source="mailing_list", mailing_list_id=list_id)
@@ -112,7 +120,7 @@ def test_a_resumed_snapshot_goes_on_after_the_committed_slices(
         s.add_all([ms, twin])
         s.commit()
         whole_job, job = _job(s, ms), _job(s, twin)
-        whole = audience.snapshot(s, whole_job, ms)
+        whole = audience_snapshot.snapshot(s, whole_job, ms)
         s.commit()
         want = _rows(s, whole_job)
 
@@ -126,14 +134,16 @@ def test_a_resumed_snapshot_goes_on_after_the_committed_slices(
                 raise _StoppedError
 
         with pytest.raises(_StoppedError):
-            audience.snapshot(s, job, twin, checkpoint=dies_at_the_fifth_slice, slice_members=7)
+            audience_snapshot.snapshot(
+                s, job, twin, checkpoint=dies_at_the_fifth_slice, slice_members=7
+            )
         s.rollback()
         recipients, exclusions = _rows(s, job)
         assert 0 < len(recipients) < len(want[0])
         assert recipients == want[0][: len(recipients)]  # whole slices, in order
         assert exclusions == want[1][: len(exclusions)]
 
-        resumed = audience.snapshot(
+        resumed = audience_snapshot.snapshot(
             s, job, twin, checkpoint=lambda _: s.commit(), slice_members=7, resume=True
         )
         s.commit()
@@ -147,7 +157,7 @@ def test_a_resumed_snapshot_goes_on_after_the_committed_slices(
             s.commit()
             steps.append(write)
 
-        redo = audience.snapshot(s, job, twin, checkpoint=checkpoint, slice_members=5000)
+        redo = audience_snapshot.snapshot(s, job, twin, checkpoint=checkpoint, slice_members=5000)
         s.commit()
         assert redo == whole
         assert _rows(s, job) == want

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from mailshot.crm.models import SyncJob, SyncRecipient
 from mailshot.crm.models.sync import SyncUnit
-from mailshot.crm.services import audience
+from mailshot.crm.services import snapshot as audience_snapshot
 from mailshot.crm.sync import prepare, queue, work
 from mailshot.db import make_engine, make_sessionmaker
 from mailshot.errors import AppError
@@ -61,7 +61,7 @@ def _small_slices(
             if on_checkpoint is not None:
                 on_checkpoint(write)
 
-        return audience.snapshot(
+        return audience_snapshot.snapshot(
             s, job_id, mailshot, checkpoint=observed, slice_members=SLICE, resume=resume
         )
 

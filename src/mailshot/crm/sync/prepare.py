@@ -2,7 +2,7 @@
 into chunk units) and the read of one chunk's recipients (the hot path of a sync).
 
 The snapshot is written in short transactions (a read, then one per slice of members;
-see :func:`mailshot.crm.services.audience.snapshot`), so other writers (Synchronise, leases,
+see :func:`mailshot.crm.services.snapshot.snapshot`), so other writers (Synchronise, leases,
 heartbeats, other jobs' chunks) get SQLite's write lock between them. Before each slice the
 prepare unit's lease and the job are checked again (under their row locks on PostgreSQL):
 a worker whose lease was taken over, or whose job was superseded, stops at the next slice.
@@ -45,7 +45,7 @@ MAX_RECIPIENTS_PER_READ = 100_000
 
 
 class Counts(Protocol):
-    """What :func:`mailshot.crm.services.audience.snapshot` answers."""
+    """What :func:`mailshot.crm.services.snapshot.snapshot` answers."""
 
     included: int
     excluded: dict[str, int]
@@ -175,7 +175,7 @@ def _written(session: Session, job_id: int) -> int:
 def _default_snapshot(
     session: Session, job_id: int, mailshot: Mailshot, checkpoint: Checkpoint, resume: bool
 ) -> Counts:
-    from mailshot.crm.services.audience import snapshot
+    from mailshot.crm.services.snapshot import snapshot
 
     return snapshot(session, job_id, mailshot, checkpoint=checkpoint, resume=resume)
 
