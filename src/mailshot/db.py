@@ -117,6 +117,7 @@ class _WriteTurns:
         for name in ("commit", "rollback"):
             event.listen(engine, name, lambda conn: self.give_back(conn.info))
         event.listen(engine, "checkin", lambda _dbapi, record: self.give_back(record.info))
+        event.listen(engine, "invalidate", lambda _dbapi, record, _exc: self.give_back(record.info))
 
 
 def _sqlite_on_begin(conn: Any) -> None:
