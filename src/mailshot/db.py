@@ -109,7 +109,7 @@ class _WriteTurns:
 
     def install(self, engine: Engine) -> None:
         def on_begin(conn: Any) -> None:
-            if conn.get_execution_options().get("sqlite_begin", "IMMEDIATE") == "IMMEDIATE":
+            if _begin_mode(conn) == "IMMEDIATE":
                 self.take(conn)
             _sqlite_on_begin(conn)
 
@@ -120,11 +120,17 @@ class _WriteTurns:
         event.listen(engine, "invalidate", lambda _dbapi, record, _exc: self.give_back(record.info))
 
 
+def _begin_mode(conn: Any) -> str:
+    """How a transaction on ``conn`` begins: ``IMMEDIATE`` unless the caller asked for
+    another mode with ``execution_options(sqlite_begin=...)``."""
+    return str(conn.get_execution_options().get("sqlite_begin", "IMMEDIATE"))
+
+
 def _sqlite_on_begin(conn: Any) -> None:
     # Every transaction that may write takes the write lock up front (BEGIN IMMEDIATE)
     # unless the caller asked for a read-only one; this avoids SQLITE_BUSY upgrades
     # half-way through a transaction, which the busy timeout cannot wait out.
-    mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+    mode = _begin_mode(conn)
     conn.exec_driver_sql(f"BEGIN {mode}" if mode else "BEGIN")
 
 

@@ -99,6 +99,19 @@ def test_chunk_columns_in_any_order_and_duplicates_keep_the_first() -> None:
     assert parsed.present == ()
 
 
+def test_an_empty_chunk_writes_nothing_and_is_not_an_error() -> None:
+    parsed = parse_chunk(["person_id", "email", "first_name"], [])
+    assert (parsed.rows, parsed.duplicates) == ([], [])
+
+
+def test_a_name_over_255_characters_is_cut_and_a_missing_one_is_empty() -> None:
+    parsed = parse_chunk(
+        ["person_id", "email", "first_name", "last_name"],
+        [[1, "a@example.com", "x" * 300, None], [2, "b@example.com", "Bo", "Lee"]],
+    )
+    assert [(len(r[3]), r[4]) for r in parsed.rows] == [(255, ""), (2, "Lee")]
+
+
 def test_chunk_without_required_columns_is_refused() -> None:
     with pytest.raises(AppError) as caught:
         parse_chunk(["seq", "email"], [[0, "a@example.com"]])

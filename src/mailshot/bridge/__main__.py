@@ -7,12 +7,12 @@ override the pool's own knobs.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import Any
 
 from mailshot.bridge.errors import BridgeConfigError
 from mailshot.bridge.worker import WorkerPool
+from mailshot.logging_setup import configure as configure_logging
 from mailshot.settings import Settings
 
 
@@ -23,14 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-id", help="Name of this worker (default: host:pid:random).")
     args = parser.parse_args(argv)
     settings = Settings()
-    try:
-        from mailshot.logging_setup import configure  # type: ignore[import-not-found,unused-ignore]
-
-        configure(settings)
-    except ImportError:
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
+    configure_logging(settings)
     overrides: dict[str, Any] = {}
     if args.concurrency:
         overrides["concurrency"] = args.concurrency

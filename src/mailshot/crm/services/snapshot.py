@@ -40,8 +40,6 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy import delete as sql_delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Subquery
 
@@ -57,6 +55,8 @@ from mailshot.crm.services.audience import (
     _rules,
     _source,
 )
+from mailshot.crm.services.common import upsert
+from mailshot.db import is_sqlite
 
 #: Members written per slice (one short write transaction each when given a checkpoint).
 #: Shorter slices let other writers in sooner (Synchronise p95 beside a 1M sync: 56 ms with
@@ -96,10 +96,6 @@ def _in_range(column: Any, after: int | None, upto: int | None) -> list[ColumnEl
     if upto is not None:
         conds.append(column <= upto)
     return conds
-
-
-def _is_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 def _slice_uppers(
@@ -199,12 +195,6 @@ def _plan(
     return _Plan(slices=list(pairwise(bounds)), duplicates=duplicates)
 
 
-def _insert_ignoring(session: Session, table: Any) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING`` for the session's dialect."""
-    dialect_insert = pg_insert if _is_postgresql(session) else sqlite_insert
-    return dialect_insert(table).on_conflict_do_nothing()
-
-
 def _without(ids: list[int], left_out: list[int]) -> list[int]:
     """``ids`` (sorted) less ``left_out`` (sorted, few): copied run by run."""
     kept: list[int] = []
@@ -237,10 +227,9 @@ def _classify(session: Session, job_id: int, members: Subquery) -> list[int]:
     SQLite: the read answers both as JSON text (``json_group_array``), and the excluded
     rows go back to SQLite as they came (``json_each``), never a row in Python.
     PostgreSQL: arrays, and the excluded rows are written with an executemany."""
-    e = SyncExclusion.__table__
     kept = members.c.reason.is_(None)
     left = members.c.reason.is_not(None)
-    if _is_postgresql(session):
+    if not is_sqlite(session):
         ids, out_ids, out_reasons, out_emails = session.execute(
             select(
                 func.array_agg(members.c.pid).filter(kept),
@@ -252,7 +241,7 @@ def _classify(session: Session, job_id: int, members: Subquery) -> list[int]:
         if out_ids:
             rows = zip(out_ids, out_reasons, out_emails, strict=True)
             session.execute(
-                _insert_ignoring(session, e),
+                upsert(session, SyncExclusion).on_conflict_do_nothing(),
                 [
                     {"job_id": job_id, "person_id": pid, "reason": why, "email": email}
                     for pid, why, email in rows
@@ -272,7 +261,9 @@ def _classify(session: Session, job_id: int, members: Subquery) -> list[int]:
             out = func.json_each(literal(out_json)).table_valued("value")
             fields = [func.json_extract(out.c.value, f"$[{i}]") for i in range(3)]
             session.execute(
-                _insert_ignoring(session, e).from_select(
+                upsert(session, SyncExclusion)
+                .on_conflict_do_nothing()
+                .from_select(
                     _EXCLUSION_COLUMNS,
                     # WHERE: SQLite's INSERT ... SELECT ... ON CONFLICT needs one.
                     select(literal(job_id), *fields).where(true()),
@@ -299,7 +290,7 @@ def _write_slice(
     One read classifies the slice (the rules computed once per member); the included are
     then written from the list of their ids, numbered by their place in it (no window
     over the rows on SQLite, no probe of the exclusions just written)."""
-    pg = _is_postgresql(session)
+    pg = not is_sqlite(session)
     p = Person.__table__
     base = src.join(p, p.c.id == src.c.person_id)
     members = (
@@ -318,7 +309,7 @@ def _write_slice(
         # After the rules' rows: a duplicate whose data changed since the plan keeps the
         # reason a rule gives now (ON CONFLICT DO NOTHING).
         session.execute(
-            _insert_ignoring(session, SyncExclusion.__table__),
+            upsert(session, SyncExclusion).on_conflict_do_nothing(),
             [
                 {"job_id": job_id, "person_id": pid, "reason": "duplicate_email", "email": email}
                 for pid, email in duplicates[lo:hi]

@@ -6,9 +6,13 @@ see :func:`mailshot.crm.services.snapshot.snapshot`), so other writers (Synchron
 heartbeats, other jobs' chunks) get SQLite's write lock between them. Before each slice the
 prepare unit's lease and the job are checked again (under their row locks on PostgreSQL):
 a worker whose lease was taken over, or whose job was superseded, stops at the next slice.
-The job stays ``preparing`` and gets its totals and chunk units only with the last slice,
-so a takeover before that redoes the snapshot from scratch (it starts by deleting the
-job's partial rows); after it, the taker gets the same snapshot back. The snapshot of the
+Given ``chunks_pending`` (the worker has created the ESP campaign already), the full chunks
+of each committed slice become pending chunk units at once, so other workers write them
+while the snapshot goes on; otherwise the chunk units come, waiting, with the last slice.
+The job stays ``preparing`` and gets its totals with the last slice. A takeover before
+that resumes after the committed slices when chunks were cut from them (they may be
+written already), else redoes the snapshot from scratch (deleting the job's partial rows
+first); after it, the taker gets the same snapshot back. The snapshot of the
 mailshot's previous, ended jobs is dropped at that moment (in batches, committed between
 them), so the snapshot tables hold at most one ended snapshot per mailshot besides the
 active one.
@@ -27,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from mailshot.crm.models import Mailshot
 from mailshot.crm.sync import errors
-from mailshot.crm.sync.states import JOB_ACTIVE
+from mailshot.crm.sync.states import JOB_ACTIVE, chunk_bounds
 from mailshot.crm.sync.tables import (
     current_time,
     exclusions,
@@ -125,13 +129,10 @@ class _ChunkCutter:
         """Insert the units for recipients ``next_first..written-1`` (full chunks only unless
         ``final``); return how many were inserted."""
         rows: list[dict[str, Any]] = []
-        while self.next_first < written:
-            last = min(self.next_first + self.chunk_size, written) - 1
-            if last - self.next_first + 1 < self.chunk_size and not final:
-                break
-            rows.append(
-                _unit_row(self.job_id, "chunk", self.state, self.next_no, self.next_first, last)
-            )
+        for first, last in chunk_bounds(written, self.chunk_size):
+            if first < self.next_first or (last - first + 1 < self.chunk_size and not final):
+                continue
+            rows.append(_unit_row(self.job_id, "chunk", self.state, self.next_no, first, last))
             self.next_no += 1
             self.next_first = last + 1
         if rows:

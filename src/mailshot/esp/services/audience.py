@@ -116,21 +116,19 @@ def _check_shape(columns: list[str], n_rows: int) -> None:
 
 
 def _column(columns: list[str], transposed: list[tuple[Any, ...]], name: str) -> tuple[Any, ...]:
+    if not transposed:  # no rows
+        return ()
     if name not in columns:
-        return (None,) * (len(transposed[0]) if transposed else 0)
+        return (None,) * len(transposed[0])
     return transposed[columns.index(name)]
 
 
-def _all_plausible(norms: list[str], joined: str) -> bool:
-    """Every address plausible, checked with one regular-expression match over all of them
-    (``joined`` is ``norms`` newline-joined; an address cannot contain a newline, so the
-    text splits unambiguously)."""
-    if not norms:
-        return True
-    return (
-        max(map(len, norms)) <= 320
-        and joined.count("\n") == len(norms) - 1
-        and _ALL_PLAUSIBLE.fullmatch(joined) is not None
+def _all_plausible(joined: str, count: int) -> bool:
+    """``count`` addresses, newline-joined in ``joined``, each plausible: one regular-
+    expression match over all of them (an address cannot contain a newline, so the text
+    splits unambiguously)."""
+    return count == 0 or (
+        joined.count("\n") == count - 1 and _ALL_PLAUSIBLE.fullmatch(joined) is not None
     )
 
 
@@ -173,28 +171,32 @@ def parse_chunk(columns: list[str], rows: list[list[Any]]) -> ParsedChunk:
     transposed = list(zip(*rows, strict=True))
     persons = _column(columns, transposed, "person_id")
     emails = _column(columns, transposed, "email")
+    given_firsts = _column(columns, transposed, "first_name")
+    given_lasts = _column(columns, transposed, "last_name")
     orgs = _column(columns, transposed, "organisation_id")
     if not (
         _types_are(persons, _INT)
         and _types_are(emails, _STR)
-        and _types_are(_column(columns, transposed, "first_name"), _STR_OR_NONE)
-        and _types_are(_column(columns, transposed, "last_name"), _STR_OR_NONE)
+        and _types_are(given_firsts, _STR_OR_NONE)
+        and _types_are(given_lasts, _STR_OR_NONE)
         and _types_are(orgs, _INT_OR_NONE)
     ):
         _raise_problems(columns, rows)
     joined = "\n".join(emails)
-    if _ALL_PLAUSIBLE.fullmatch(joined) is not None:  # no address has spaces to trim
-        trimmed: Any = emails
-        lowered = joined.lower()
-        norms = lowered.split("\n")
-    else:
+    trimmed: Any = emails
+    norms: list[str] = []
+    if emails and _all_plausible(joined, len(emails)):
+        # Plausible as given, so nothing to trim; lower-casing keeps them plausible (it
+        # cannot make an "@", a dot or a space), so the match is not run again.
+        norms = joined.lower().split("\n")
+    elif emails:
         trimmed = [e.strip() for e in emails]
         norms = [e.lower() for e in trimmed]
-        lowered = "\n".join(norms)
-    if not _all_plausible(norms, lowered):
+        if not _all_plausible("\n".join(norms), len(norms)):
+            _raise_problems(columns, rows)
+    if norms and max(map(len, norms)) > 320:
         _raise_problems(columns, rows)
-    firsts = _names(_column(columns, transposed, "first_name"))
-    lasts = _names(_column(columns, transposed, "last_name"))
+    firsts, lasts = _names(given_firsts), _names(given_lasts)
     parsed = ParsedChunk(present=present)
     if len(set(norms)) == len(norms):
         parsed.rows = list(zip(persons, trimmed, norms, firsts, lasts, orgs, strict=True))
