@@ -3,9 +3,10 @@ list, read, change, disable, enable, rotate, and the record of refused requests.
 
 Both parts keep keys with the same columns (``models/access.py`` in each), so one set of
 schemas and functions serves both through a :class:`KeyStore` naming the part's models,
-scopes and refusals. The secret exists only in the answer to a create or a rotate
-(:class:`ApiKeyCreated`); everything else shows the key's prefix (``mscrm_<id>_``), never
-the secret or its digest.
+scopes and refusals; a :class:`KeyService` answers in those schemas (for the routes,
+:mod:`mailshot.keyroutes`, and the pages). The secret exists only in the answer to a
+create or a rotate (:class:`ApiKeyCreated`); everything else shows the key's prefix
+(``mscrm_<id>_``), never the secret or its digest.
 
 Rotation issues a new key with the same settings and a new secret; the old key stays valid
 (for ``overlap_hours`` at most, when given) until it is disabled or expires, so an
@@ -413,6 +414,65 @@ def refusals_page(
     return items, next_cursor
 
 
+# ---- the lifecycle as the API and the pages show it -------------------------------------
+@dataclass(frozen=True)
+class KeyService:
+    """One part's key lifecycle answering in the public schemas: a row never leaves it, a
+    token only in the answer to a create or a rotate. Each method calls the function of the
+    same name above with the part's :class:`KeyStore`."""
+
+    store: KeyStore
+
+    def public(self, key: Any, user: Any | None) -> ApiKeyPublic:
+        return public(self.store, key, user)
+
+    def create(
+        self, session: Session, data: ApiKeyCreate, *, actor: str | None = None
+    ) -> ApiKeyCreated:
+        key, user, token = create(self.store, session, data, actor=actor)
+        return ApiKeyCreated(**self.public(key, user).model_dump(), token=token)
+
+    def get(self, session: Session, key_id: int) -> ApiKeyPublic:
+        return self.public(*get_key(self.store, session, key_id))
+
+    def update(
+        self, session: Session, key_id: int, patch: ApiKeyUpdate, *, actor: str | None = None
+    ) -> ApiKeyPublic:
+        return self.public(*update(self.store, session, key_id, patch, actor=actor))
+
+    def set_enabled(
+        self, session: Session, key_id: int, *, enabled: bool, actor: str | None = None
+    ) -> ApiKeyPublic:
+        return self.public(*set_enabled(self.store, session, key_id, enabled=enabled, actor=actor))
+
+    def rotate(
+        self, session: Session, key_id: int, body: ApiKeyRotate, *, actor: str | None = None
+    ) -> ApiKeyRotated:
+        new, user, token, old = rotate(self.store, session, key_id, body, actor=actor)
+        return ApiKeyRotated(
+            **self.public(new, user).model_dump(), token=token, old_key=self.public(old, user)
+        )
+
+    def page(
+        self, session: Session, *, cursor: str | None, limit: int, user_id: int | None = None
+    ) -> tuple[list[ApiKeyPublic], str | None]:
+        rows, next_cursor = page(self.store, session, cursor=cursor, limit=limit, user_id=user_id)
+        return [self.public(k, u) for k, u in rows], next_cursor
+
+    def refusals(
+        self,
+        session: Session,
+        *,
+        cursor: str | None,
+        limit: int,
+        key_id: int | None = None,
+        reason: str | None = None,
+    ) -> tuple[list[KeyRefusalPublic], str | None]:
+        return refusals_page(
+            self.store, session, cursor=cursor, limit=limit, key_id=key_id, reason=reason
+        )
+
+
 # ---- users and keys made by code (provisioning, the admin CLI, tests) -------------------
 def add_user(
     session: Session,
@@ -443,30 +503,16 @@ def find_user(session: Session, user_model: Any, email: str) -> Any:
 
 
 def issue_role_key(
-    session: Session,
-    key_model: Any,
-    *,
-    product_prefix: str,
-    role_scopes: Mapping[str, list[str]],
-    user: Any,
-    name: str,
-    scopes: list[str] | None = None,
-    description: str | None = None,
-    permitted_ips: list[str] | None = None,
-    valid_from: datetime | None = None,
-    until: datetime | None = None,
+    store: KeyStore, session: Session, *, user: Any, name: str, description: str | None = None
 ) -> tuple[Any, str]:
-    """Issue a key (not committed) with the scopes of its user's role unless told others;
-    return the row and the token, shown once."""
+    """Issue a key (not committed) with the scopes of its user's role; return the row and
+    the token, shown once."""
     return issue_key(
         session,
-        key_model,
-        product_prefix=product_prefix,
+        store.key_model,
+        product_prefix=store.product_prefix,
         name=name,
         user_id=user.id,
-        scopes=scopes if scopes is not None else role_scopes[user.role],
+        scopes=store.role_scopes[user.role],
         description=description,
-        permitted_ips=permitted_ips,
-        valid_from=valid_from,
-        until=until,
     )

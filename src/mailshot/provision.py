@@ -45,8 +45,7 @@ __all__ = ["ADMIN_EMAIL", "ProvisionResult", "ensure", "migrate_all", "migrate_p
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_NAME = "Administrator"
 INTEGRATION_NAME = "Integration (bridge)"
-CRM_INTEGRATION_KEY_NAME = "bridge (provisioned)"
-ESP_INTEGRATION_KEY_NAME = "bridge (provisioned)"
+INTEGRATION_KEY_NAME = "bridge (provisioned)"
 CLI_KEY_NAME = "mailshot CLI (provisioned)"
 
 
@@ -99,15 +98,37 @@ def _key_is_live(session: Session, key_model: Any, token: SecretStr | None, pref
     return row is not None and secret_matches(parsed.secret, row.secret_hash)
 
 
-def _session(url: str) -> tuple[Session, Any]:
+@dataclass(frozen=True)
+class _Part:
+    """One part as provisioning sees it: its name in messages, its access service (users
+    and keys made by code) and its key table and token prefix."""
+
+    side: str
+    access: Any
+    key_model: Any
+    prefix: str
+
+
+_CRM = _Part("CRM", crm_access, CrmApiKey, "mscrm")
+_ESP = _Part("ESP", esp_access, EspApiKey, "msesp")
+
+
+@contextmanager
+def _session(url: str) -> Iterator[Session]:
+    """A session on ``url`` that commits when the block ends without an error."""
     engine = make_unpooled_engine(url)
-    return make_sessionmaker(engine)(), engine
+    session = make_sessionmaker(engine)()
+    try:
+        yield session
+        session.commit()
+    finally:
+        session.close()
+        engine.dispose()
 
 
 def _ensure_user(
     session: Session,
-    access: Any,
-    side: str,
+    part: _Part,
     result: ProvisionResult,
     *,
     email: str,
@@ -115,26 +136,43 @@ def _ensure_user(
     role: str,
     password: str | None = None,
 ) -> Any:
-    """The user with ``email`` on one side (``access`` is that side's access service),
-    made on first run."""
-    user = access.find_user(session, email)
+    """The user with ``email`` on one part, made on first run."""
+    user = part.access.find_user(session, email)
     if user is None:
-        user = access.create_user(session, email=email, name=name, role=role, password=password)
-        result.created.append(f"{side} {role} user")
+        user = part.access.create_user(
+            session, email=email, name=name, role=role, password=password
+        )
+        result.created.append(f"{part.side} {role} user")
         if password:
             result.admin_password = password
-            result.password_for.append(side)
+            result.password_for.append(part.side)
     return user
+
+
+def _ensure_users(
+    session: Session, part: _Part, result: ProvisionResult, password: str
+) -> tuple[Any, Any]:
+    """The part's admin user (with ``password`` when made now) and its integration user."""
+    admin = _ensure_user(
+        session, part, result, email=ADMIN_EMAIL, name=ADMIN_NAME, role="admin", password=password
+    )
+    integ = _ensure_user(
+        session,
+        part,
+        result,
+        email=part.access.INTEGRATION_EMAIL,
+        name=INTEGRATION_NAME,
+        role="integration",
+    )
+    return admin, integ
 
 
 def _ensure_key(
     session: Session,
-    access: Any,
-    key_model: Any,
+    part: _Part,
     held: SecretStr | None,
     result: ProvisionResult,
     *,
-    side: str,
     label: str,
     user: Any,
     name: str,
@@ -142,112 +180,56 @@ def _ensure_key(
 ) -> SecretStr | None:
     """A new token when the one in the credentials file is lost (unknown or missing);
     None when it is still known (even if an administrator disabled it)."""
-    prefix = "mscrm" if side == "CRM" else "msesp"
-    if _key_is_live(session, key_model, held, prefix):
+    if _key_is_live(session, part.key_model, held, part.prefix):
         return None
-    _, token = access.create_key(session, user=user, name=name, description=description)
-    result.created.append(f"{side} {label}")
+    _, token = part.access.create_key(session, user=user, name=name, description=description)
+    result.created.append(f"{part.side} {label}")
     return SecretStr(token)
+
+
+def _ensure_integration_key(
+    session: Session, part: _Part, held: SecretStr | None, result: ProvisionResult, user: Any
+) -> SecretStr | None:
+    return _ensure_key(
+        session,
+        part,
+        held,
+        result,
+        label="integration key",
+        user=user,
+        name=INTEGRATION_KEY_NAME,
+        description="The bridge's key, made on first run.",
+    )
 
 
 def _ensure_crm(
     url: str, result: ProvisionResult, creds: creds_store.Credentials, password: str
 ) -> creds_store.Credentials:
-    session, engine = _session(url)
-    try:
-        admin = _ensure_user(
-            session,
-            crm_access,
-            "CRM",
-            result,
-            email=ADMIN_EMAIL,
-            name=ADMIN_NAME,
-            role="admin",
-            password=password,
-        )
-        integ = _ensure_user(
-            session,
-            crm_access,
-            "CRM",
-            result,
-            email=crm_access.INTEGRATION_EMAIL,
-            name=INTEGRATION_NAME,
-            role="integration",
-        )
-        made = _ensure_key(
-            session,
-            crm_access,
-            CrmApiKey,
-            creds.crm_integration_key,
-            result,
-            side="CRM",
-            label="integration key",
-            user=integ,
-            name=CRM_INTEGRATION_KEY_NAME,
-            description="The bridge's key, made on first run.",
-        )
+    with _session(url) as session:
+        admin, integ = _ensure_users(session, _CRM, result, password)
+        made = _ensure_integration_key(session, _CRM, creds.crm_integration_key, result, integ)
         creds.crm_integration_key = made or creds.crm_integration_key
         made = _ensure_key(
             session,
-            crm_access,
-            CrmApiKey,
+            _CRM,
             creds.cli_key,
             result,
-            side="CRM",
             label="CLI key",
             user=admin,
             name=CLI_KEY_NAME,
             description="The `mailshot` command line's key, made on first run.",
         )
         creds.cli_key = made or creds.cli_key
-        session.commit()
-    finally:
-        session.close()
-        engine.dispose()
     return creds
 
 
 def _ensure_esp(
     url: str, result: ProvisionResult, creds: creds_store.Credentials, password: str
 ) -> creds_store.Credentials:
-    session, engine = _session(url)
-    try:
-        _ensure_user(
-            session,
-            esp_access,
-            "ESP",
-            result,
-            email=ADMIN_EMAIL,
-            name=ADMIN_NAME,
-            role="admin",
-            password=password,
-        )
-        integ = _ensure_user(
-            session,
-            esp_access,
-            "ESP",
-            result,
-            email=esp_access.INTEGRATION_EMAIL,
-            name=INTEGRATION_NAME,
-            role="integration",
-        )
-        made = _ensure_key(
-            session,
-            esp_access,
-            EspApiKey,
-            creds.esp_integration_key,
-            result,
-            side="ESP",
-            label="integration key",
-            user=integ,
-            name=ESP_INTEGRATION_KEY_NAME,
-            description="The bridge's key, made on first run.",
-        )
+    with _session(url) as session:
+        _, integ = _ensure_users(session, _ESP, result, password)
+        made = _ensure_integration_key(session, _ESP, creds.esp_integration_key, result, integ)
         creds.esp_integration_key = made or creds.esp_integration_key
-        session.commit()
-    finally:
-        session.close()
-        engine.dispose()
     return creds
 
 

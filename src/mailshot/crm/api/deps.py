@@ -19,6 +19,7 @@ from mailshot.apideps import (
     scope_checker,
 )
 from mailshot.crm.models import ApiKey, KeyRefusalRecord, User
+from mailshot.crm.services.api_keys import PRODUCT_PREFIX
 from mailshot.keyauth import Principal
 
 __all__ = [
@@ -33,8 +34,6 @@ __all__ = [
     "get_settings",
     "scoped",
 ]
-
-PRODUCT_PREFIX = "mscrm"
 
 get_principal = principal_dependency(
     product_prefix=PRODUCT_PREFIX, key_model=ApiKey, user_model=User, refusal_model=KeyRefusalRecord

@@ -3,14 +3,11 @@ provision the integration's user and key on first run."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy.orm import Session
 
 from mailshot import keyadmin
-from mailshot.crm.api.deps import PRODUCT_PREFIX
 from mailshot.crm.models import ApiKey, User
-from mailshot.crm.scopes import ROLE_SCOPES
+from mailshot.crm.services.api_keys import STORE
 
 INTEGRATION_EMAIL = "integration@mailshot.local"
 
@@ -25,29 +22,12 @@ def create_user(
 
 
 def create_key(
-    session: Session,
-    *,
-    user: User,
-    name: str,
-    scopes: list[str] | None = None,
-    description: str | None = None,
-    permitted_ips: list[str] | None = None,
-    valid_from: datetime | None = None,
-    until: datetime | None = None,
+    session: Session, *, user: User, name: str, description: str | None = None
 ) -> tuple[ApiKey, str]:
-    """Issue a key without committing (provisioning and tests); the token is shown once."""
+    """Issue a key with its user's role's scopes, without committing (provisioning and
+    tests); the token is shown once."""
     key, token = keyadmin.issue_role_key(
-        session,
-        ApiKey,
-        product_prefix=PRODUCT_PREFIX,
-        role_scopes=ROLE_SCOPES,
-        user=user,
-        name=name,
-        scopes=scopes,
-        description=description,
-        permitted_ips=permitted_ips,
-        valid_from=valid_from,
-        until=until,
+        STORE, session, user=user, name=name, description=description
     )
     return key, token
 

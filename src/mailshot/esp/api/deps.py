@@ -19,6 +19,7 @@ from mailshot.apideps import (
     scope_checker,
 )
 from mailshot.esp.models import EspApiKey, EspKeyRefusal, EspUser
+from mailshot.esp.services.access import PRODUCT_PREFIX
 from mailshot.keyauth import Principal
 
 __all__ = [
@@ -33,8 +34,6 @@ __all__ = [
     "get_settings",
     "scoped",
 ]
-
-PRODUCT_PREFIX = "msesp"
 
 get_principal = principal_dependency(
     product_prefix=PRODUCT_PREFIX,

@@ -1,6 +1,5 @@
-"""Schemas of ESP users and API keys. Secrets and hashes are never part of an answer,
-except the new key's token, once, when it is created or rotated. The key schemas are the
-same on both parts (:mod:`mailshot.keyadmin`)."""
+"""Schemas of ESP users; a password hash is never part of an answer. The API-key schemas
+are the same on both parts: :mod:`mailshot.keyadmin`."""
 
 from __future__ import annotations
 
@@ -9,29 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailshot.keyadmin import (
-    ApiKeyCreate,
-    ApiKeyCreated,
-    ApiKeyPublic,
-    ApiKeyRotate,
-    ApiKeyRotated,
-    ApiKeyUpdate,
-    KeyRefusalPublic,
-)
-
-__all__ = [
-    "ApiKeyCreate",
-    "ApiKeyCreated",
-    "ApiKeyPublic",
-    "ApiKeyRotate",
-    "ApiKeyRotated",
-    "ApiKeyUpdate",
-    "KeyRefusalPublic",
-    "Role",
-    "UserCreate",
-    "UserPublic",
-    "UserUpdate",
-]
+__all__ = ["Role", "UserCreate", "UserPublic", "UserUpdate"]
 
 Role = Literal["admin", "marketer", "integration"]
 

@@ -5,15 +5,12 @@ change, disable, enable, rotate, refused requests), shared with the CRM through
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailshot import keyadmin
 from mailshot.errors import AppError
-from mailshot.esp.api.deps import PRODUCT_PREFIX
 from mailshot.esp.errors import (
     KEY_DATES_INVALID,
     UNKNOWN_SCOPES,
@@ -23,22 +20,15 @@ from mailshot.esp.errors import (
 from mailshot.esp.models import EspApiKey as ApiKey
 from mailshot.esp.models import EspKeyRefusal
 from mailshot.esp.models import EspUser as User
-from mailshot.esp.schemas.access import (
-    ApiKeyCreate,
-    ApiKeyCreated,
-    ApiKeyPublic,
-    ApiKeyRotate,
-    ApiKeyRotated,
-    ApiKeyUpdate,
-    KeyRefusalPublic,
-    UserCreate,
-    UserUpdate,
-)
+from mailshot.esp.schemas.access import UserCreate, UserUpdate
 from mailshot.esp.scopes import ALL_SCOPES, ROLE_SCOPES
 from mailshot.esp.services.common import get_or_404, require_address
 from mailshot.paging import keyset_page
 
 INTEGRATION_EMAIL = "integration@mailshot.local"
+
+#: The first part of every ESP key: ``msesp_<id>_<secret>``.
+PRODUCT_PREFIX = "msesp"
 
 STORE = keyadmin.KeyStore(
     key_model=ApiKey,
@@ -66,29 +56,12 @@ def create_user(
 
 
 def create_key(
-    session: Session,
-    *,
-    user: User,
-    name: str,
-    scopes: list[str] | None = None,
-    description: str | None = None,
-    permitted_ips: list[str] | None = None,
-    valid_from: datetime | None = None,
-    until: datetime | None = None,
+    session: Session, *, user: User, name: str, description: str | None = None
 ) -> tuple[ApiKey, str]:
-    """Issue a key without committing (provisioning and tests); the token is shown once."""
+    """Issue a key with its user's role's scopes, without committing (provisioning and
+    tests); the token is shown once."""
     key, token = keyadmin.issue_role_key(
-        session,
-        ApiKey,
-        product_prefix=PRODUCT_PREFIX,
-        role_scopes=ROLE_SCOPES,
-        user=user,
-        name=name,
-        scopes=scopes,
-        description=description,
-        permitted_ips=permitted_ips,
-        valid_from=valid_from,
-        until=until,
+        STORE, session, user=user, name=name, description=description
     )
     return key, token
 
@@ -143,69 +116,4 @@ def users_page(
 
 
 # ---- the API keys resource (admin) -------------------------------------------------------
-
-
-def key_public(key: ApiKey, user: User | None = None) -> ApiKeyPublic:
-    """A key as the API shows it: its prefix, never its secret or the secret's hash."""
-    if user is None:
-        session = Session.object_session(key)
-        user = session.get(User, key.user_id) if session is not None else None
-    return keyadmin.public(STORE, key, user)
-
-
-def add_key(session: Session, data: ApiKeyCreate) -> tuple[ApiKey, str]:
-    """Issue a key acting as an existing user; return it with its token (shown once)."""
-    key, _, token = keyadmin.create(STORE, session, data)
-    return key, token
-
-
-def create(session: Session, data: ApiKeyCreate) -> ApiKeyCreated:
-    key, user, token = keyadmin.create(STORE, session, data)
-    return ApiKeyCreated(**key_public(key, user).model_dump(), token=token)
-
-
-def get(session: Session, key_id: int) -> ApiKeyPublic:
-    return key_public(*keyadmin.get_key(STORE, session, key_id))
-
-
-def update(session: Session, key_id: int, patch: ApiKeyUpdate) -> ApiKeyPublic:
-    return key_public(*keyadmin.update(STORE, session, key_id, patch))
-
-
-def set_key_enabled(session: Session, key_id: int, *, enabled: bool) -> ApiKey:
-    key, _ = keyadmin.set_enabled(STORE, session, key_id, enabled=enabled)
-    assert isinstance(key, ApiKey)
-    return key
-
-
-def rotate(session: Session, key_id: int, body: ApiKeyRotate) -> ApiKeyRotated:
-    new, user, token, old = keyadmin.rotate(STORE, session, key_id, body)
-    return ApiKeyRotated(
-        **key_public(new, user).model_dump(), token=token, old_key=key_public(old, user)
-    )
-
-
-def keys_page(
-    session: Session, *, cursor: str | None, limit: int
-) -> tuple[list[ApiKey], str | None]:
-    return keyset_page(session, select(ApiKey), ApiKey.id, cursor=cursor, limit=limit)
-
-
-def keys_with_users_page(
-    session: Session, *, cursor: str | None, limit: int, user_id: int | None = None
-) -> tuple[list[ApiKeyPublic], str | None]:
-    rows, next_cursor = keyadmin.page(STORE, session, cursor=cursor, limit=limit, user_id=user_id)
-    return [key_public(k, u) for k, u in rows], next_cursor
-
-
-def refusals(
-    session: Session,
-    *,
-    cursor: str | None,
-    limit: int,
-    key_id: int | None = None,
-    reason: str | None = None,
-) -> tuple[list[KeyRefusalPublic], str | None]:
-    return keyadmin.refusals_page(
-        STORE, session, cursor=cursor, limit=limit, key_id=key_id, reason=reason
-    )
+KEYS = keyadmin.KeyService(STORE)
