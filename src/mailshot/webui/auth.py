@@ -1,4 +1,5 @@
-"""Who may open a page: signing in and out, the signed-in user, roles and CSRF.
+"""Who may open a page: signing in and out, the signed-in user, roles and CSRF, and the
+router every page hangs on (:func:`page_router`).
 
 The session is a signed cookie (Starlette's ``SessionMiddleware`` over itsdangerous, keyed
 by the installation's secret, HttpOnly, SameSite=Lax) holding the user's id and the
@@ -58,6 +59,10 @@ async def form_list(request: Request) -> dict[str, list[str]]:
     return out
 
 
+FormDep = Annotated[dict[str, Any], Depends(form_data)]
+ListsDep = Annotated[dict[str, list[str]], Depends(form_list)]
+
+
 async def csrf_protect(request: Request) -> None:
     """Refuse a POST whose form does not carry this session's CSRF token."""
     if request.method != "POST":
@@ -71,6 +76,13 @@ async def csrf_protect(request: Request) -> None:
         or not hmac.compare_digest(expected.encode(), sent.encode())
     ):
         raise csrf_refused()
+
+
+def page_router() -> APIRouter:
+    """A router of pages: errors become pages and every POST needs its CSRF token."""
+    return APIRouter(
+        route_class=PageRoute, dependencies=[Depends(csrf_protect)], include_in_schema=False
+    )
 
 
 def page_user(request: Request) -> PageUser:
@@ -128,16 +140,16 @@ def build_auth_router(key: str) -> APIRouter:
 
     Route names carry the part's key (``crm_login``, ``esp_login``...): in the embedded
     server both parts share one URL namespace, so a name must say which part it means."""
-    router = APIRouter(route_class=PageRoute, dependencies=[Depends(csrf_protect)])
+    router = page_router()
 
-    @router.get("/login", name=f"{key}_login", include_in_schema=False)
+    @router.get("/login", name=f"{key}_login")
     def login_page(request: Request, next: str | None = None) -> Response:
         if isinstance(request.session.get("uid"), int):
             return RedirectResponse(_safe_next(request, next), status_code=303)
         return render(request, "webui/login.html", {"next": next or "", "error": None})
 
-    @router.post("/login", name=f"{key}_login_post", include_in_schema=False)
-    def login(request: Request, form: Annotated[dict[str, Any], Depends(form_data)]) -> Response:
+    @router.post("/login", name=f"{key}_login_post")
+    def login(request: Request, form: FormDep) -> Response:
         part = get_part(request)
         email = str(form.get("email", "")).strip().lower()
         password = str(form.get("password", ""))
@@ -175,7 +187,7 @@ def build_auth_router(key: str) -> APIRouter:
         ensure_csrf(request)  # a new token for the new session
         return RedirectResponse(_safe_next(request, next_url), status_code=303)
 
-    @router.post("/logout", name=f"{key}_logout", include_in_schema=False)
+    @router.post("/logout", name=f"{key}_logout")
     def logout(request: Request) -> Response:
         request.session.clear()
         return RedirectResponse(str(request.url_for(f"{key}_login")), status_code=303)

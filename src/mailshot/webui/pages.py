@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import HTTPException, Request, Response
+from fastapi import Depends, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
@@ -67,6 +67,11 @@ class PageUser:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def actor(self) -> str:
+        """How an audit trail names this user acting through a page."""
+        return f"{self.email} (web)"
 
 
 ContextHook = Callable[[Request], dict[str, Any]]
@@ -172,6 +177,9 @@ def db_session(request: Request) -> Iterator[Session]:
         if request.method in ("GET", "HEAD"):
             session.connection(execution_options={"sqlite_begin": "DEFERRED"})
         yield session
+
+
+DbDep = Annotated[Session, Depends(db_session)]
 
 
 def flash(request: Request, text: str, kind: str = "ok") -> None:

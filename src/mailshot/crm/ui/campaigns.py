@@ -4,11 +4,10 @@ statuses, create and edit. Writes go through
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
-from sqlalchemy.orm import Session
 
 from mailshot.crm.schemas.marketing_campaigns import (
     CampaignCreate,
@@ -17,17 +16,15 @@ from mailshot.crm.schemas.marketing_campaigns import (
     CampaignUpdate,
 )
 from mailshot.crm.services import marketing_campaigns as service
-from mailshot.crm.ui.common import PAGE_SIZE, page_router
-from mailshot.crm.ui.members import MAX_PER_FORM, people_by_id, resolve_people
+from mailshot.crm.ui.common import PAGE_SIZE
+from mailshot.crm.ui.members import MAX_PER_FORM, people_by_id, people_to_add
 from mailshot.errors import AppError
 from mailshot.webui import forms
-from mailshot.webui.auth import UserDep, form_data
-from mailshot.webui.pages import db_session, flash, render
+from mailshot.webui.auth import FormDep, UserDep, page_router
+from mailshot.webui.pages import DbDep, flash, render
 from mailshot.webui.paging import pager
 
 router = page_router()
-DbDep = Annotated[Session, Depends(db_session)]
-FormDep = Annotated[dict[str, Any], Depends(form_data)]
 FIELDS = ("name", "status", "category", "start_date", "end_date", "budget", "goals")
 
 
@@ -165,16 +162,9 @@ def members_add(
     request: Request, db: DbDep, _: UserDep, form: FormDep, campaign_id: int
 ) -> Response:
     service.get(db, campaign_id)
-    ids, unknown = resolve_people(db, str(form.get("people", "")))
+    ids = people_to_add(request, db, form)
     status = forms.text(form, "status") or ""
-    if unknown:
-        shown = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
-        flash(request, f"Nobody was added: no person matches {shown}.", "bad")
-    elif not ids:
-        flash(request, "Name at least one person (an id or an email address).", "bad")
-    elif len(ids) > MAX_PER_FORM:
-        flash(request, f"At most {MAX_PER_FORM} people at once; use the API for more.", "bad")
-    else:
+    if ids is not None:
         data, errors = forms.parse(CampaignMembersAdd, {"person_ids": ids, "status": status})
         if data is None:
             flash(request, f"Nobody was added: the status {errors.get('status', '')}.", "bad")

@@ -1,18 +1,17 @@
-"""What every CRM page shares: the router factory, the navigation, the integration banner,
-paging links, and the ESP's name limit as the CRM last received it."""
+"""What every CRM page shares: the page size, the navigation, the integration banner, the
+words for exclusion reasons, and the ESP's name limit as the CRM last received it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 from sqlalchemy.orm import Session
 
 from mailshot.crm.services import esp_limits
 from mailshot.crm.sync import integration
 from mailshot.db import read_only
-from mailshot.webui.auth import csrf_protect
-from mailshot.webui.pages import NavItem, PageRoute
+from mailshot.webui.pages import NavItem
 
 PAGE_SIZE = 50
 
@@ -45,13 +44,6 @@ def esp_name_limit(db: Session) -> int | None:
     copy of the ESP's limits."""
     stored = esp_limits.load(db)
     return stored.campaign.name_max_length if stored is not None else None
-
-
-def page_router() -> APIRouter:
-    """A router of CRM pages: errors become pages and every POST needs its CSRF token."""
-    return APIRouter(
-        route_class=PageRoute, dependencies=[Depends(csrf_protect)], include_in_schema=False
-    )
 
 
 def integration_banner(request: Request) -> dict[str, Any]:

@@ -4,11 +4,10 @@ re-subscribe, remove), create and edit. Writes go through
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
-from sqlalchemy.orm import Session
 
 from mailshot.crm.schemas.mailing_lists import (
     ListMembersAdd,
@@ -17,21 +16,15 @@ from mailshot.crm.schemas.mailing_lists import (
     MailingListUpdate,
 )
 from mailshot.crm.services import mailing_lists as service
-from mailshot.crm.ui.common import PAGE_SIZE, page_router
-from mailshot.crm.ui.members import MAX_PER_FORM, people_by_id, resolve_people
+from mailshot.crm.ui.common import PAGE_SIZE
+from mailshot.crm.ui.members import MAX_PER_FORM, people_by_id, people_to_add
 from mailshot.errors import AppError
 from mailshot.webui import forms
-from mailshot.webui.auth import UserDep, form_data
-from mailshot.webui.pages import PageUser, db_session, flash, render
+from mailshot.webui.auth import FormDep, UserDep, page_router
+from mailshot.webui.pages import DbDep, flash, render
 from mailshot.webui.paging import pager
 
 router = page_router()
-DbDep = Annotated[Session, Depends(db_session)]
-FormDep = Annotated[dict[str, Any], Depends(form_data)]
-
-
-def _actor(user: PageUser) -> str:
-    return f"{user.email} (web)"
 
 
 def _values(form: dict[str, Any]) -> dict[str, Any]:
@@ -153,18 +146,11 @@ def members_add(
     request: Request, db: DbDep, user: UserDep, form: FormDep, list_id: int
 ) -> Response:
     service.get(db, list_id)
-    ids, unknown = resolve_people(db, str(form.get("people", "")))
+    ids = people_to_add(request, db, form)
     subscribed = not forms.checked(form, "unsubscribed")
-    if unknown:
-        shown = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
-        flash(request, f"Nobody was added: no person matches {shown}.", "bad")
-    elif not ids:
-        flash(request, "Name at least one person (an id or an email address).", "bad")
-    elif len(ids) > MAX_PER_FORM:
-        flash(request, f"At most {MAX_PER_FORM} people at once; use the API for more.", "bad")
-    else:
+    if ids is not None:
         done = service.add_members(
-            db, list_id, ListMembersAdd(person_ids=ids, subscribed=subscribed), actor=_actor(user)
+            db, list_id, ListMembersAdd(person_ids=ids, subscribed=subscribed), actor=user.actor
         )
         flash(request, f"{done.written} people are now members ({done.changed} added or changed).")
     return RedirectResponse(request.url_for("mailing_list", list_id=list_id), 303)
@@ -175,12 +161,12 @@ def member_update(
     request: Request, db: DbDep, user: UserDep, form: FormDep, list_id: int, person_id: int
 ) -> Response:
     if form.get("action") == "remove":
-        service.remove_member(db, list_id, person_id, actor=_actor(user))
+        service.remove_member(db, list_id, person_id, actor=user.actor)
         flash(request, f"Person {person_id} was removed from the list.")
     else:
         subscribed = forms.checked(form, "subscribed")
         service.update_member(
-            db, list_id, person_id, ListMemberUpdate(subscribed=subscribed), actor=_actor(user)
+            db, list_id, person_id, ListMemberUpdate(subscribed=subscribed), actor=user.actor
         )
         flash(
             request,

@@ -1,13 +1,13 @@
 """Mailshot pages: the list with sync badges, one mailshot with every field, its sandboxed
 HTML preview and its sync status, the create/edit form (with the live name counter
 against the ESP's limit), and Recount Audience. The sync buttons live in
-:mod:`mailshot.crm.ui.sync_actions`."""
+:mod:`mailshot.crm.ui.sync_pages`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,16 +17,14 @@ from mailshot.crm.schemas.mailshots import MailshotCreate, MailshotUpdate
 from mailshot.crm.services import audience
 from mailshot.crm.services import mailshots as service
 from mailshot.crm.sync import preflight, progress
-from mailshot.crm.ui.common import PAGE_SIZE, REASON_LABELS, esp_name_limit, page_router
+from mailshot.crm.ui.common import PAGE_SIZE, REASON_LABELS, esp_name_limit
 from mailshot.errors import AppError
 from mailshot.webui import forms
-from mailshot.webui.auth import UserDep, form_data
-from mailshot.webui.pages import db_session, flash, render
+from mailshot.webui.auth import FormDep, UserDep, page_router
+from mailshot.webui.pages import DbDep, flash, render
 from mailshot.webui.paging import pager
 
 router = page_router()
-DbDep = Annotated[Session, Depends(db_session)]
-FormDep = Annotated[dict[str, Any], Depends(form_data)]
 
 SYNC_STATES = (
     ("not_synchronised", "Not synchronised"),

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,20 +13,15 @@ from sqlalchemy.orm import Session
 from mailshot.crm.models import MailingList, MailingListMember, Organisation
 from mailshot.crm.schemas.people import PersonCreate, PersonUpdate
 from mailshot.crm.services import people as service
-from mailshot.crm.ui.common import PAGE_SIZE, page_router
+from mailshot.crm.ui.common import PAGE_SIZE
 from mailshot.errors import AppError
 from mailshot.webui import forms
-from mailshot.webui.auth import UserDep, form_data
-from mailshot.webui.pages import PageUser, db_session, flash, render
+from mailshot.webui.auth import FormDep, UserDep, page_router
+from mailshot.webui.pages import DbDep, flash, render
 from mailshot.webui.paging import pager
 
 router = page_router()
-DbDep = Annotated[Session, Depends(db_session)]
-FormDep = Annotated[dict[str, Any], Depends(form_data)]
-
-
-def actor(user: PageUser) -> str:
-    return f"{user.email} (web)"
+FIELDS = ("first_name", "last_name", "email", "organisation_id", "country", "job_title", "no_email")
 
 
 def _organisations(db: Session) -> list[tuple[int, str]]:
@@ -44,6 +39,29 @@ def _values(form: dict[str, Any]) -> dict[str, Any]:
         "job_title": forms.text(form, "job_title"),
         "no_email": forms.checked(form, "no_email"),
     }
+
+
+def _form(
+    request: Request,
+    db: Session,
+    person: Any,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status: int = 200,
+) -> Response:
+    return render(
+        request,
+        "crm/person_form.html",
+        {
+            "title": "Edit person" if person else "New person",
+            "active": "people",
+            "person": person,
+            "values": values,
+            "errors": errors,
+            "orgs": _organisations(db),
+        },
+        status_code=status,
+    )
 
 
 @router.get("/people", name="people")
@@ -66,18 +84,7 @@ def people_list(
 
 @router.get("/people/new", name="person_new")
 def person_new(request: Request, db: DbDep, _: UserDep) -> Response:
-    return render(
-        request,
-        "crm/person_form.html",
-        {
-            "title": "New person",
-            "active": "people",
-            "person": None,
-            "values": {},
-            "errors": {},
-            "orgs": _organisations(db),
-        },
-    )
+    return _form(request, db, None, {}, {})
 
 
 @router.post("/people/new", name="person_create")
@@ -86,25 +93,13 @@ def person_create(request: Request, db: DbDep, user: UserDep, form: FormDep) -> 
     data, errors = forms.parse(PersonCreate, values)
     if data is not None:
         try:
-            person = service.create(db, data, actor=actor(user))
+            person = service.create(db, data, actor=user.actor)
         except AppError as exc:
             errors = forms.app_errors(exc)
         else:
             flash(request, f"{person.first_name} {person.last_name} was added.".strip())
             return RedirectResponse(request.url_for("person", person_id=person.id), 303)
-    return render(
-        request,
-        "crm/person_form.html",
-        {
-            "title": "New person",
-            "active": "people",
-            "person": None,
-            "values": values,
-            "errors": errors,
-            "orgs": _organisations(db),
-        },
-        status_code=422,
-    )
+    return _form(request, db, None, values, errors, 422)
 
 
 @router.get("/people/{person_id}", name="person")
@@ -133,30 +128,8 @@ def person_detail(request: Request, db: DbDep, _: UserDep, person_id: int) -> Re
 @router.get("/people/{person_id}/edit", name="person_edit")
 def person_edit(request: Request, db: DbDep, _: UserDep, person_id: int) -> Response:
     person = service.get(db, person_id)
-    values = {
-        k: getattr(person, k)
-        for k in (
-            "first_name",
-            "last_name",
-            "email",
-            "organisation_id",
-            "country",
-            "job_title",
-            "no_email",
-        )
-    }
-    return render(
-        request,
-        "crm/person_form.html",
-        {
-            "title": "Edit person",
-            "active": "people",
-            "person": person,
-            "values": values,
-            "errors": {},
-            "orgs": _organisations(db),
-        },
-    )
+    values = {f: getattr(person, f) for f in FIELDS}
+    return _form(request, db, person, values, {})
 
 
 @router.post("/people/{person_id}/edit", name="person_update")
@@ -168,25 +141,13 @@ def person_update(
     data, errors = forms.parse(PersonUpdate, values)
     if data is not None:
         try:
-            service.update(db, person_id, data, actor=actor(user))
+            service.update(db, person_id, data, actor=user.actor)
         except AppError as exc:
             errors = forms.app_errors(exc)
         else:
             flash(request, "The person was saved.")
             return RedirectResponse(request.url_for("person", person_id=person_id), 303)
-    return render(
-        request,
-        "crm/person_form.html",
-        {
-            "title": "Edit person",
-            "active": "people",
-            "person": person,
-            "values": values,
-            "errors": errors,
-            "orgs": _organisations(db),
-        },
-        status_code=422,
-    )
+    return _form(request, db, person, values, errors, 422)
 
 
 @router.post("/people/{person_id}/opt-out", name="person_opt_out")
@@ -194,7 +155,7 @@ def person_opt_out(
     request: Request, db: DbDep, user: UserDep, form: FormDep, person_id: int
 ) -> Response:
     no_email = forms.checked(form, "no_email")
-    service.update(db, person_id, PersonUpdate(no_email=no_email), actor=actor(user))
+    service.update(db, person_id, PersonUpdate(no_email=no_email), actor=user.actor)
     flash(
         request,
         "Opted out: this person gets no marketing email."

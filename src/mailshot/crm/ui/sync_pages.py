@@ -4,28 +4,27 @@ services (:mod:`mailshot.crm.sync.queue`, :mod:`mailshot.crm.sync.progress`)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
 
-from fastapi import Depends, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailshot.crm.models import SyncExclusion
 from mailshot.crm.sync import progress, queue
-from mailshot.crm.ui.common import PAGE_SIZE, REASON_LABELS, page_router
+from mailshot.crm.ui.common import PAGE_SIZE, REASON_LABELS
 from mailshot.errors import AppError
 from mailshot.jsonresp import JSONBytes
 from mailshot.paging import keyset_page
 from mailshot.settings import Settings
-from mailshot.webui.auth import UserDep
-from mailshot.webui.pages import PageUser, db_session, flash, render
+from mailshot.webui.auth import UserDep, page_router
+from mailshot.webui.pages import DbDep, flash, render
 from mailshot.webui.paging import pager
 
 router = page_router()
 #: The queue page shows at most this many active syncs.
 QUEUE_SHOWN = 200
-DbDep = Annotated[Session, Depends(db_session)]
 
 
 def _settings(request: Request) -> Settings:
@@ -33,58 +32,54 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def _actor(user: PageUser) -> str:
-    return f"{user.email} (web)"
-
-
-def _refused(request: Request, exc: AppError) -> None:
-    detail = "; ".join(d.message for d in exc.details)
-    text = exc.message if not detail or detail in exc.message else f"{exc.message} ({detail})"
-    flash(request, f"{exc.code}: {text} {exc.fix}".strip(), "bad")
+def _queue_action(
+    request: Request, db: Session, mailshot_id: int, action: Callable[[], object], done: str
+) -> Response:
+    """Run one sync-queue action and go back to the mailshot, saying ``done`` or why the
+    queue refused it; an unknown mailshot is a 404 page."""
+    try:
+        action()
+    except AppError as exc:
+        if exc.status == 404:
+            raise
+        db.rollback()
+        detail = "; ".join(d.message for d in exc.details)
+        text = exc.message if not detail or detail in exc.message else f"{exc.message} ({detail})"
+        flash(request, f"{exc.code}: {text} {exc.fix}".strip(), "bad")
+    else:
+        flash(request, done, "info")
+    return RedirectResponse(request.url_for("mailshot", mailshot_id=mailshot_id), 303)
 
 
 @router.post("/mailshots/{mailshot_id}/synchronise", name="mailshot_synchronise")
 def synchronise(request: Request, db: DbDep, user: UserDep, mailshot_id: int) -> Response:
-    try:
-        queue.request_sync(
-            db, mailshot_id, chunk_size=_settings(request).chunk_size, actor=_actor(user)
-        )
-    except AppError as exc:
-        if exc.status == 404:
-            raise
-        db.rollback()
-        _refused(request, exc)
-    else:
-        flash(request, "Synchronise requested: the mailshot is in the sync queue.", "info")
-    return RedirectResponse(request.url_for("mailshot", mailshot_id=mailshot_id), 303)
+    chunk_size = _settings(request).chunk_size
+    return _queue_action(
+        request,
+        db,
+        mailshot_id,
+        lambda: queue.request_sync(db, mailshot_id, chunk_size=chunk_size, actor=user.actor),
+        "Synchronise requested: the mailshot is in the sync queue.",
+    )
 
 
 @router.post("/mailshots/{mailshot_id}/cancel", name="mailshot_cancel")
 def cancel(request: Request, db: DbDep, _: UserDep, mailshot_id: int) -> Response:
-    try:
-        queue.cancel(db, mailshot_id)
-    except AppError as exc:
-        if exc.status == 404:
-            raise
-        db.rollback()
-        _refused(request, exc)
-    else:
-        flash(request, "The sync was cancelled.", "info")
-    return RedirectResponse(request.url_for("mailshot", mailshot_id=mailshot_id), 303)
+    return _queue_action(
+        request, db, mailshot_id, lambda: queue.cancel(db, mailshot_id), "The sync was cancelled."
+    )
 
 
 @router.post("/mailshots/{mailshot_id}/retry", name="mailshot_retry")
 def retry(request: Request, db: DbDep, user: UserDep, mailshot_id: int) -> Response:
-    try:
-        queue.retry(db, mailshot_id, chunk_size=_settings(request).chunk_size, actor=_actor(user))
-    except AppError as exc:
-        if exc.status == 404:
-            raise
-        db.rollback()
-        _refused(request, exc)
-    else:
-        flash(request, "Retry requested: the mailshot is back in the sync queue.", "info")
-    return RedirectResponse(request.url_for("mailshot", mailshot_id=mailshot_id), 303)
+    chunk_size = _settings(request).chunk_size
+    return _queue_action(
+        request,
+        db,
+        mailshot_id,
+        lambda: queue.retry(db, mailshot_id, chunk_size=chunk_size, actor=user.actor),
+        "Retry requested: the mailshot is back in the sync queue.",
+    )
 
 
 @router.get("/mailshots/{mailshot_id}/progress.json", name="mailshot_progress")

@@ -4,24 +4,21 @@ its sandboxed preview, create and edit. Writes go through
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
-from sqlalchemy.orm import Session
 
 from mailshot.crm.schemas.templates import TemplateCreate, TemplateUpdate
 from mailshot.crm.services import templates as service
-from mailshot.crm.ui.common import PAGE_SIZE, page_router
+from mailshot.crm.ui.common import PAGE_SIZE
 from mailshot.errors import AppError
 from mailshot.webui import forms
-from mailshot.webui.auth import UserDep, form_data
-from mailshot.webui.pages import db_session, flash, render
+from mailshot.webui.auth import FormDep, UserDep, page_router
+from mailshot.webui.pages import DbDep, flash, render
 from mailshot.webui.paging import pager
 
 router = page_router()
-DbDep = Annotated[Session, Depends(db_session)]
-FormDep = Annotated[dict[str, Any], Depends(form_data)]
 
 
 def _values(form: dict[str, Any]) -> dict[str, Any]:
