@@ -10,25 +10,28 @@ Screenshots go to ``artifacts/screenshots/`` (gitignored).
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from mailshot.settings import Settings
 from tests.browser.ui_support import PageUsers, make_page_users
 from tests.conftest import Keys
+from tests.live_server import (
+    ROOT,
+    SERVER_MODULE,
+    free_port,
+    spawn,
+    stop,
+    subprocess_env,
+    wait_until_up,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM_ARGS = [
     "--headless",
@@ -47,27 +50,6 @@ def backend() -> str:
     return "sqlite"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env(settings: Settings, **extra: Any) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILSHOT_")}
-    env.update(
-        {
-            "MAILSHOT_CONFIG": str(settings.data_dir / "none.toml"),
-            "MAILSHOT_DATA_DIR": str(settings.data_dir),
-            "MAILSHOT_CRM_DATABASE_URL": settings.crm_db_url(),
-            "MAILSHOT_ESP_DATABASE_URL": settings.esp_db_url(),
-            "PYTHONPATH": str(ROOT),
-        }
-    )
-    env.update({f"MAILSHOT_{k.upper()}": str(v) for k, v in extra.items()})
-    return env
-
-
 @dataclass
 class Site:
     """The running server, the users who can sign in, and a way to start bridge workers."""
@@ -79,23 +61,19 @@ class Site:
 
 @pytest.fixture
 def site(settings: Settings, keys: Keys, tmp_path: Path) -> Iterator[Site]:
-    port = _free_port()
-    started: list[subprocess.Popen[bytes]] = []
-    server_log = tmp_path / "server.log"
-    tuning = {"chunk_size": 40, "lease_seconds": 5, "heartbeat_seconds": 1}
-    with server_log.open("wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "tests.browser.serve_app"],
-            env=_env(settings, host="127.0.0.1", port=port, **tuning),
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    started.append(server)
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
+    tuning = {"chunk_size": 40, "lease_seconds": 5, "heartbeat_seconds": 1}
+    server_log = tmp_path / "server.log"
+    server = spawn(
+        SERVER_MODULE,
+        subprocess_env(settings, host="127.0.0.1", port=port, **tuning),
+        server_log,
+    )
+    started = [server]
 
     def start_worker() -> subprocess.Popen[bytes]:
-        env = _env(
+        env = subprocess_env(
             settings,
             crm_url=f"{url}/crm",
             esp_url=f"{url}/esp",
@@ -103,40 +81,16 @@ def site(settings: Settings, keys: Keys, tmp_path: Path) -> Iterator[Site]:
             bridge_esp_key=keys.esp_integration,
             **tuning,
         )
-        with (tmp_path / f"worker-{len(started)}.log").open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "mailshot.bridge"],
-                env=env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        proc = spawn("mailshot.bridge", env, tmp_path / f"worker-{len(started)}.log")
         started.append(proc)
         return proc
 
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"the server exited: {server_log.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not start within 30 s")
-            time.sleep(0.1)
+        wait_until_up(url, server, server_log)
         yield Site(url=url, users=make_page_users(settings), start_worker=start_worker)
     finally:
         for proc in reversed(started):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(10)
+            stop(proc)
 
 
 @pytest.fixture(scope="session")

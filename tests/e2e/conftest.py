@@ -4,11 +4,8 @@ processes holding the test keys, and a small HTTP client of the CRM API."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,29 +17,7 @@ import pytest
 
 from mailshot.settings import Settings
 from tests.conftest import Keys
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _base_env(settings: Settings, **extra: Any) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILSHOT_")}
-    env.update(
-        {
-            "MAILSHOT_CONFIG": str(settings.data_dir / "none.toml"),
-            "MAILSHOT_DATA_DIR": str(settings.data_dir),
-            "MAILSHOT_CRM_DATABASE_URL": settings.crm_db_url(),
-            "MAILSHOT_ESP_DATABASE_URL": settings.esp_db_url(),
-            "PYTHONPATH": str(ROOT),
-        }
-    )
-    env.update({f"MAILSHOT_{k.upper()}": str(v) for k, v in extra.items()})
-    return env
+from tests.live_server import SERVER_MODULE, free_port, spawn, stop, subprocess_env, wait_until_up
 
 
 @dataclass
@@ -67,14 +42,7 @@ class Worker:
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Worker:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "mailshot.bridge", *self.args],
-                env=self.env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        self.process = spawn("mailshot.bridge", self.env, self.log, *self.args)
         return self
 
     def kill(self) -> None:
@@ -83,12 +51,8 @@ class Worker:
             self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.process is not None:
+            stop(self.process)
 
 
 @dataclass
@@ -97,14 +61,8 @@ class Processes:
 
     def close(self) -> None:
         for p in reversed(self.started):
-            if isinstance(p, Worker):
-                p.stop()
-            elif p.process.poll() is None:
-                p.process.terminate()
-                try:
-                    p.process.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.process.kill()
+            if p.process is not None:
+                stop(p.process)
 
 
 @pytest.fixture
@@ -124,30 +82,12 @@ def start_server(settings: Settings, processes: Processes, tmp_path: Path) -> Se
 
     def start(**extra: Any) -> Server:
         port = free_port()
-        env = _base_env(settings, host="127.0.0.1", port=port, **extra)
-        log = (tmp_path / f"server-{port}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.e2e.serve_app"],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        server = Server(url=f"http://127.0.0.1:{port}", process=proc)
+        env = subprocess_env(settings, host="127.0.0.1", port=port, **extra)
+        log = tmp_path / f"server-{port}.log"
+        server = Server(url=f"http://127.0.0.1:{port}", process=spawn(SERVER_MODULE, env, log))
         processes.started.append(server)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"server exited: {(tmp_path / f'server-{port}.log').read_text()}"
-                )
-            try:
-                if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                    return server
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("server did not start in 30 s")
+        wait_until_up(server.url, server.process, log)
+        return server
 
     return start
 
@@ -162,7 +102,7 @@ def start_worker(
     def start(
         server: Server, *, esp_url: str | None = None, args: tuple[str, ...] = (), **extra: Any
     ) -> Worker:
-        env = _base_env(
+        env = subprocess_env(
             settings,
             crm_url=server.crm,
             esp_url=esp_url or server.esp,

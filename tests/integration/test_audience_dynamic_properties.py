@@ -31,6 +31,7 @@ from mailshot.crm.services import snapshot as audience_snapshot
 from mailshot.crm.services.people import email_fields
 from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.settings import Settings
+from tests.integration.audience_oracle import first_reason
 
 EMAILS = ["a@one.com", "A@One.com", "b@two.org", "c@one.com", "bad@@one.com", None]
 COUNTRIES = ["GB", "gb", "FR", None]
@@ -88,19 +89,14 @@ def expected(
     for index in sorted(range(len(people)), key=lambda i: ids[i]):
         if not in_source[index]:
             continue
-        stored = email_fields(people[index]["email"])
         pid = ids[index]
-        if people[index]["no_email"]:
-            excluded[pid] = "opted_out"
-        elif stored["email_status"] == "missing":
-            excluded[pid] = "no_email_address"
-        elif stored["email_status"] == "invalid":
-            excluded[pid] = "invalid_email"
-        elif stored["email_normalised"] in seen:
-            excluded[pid] = "duplicate_email"
-        else:
-            seen.add(stored["email_normalised"])
+        reason = first_reason(
+            email_fields(people[index]["email"]), seen, opted_out=people[index]["no_email"]
+        )
+        if reason is None:
             included.append(pid)
+        else:
+            excluded[pid] = reason
     return included, excluded
 
 

@@ -29,6 +29,7 @@ from mailshot.crm.services.people import email_fields
 from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.errors import AppError
 from mailshot.settings import Settings
+from tests.integration.audience_oracle import first_reason
 
 N = 3000
 NOW = datetime.now(UTC)
@@ -103,33 +104,44 @@ def _build(s: Session) -> tuple[int, int, int]:
 
 
 def _expected(
-    first_id: int, *, is_list: bool, in_source: set[int], gdpr_consented: set[int] | None
+    first_id: int,
+    *,
+    is_list: bool,
+    in_source: set[int] | None = None,
+    gdpr_consented: set[int] | None = None,
 ) -> tuple[list[int], dict[str, int]]:
+    """(included person ids in order, excluded counts by reason) of the people ``_build``
+    made; ``in_source`` (by i) defaults to all of them, ``gdpr_consented`` (by i) to no
+    GDPR mode."""
     counts = dict.fromkeys(audience.REASONS, 0)
     included: list[int] = []
     seen: set[str] = set()
     for i in range(1, N + 1):
-        if i not in in_source:
+        if in_source is not None and i not in in_source:
             continue
-        stored = email_fields(_email(i))
-        if is_list and i % 11 == 0:
-            reason = "unsubscribed"
-        elif i % 13 == 0:
-            reason = "opted_out"
-        elif stored["email_status"] == "missing":
-            reason = "no_email_address"
-        elif stored["email_status"] == "invalid":
-            reason = "invalid_email"
-        elif gdpr_consented is not None and i not in gdpr_consented:
-            reason = "no_consent"
-        elif stored["email_normalised"] in seen:
-            reason = "duplicate_email"
-        else:
-            seen.add(stored["email_normalised"])
+        reason = first_reason(
+            email_fields(_email(i)),
+            seen,
+            unsubscribed=is_list and i % 11 == 0,
+            opted_out=i % 13 == 0,
+            no_consent=gdpr_consented is not None and i not in gdpr_consented,
+        )
+        if reason is None:
             included.append(first_id + i - 1)
-            continue
-        counts[reason] += 1
+        else:
+            counts[reason] += 1
     return included, counts
+
+
+def _on_list(s: Session, list_id: int, *names: str) -> list[Mailshot]:
+    """Mailshots named ``names`` drawing on the list, committed."""
+    mailshots = [
+        Mailshot(name=name, audience_source="mailing_list", mailing_list_id=list_id)
+        for name in names
+    ]
+    s.add_all(mailshots)
+    s.commit()
+    return mailshots
 
 
 def _job(s: Session, ms: Mailshot) -> int:
@@ -142,13 +154,9 @@ def _job(s: Session, ms: Mailshot) -> int:
 def test_snapshot_of_a_list(sessions: sessionmaker[Session]) -> None:
     with sessions() as s:
         list_id, _, first = _build(s)
-        ms = Mailshot(name="M", audience_source="mailing_list", mailing_list_id=list_id)
-        s.add(ms)
-        s.commit()
+        (ms,) = _on_list(s, list_id, "M")
         job_id = _job(s, ms)
-        want_in, want_counts = _expected(
-            first, is_list=True, in_source=set(range(1, N + 1)), gdpr_consented=None
-        )
+        want_in, want_counts = _expected(first, is_list=True)
         assert all(v > 0 for k, v in want_counts.items() if k != "no_consent")
 
         counts = audience_snapshot.snapshot(s, job_id, ms)
@@ -177,9 +185,7 @@ def test_snapshot_of_a_list(sessions: sessionmaker[Session]) -> None:
 def test_snapshot_does_not_commit(sessions: sessionmaker[Session]) -> None:
     with sessions() as s:
         list_id, _, _ = _build(s)
-        ms = Mailshot(name="M", audience_source="mailing_list", mailing_list_id=list_id)
-        s.add(ms)
-        s.commit()
+        (ms,) = _on_list(s, list_id, "M")
         job_id = _job(s, ms)
         assert audience_snapshot.snapshot(s, job_id, ms).included > 0
         s.rollback()

@@ -33,6 +33,7 @@ from mailshot.crm.services import snapshot as audience_snapshot
 from mailshot.crm.services.people import email_fields
 from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.settings import Settings
+from tests.integration.audience_oracle import first_reason
 
 EMAILS = [
     "a@example.com",
@@ -89,23 +90,18 @@ def expected(case: Case, ids: list[int]) -> tuple[list[int], dict[int, str]]:
         ):
             continue  # not in the source at all
         person = case.people[index]
-        stored = email_fields(person["email"])
         pid = ids[index]
-        if case.source == "mailing_list" and value is False:
-            excluded[pid] = "unsubscribed"
-        elif person["no_email"]:
-            excluded[pid] = "opted_out"
-        elif stored["email_status"] == "missing":
-            excluded[pid] = "no_email_address"
-        elif stored["email_status"] == "invalid":
-            excluded[pid] = "invalid_email"
-        elif case.gdpr and not {"in_force", "expires_later"} & set(case.consents[index]):
-            excluded[pid] = "no_consent"
-        elif stored["email_normalised"] in seen_addresses:
-            excluded[pid] = "duplicate_email"
-        else:
-            seen_addresses.add(stored["email_normalised"])
+        reason = first_reason(
+            email_fields(person["email"]),
+            seen_addresses,
+            unsubscribed=case.source == "mailing_list" and value is False,
+            opted_out=person["no_email"],
+            no_consent=case.gdpr and not {"in_force", "expires_later"} & set(case.consents[index]),
+        )
+        if reason is None:
             included.append(pid)
+        else:
+            excluded[pid] = reason
     return included, excluded
 
 

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailshot.crm.models import Mailshot, SyncExclusion, SyncRecipient
+from mailshot.crm.models import SyncExclusion, SyncRecipient
 from mailshot.crm.services import snapshot as audience_snapshot
-from tests.integration.test_crm_audience import N, _build, _expected, _job, sessions
+from tests.integration.test_crm_audience import N, _build, _expected, _job, _on_list, sessions
 
 __all__ = ["sessions"]
 
@@ -34,15 +34,10 @@ def test_sliced_snapshot_equals_the_single_transaction(
 ) -> None:
     with sessions() as s:
         list_id, _, first = _build(s)
-        ms = Mailshot(name="M", audience_source="mailing_list", mailing_list_id=list_id)
-        twin = Mailshot(name="T", audience_source="mailing_list", mailing_list_id=list_id)
-        s.add_all([ms, twin])
-        s.commit()
+        ms, twin = _on_list(s, list_id, "M", "T")
         # One active job per mailshot: the twin (same list) holds the sliced one.
         whole_job, sliced_job = _job(s, ms), _job(s, twin)
-        want_in, want_counts = _expected(
-            first, is_list=True, in_source=set(range(1, N + 1)), gdpr_consented=None
-        )
+        want_in, want_counts = _expected(first, is_list=True)
         whole = audience_snapshot.snapshot(s, whole_job, ms)
         s.commit()
 
@@ -88,13 +83,9 @@ def test_duplicates_are_found_by_either_strategy(
     monkeypatch.setattr(audience_snapshot, "BATCH", 3)
     with sessions() as s:
         list_id, _, first = _build(s)
-        ms = Mailshot(name="M", audience_source="mailing_list", mailing_list_id=list_id)
-        s.add(ms)
-        s.commit()
+        (ms,) = _on_list(s, list_id, "M")
         job = _job(s, ms)
-        want_in, want_counts = _expected(
-            first, is_list=True, in_source=set(range(1, N + 1)), gdpr_consented=None
-        )
+        want_in, want_counts = _expected(first, is_list=True)
         assert want_counts["duplicate_email"] > 0
         got = audience_snapshot.snapshot(
             s, job, ms, checkpoint=lambda _: s.commit(), slice_members=7
@@ -115,10 +106,7 @@ def test_a_resumed_snapshot_goes_on_after_the_committed_slices(
     monkeypatch.setattr(audience_snapshot, "REDO_DELETE_BATCH", 100)
     with sessions() as s:
         list_id, _, _ = _build(s)
-        ms = Mailshot(name="M", audience_source="mailing_list", mailing_list_id=list_id)
-        twin = Mailshot(name="T", audience_source="mailing_list", mailing_list_id=list_id)
-        s.add_all([ms, twin])
-        s.commit()
+        ms, twin = _on_list(s, list_id, "M", "T")
         whole_job, job = _job(s, ms), _job(s, twin)
         whole = audience_snapshot.snapshot(s, whole_job, ms)
         s.commit()

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from mailshot.bridge.worker import BridgeConfig, WorkerPool
+from mailshot.bridge.worker import WorkerPool
 from mailshot.crm.models import Mailshot, Person
 from mailshot.crm.sync.preflight import LIMITS_UNKNOWN_WARNING
 from mailshot.db import make_sessionmaker
@@ -22,6 +22,7 @@ from mailshot.server import create_app
 from mailshot.settings import Settings
 from tests.conftest import Keys
 from tests.e2e.data import add_list, add_mailshot, crm_engine
+from tests.integration.inprocess_bridge import in_process_pool
 
 API = "/crm/api/v1"
 
@@ -236,28 +237,21 @@ def pool(settings: Settings, keys: Keys) -> Iterator[tuple[TestClient, WorkerPoo
     transport (the pool relays the ESP's limits when it starts, as in production)."""
     app = create_app(settings)
     with TestClient(app) as client:
-        crm_http = TestClient(app, base_url="http://testserver/crm")
-        crm_http.headers["Authorization"] = f"Bearer {keys.crm_integration}"
-        esp_http = TestClient(app, base_url="http://testserver/esp")
-        esp_http.headers["Authorization"] = f"Bearer {keys.esp_integration}"
-        config = BridgeConfig(
-            crm_url="http://testserver/crm",
-            crm_key=keys.crm_integration,
-            esp_url="http://testserver/esp",
-            esp_key=keys.esp_integration,
+        workers = in_process_pool(
+            app,
+            keys,
             concurrency=1,
             lease_poll_seconds=0.05,
             idle_max_seconds=0.2,
             health_seconds=0.5,
         )
-        workers = WorkerPool(config, crm_http=crm_http, esp_http=esp_http)
         workers.start()
         try:
             yield client, workers
         finally:
             workers.stop()
-            crm_http.close()
-            esp_http.close()
+            workers.crm.http.close()
+            workers.esp.http.close()
 
 
 def _wait(check: Any, timeout: float = 30) -> Any:

@@ -4,50 +4,24 @@ worked by the real bridge code (in-process HTTP clients of the real CRM and ESP)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from mailshot.bridge.worker import BridgeConfig, WorkerPool
+from mailshot.bridge.worker import WorkerPool
 from mailshot.clock import utcnow
 from mailshot.crm.sync import refresh
 from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.settings import Settings
 from tests.conftest import Keys
+from tests.integration.inprocess_bridge import in_process_pool, work_all
 
 
 @pytest.fixture
-def pool(client: TestClient, keys: Keys) -> Iterator[WorkerPool]:
-    crm_http = TestClient(
-        client.app,
-        base_url="http://testserver/crm",
-        headers={"Authorization": f"Bearer {keys.crm_integration}"},
-    )
-    esp_http = TestClient(
-        client.app,
-        base_url="http://testserver/esp",
-        headers={"Authorization": f"Bearer {keys.esp_integration}"},
-    )
-    config = BridgeConfig(
-        crm_url="http://testserver/crm",
-        crm_key=keys.crm_integration,
-        esp_url="http://testserver/esp",
-        esp_key=keys.esp_integration,
-    )
-    yield WorkerPool(config, crm_http=crm_http, esp_http=esp_http)
-
-
-def work_all(pool: WorkerPool) -> None:
-    """Lease and run units until none is due, as one worker of the pool would."""
-    for _ in range(100):
-        unit = pool.crm.lease("test-worker")
-        if unit is None:
-            return
-        pool.run_unit(unit)
-    raise AssertionError("the queue never ran dry")
+def pool(client: TestClient, keys: Keys) -> WorkerPool:
+    return in_process_pool(client.app, keys)
 
 
 def esp_audience(client: TestClient, keys: Keys, mailshot_id: int) -> set[int]:

@@ -43,18 +43,24 @@ def _code(call: object) -> str:
     return err.value.code
 
 
-def test_only_the_finalize_lease_holder_records_and_twice_records_once(
-    session: Session, settings: Settings
-) -> None:
+def _prepared(session: Session, settings: Settings, tag: str, n: int, name: str) -> tuple[int, int]:
+    """A mailshot on a new list of ``n`` people whose sync (chunks of ``n``) is prepared:
+    its snapshot taken and its ESP campaign made. Answer the mailshot id and the job id."""
     engine = crm_engine(settings)
-    list_id, _ = add_list(engine, "sv", 5)
-    mailshot_id = add_mailshot(engine, list_id, "Suppressed service")
+    list_id, _ = add_list(engine, tag, n)
+    mailshot_id = add_mailshot(engine, list_id, name)
     engine.dispose()
-    queue.request_sync(session, mailshot_id, chunk_size=5, now=T0)
+    queue.request_sync(session, mailshot_id, chunk_size=n, now=T0)
     prep = _lease(session)
     prepare.prepare(session, prep.unit_id, prep.lease_token, now=T0)
     work.complete(session, prep.unit_id, prep.lease_token, esp_campaign_id="9", now=T0)
-    job_id = prep.job_id
+    return mailshot_id, prep.job_id
+
+
+def test_only_the_finalize_lease_holder_records_and_twice_records_once(
+    session: Session, settings: Settings
+) -> None:
+    mailshot_id, job_id = _prepared(session, settings, "sv", 5, "Suppressed service")
     people = list(
         session.scalars(
             select(SyncRecipient.person_id)
@@ -121,14 +127,7 @@ def test_only_the_finalize_lease_holder_records_and_twice_records_once(
 def test_counts_that_disagree_with_the_esp_are_flagged(
     session: Session, settings: Settings
 ) -> None:
-    engine = crm_engine(settings)
-    list_id, _ = add_list(engine, "dg", 3)
-    mailshot_id = add_mailshot(engine, list_id, "Disagree")
-    engine.dispose()
-    queue.request_sync(session, mailshot_id, chunk_size=3, now=T0)
-    prep = _lease(session)
-    prepare.prepare(session, prep.unit_id, prep.lease_token, now=T0)
-    work.complete(session, prep.unit_id, prep.lease_token, esp_campaign_id="9", now=T0)
+    _prepared(session, settings, "dg", 3, "Disagree")
     chunk = _lease(session)
     work.complete(session, chunk.unit_id, chunk.lease_token, recipients_written=3, now=T0)
     fin = _lease(session)

@@ -5,48 +5,22 @@ worked by the real bridge code over in-process HTTP clients of the real CRM and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from mailshot.bridge.worker import BridgeConfig, WorkerPool
+from mailshot.bridge.worker import WorkerPool
 from tests.conftest import Keys
+from tests.integration.inprocess_bridge import in_process_pool, work_all
 
 CRM = "/crm/api/v1"
 ESP = "/esp/api/v1"
 
 
 @pytest.fixture
-def pool(client: TestClient, keys: Keys) -> Iterator[WorkerPool]:
-    def http(part: str, key: str) -> TestClient:
-        return TestClient(
-            client.app,
-            base_url=f"http://testserver/{part}",
-            headers={"Authorization": f"Bearer {key}"},
-        )
-
-    config = BridgeConfig(
-        crm_url="http://testserver/crm",
-        crm_key=keys.crm_integration,
-        esp_url="http://testserver/esp",
-        esp_key=keys.esp_integration,
-    )
-    yield WorkerPool(
-        config,
-        crm_http=http("crm", keys.crm_integration),
-        esp_http=http("esp", keys.esp_integration),
-    )
-
-
-def work_all(pool: WorkerPool) -> None:
-    for _ in range(100):
-        unit = pool.crm.lease("test-worker")
-        if unit is None:
-            return
-        pool.run_unit(unit)
-    raise AssertionError("the queue never ran dry")
+def pool(client: TestClient, keys: Keys) -> WorkerPool:
+    return in_process_pool(client.app, keys)
 
 
 class Api:
