@@ -387,7 +387,8 @@ class CrmApi:
 # ---- profiles -----------------------------------------------------------------------------
 def start_profile(pid: int, path: str) -> subprocess.Popen[bytes]:
     """Sample ``pid`` with py-spy (``pip install py-spy``) into ``path`` (collapsed stacks,
-    one line per stack, ``bench/top.py`` summarises them)."""
+    one line per stack, ``bench/top.py`` summarises them). With
+    ``MAILSHOT_BENCH_PROFILE_GIL=1`` only the thread holding the GIL is sampled."""
     exe = Path(sys.executable).with_name("py-spy")
     return subprocess.Popen(
         [
@@ -403,6 +404,7 @@ def start_profile(pid: int, path: str) -> subprocess.Popen[bytes]:
             "--output",
             path,
             "--nonblocking",
+            *(["--gil"] if os.environ.get("MAILSHOT_BENCH_PROFILE_GIL") else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

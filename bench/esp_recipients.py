@@ -97,10 +97,9 @@ def main() -> None:
             )
             assert r.status_code == 200, r.text
         else:
-            with sessions() as s:
-                audience.write_recipients(
-                    s, 1, RecipientChunk(snapshot=1, columns=COLUMNS, rows=rows)
-                )
+            audience.write_recipients(
+                sessions, 1, RecipientChunk(snapshot=1, columns=COLUMNS, rows=rows)
+            )
     written = time.perf_counter() - started
     with sessions() as s:
         t0 = time.perf_counter()
@@ -109,8 +108,9 @@ def main() -> None:
     # the same chunks again: nothing changes
     t0 = time.perf_counter()
     for rows in chunks[:5]:
-        with sessions() as s:
-            audience.write_recipients(s, 1, RecipientChunk(snapshot=1, columns=COLUMNS, rows=rows))
+        audience.write_recipients(
+            sessions, 1, RecipientChunk(snapshot=1, columns=COLUMNS, rows=rows)
+        )
     replay = (time.perf_counter() - t0) / max(1, min(5, len(chunks)))
     print(f"{'http' if http else 'service'}: {total} rows in chunks of {chunk}")
     print(f"  write:    {written:.2f} s = {total / written:,.0f} rows/s")

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from mailshot.esp import scopes
-from mailshot.esp.api.deps import SessionDep, scoped
+from mailshot.esp.api.deps import SessionDep, SessionsDep, scoped
 from mailshot.esp.schemas.audience import (
     RecipientChunk,
     RecipientPublic,
@@ -69,7 +69,9 @@ def get_integrated_campaign(session: SessionDep, _: Reader, crm_mailshot_id: int
     return CampaignPublic.model_validate(service.get_integrated(session, crm_mailshot_id))
 
 
-def _write_chunk(session: Session, crm_mailshot_id: int, body: bytes) -> RecipientsWritten:
+def _write_chunk(
+    sessions: sessionmaker[Session], crm_mailshot_id: int, body: bytes
+) -> RecipientsWritten:
     """Parse the chunk (orjson and C-speed shape checks, pydantic for anything unusual) and
     write it: runs in the threadpool, never on the event loop."""
     try:
@@ -78,7 +80,7 @@ def _write_chunk(session: Session, crm_mailshot_id: int, body: bytes) -> Recipie
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
         ) from None
-    return audience.write_recipients(session, crm_mailshot_id, chunk)
+    return audience.write_recipients(sessions, crm_mailshot_id, chunk)
 
 
 @router.post(
@@ -92,13 +94,13 @@ def _write_chunk(session: Session, crm_mailshot_id: int, body: bytes) -> Recipie
     },
 )
 async def post_recipients(
-    request: Request, session: SessionDep, _: Writer, crm_mailshot_id: int
+    request: Request, sessions: SessionsDep, _: Writer, crm_mailshot_id: int
 ) -> RecipientsWritten:
     """Write a chunk of the current snapshot's audience (a ``RecipientChunk``): contacts are
     upserted by normalised address, audience rows by (campaign, contact). Idempotent: the
     same chunk written twice leaves the same audience and gets the same answer."""
     body = await request.body()
-    return await run_in_threadpool(_write_chunk, session, crm_mailshot_id, body)
+    return await run_in_threadpool(_write_chunk, sessions, crm_mailshot_id, body)
 
 
 @router.post(

@@ -6,8 +6,12 @@ A chunk is written in one transaction with set-based statements and no ORM objec
 1. check the rows column by column (builtins and one regular expression over the whole
    chunk; row by row only to name the problems of a bad chunk); rows whose normalised
    address already appeared in the request are duplicates (the first is kept);
-2. hand the rows to the database as one JSON value, read as a table (``json_each`` on
-   SQLite, ``jsonb_array_elements`` on PostgreSQL), so no statement loops in Python;
+2. hand the rows to the database as a table, so no statement loops in Python. SQLite: the
+   rows are first copied (one ``executemany``) into a temporary table of the connection,
+   in a transaction of their own that takes no lock on the database file, so the write
+   lock is then held only for the statements below, which read plain columns (reading
+   them out of a JSON value instead cost more than the two statements themselves).
+   PostgreSQL: one JSON value read as a table (``jsonb_array_elements``);
 3. upsert the contacts by normalised address (``INSERT ... SELECT ... ON CONFLICT DO
    UPDATE`` that only touches rows whose names or CRM ids changed), in address order so
    concurrent chunks lock rows in the same order;
@@ -42,7 +46,8 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import Subquery
 
 from mailshot.clock import utcnow
@@ -281,15 +286,49 @@ def check_snapshot(crm_mailshot_id: int, snapshot: int, current: int | None) -> 
     )
 
 
+#: SQLite: the temporary table (one per connection) a chunk's rows are staged in.
+STAGED = "temp.esp_chunk_rows"
+_STAGED_COLUMNS = (
+    "person_id INTEGER, email TEXT, email_normalised TEXT, first_name TEXT, last_name TEXT,"
+    " organisation_id INTEGER"
+)
+
+
+#: One statement, so the GIL is let go once per chunk (an ``executemany`` lets it go and
+#: takes it back per row, and waits for it behind the server's other threads each time).
+_STAGE_FROM_JSON = (
+    f"INSERT INTO {STAGED} SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3,"
+    " value ->> 4, value ->> 5 FROM json_each(?)"
+)
+
+
+def _stage_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """SQLite: copy a chunk's rows into this connection's temporary table, in a
+    transaction of their own. It writes only the connection's temporary database, so it
+    neither takes nor waits for the write lock of the database file; ``conn`` must not be
+    in a transaction."""
+    raw = conn.connection.driver_connection
+    assert raw is not None and not conn.in_transaction()
+    raw.execute(f"CREATE TEMP TABLE IF NOT EXISTS esp_chunk_rows ({_STAGED_COLUMNS})")
+    raw.execute("BEGIN")
+    try:
+        raw.execute(f"DELETE FROM {STAGED}")
+        raw.execute(_STAGE_FROM_JSON, (orjson.dumps(rows).decode(),))
+    except BaseException:
+        raw.execute("ROLLBACK")
+        raise
+    raw.execute("COMMIT")
+
+
 def _chunk_source(session: Session) -> Subquery:
-    """The chunk's rows as a table the database reads from one JSON parameter ``:rows``
-    (``json_each`` on SQLite, ``jsonb_array_elements`` on PostgreSQL): the rows go to the
-    database in one value and every statement below runs without a Python loop."""
+    """The chunk's rows as a table: on SQLite the staged rows (:func:`_stage_rows`); on
+    PostgreSQL read from one JSON parameter ``:rows`` (``jsonb_array_elements``). Either
+    way the rows reach the database at once and every statement below runs without a
+    Python loop."""
     if is_sqlite(session):
         sql = (
-            "SELECT value ->> 0 AS person_id, value ->> 1 AS email, "
-            "value ->> 2 AS email_normalised, value ->> 3 AS first_name, "
-            "value ->> 4 AS last_name, value ->> 5 AS organisation_id FROM json_each(:rows)"
+            "SELECT person_id, email, email_normalised, first_name, last_name,"
+            f" organisation_id FROM {STAGED}"
         )
     else:
         sql = (
@@ -446,19 +485,33 @@ def _record_duplicates(
 
 
 def write_recipients(
-    session: Session, crm_mailshot_id: int, chunk: RecipientChunk
+    sessions: sessionmaker[Session], crm_mailshot_id: int, chunk: RecipientChunk
 ) -> RecipientsWritten:
-    """Write one chunk of a snapshot's audience (idempotent), in one transaction."""
-    # Checked before the first statement, so the write lock is not held while parsing.
+    """Write one chunk of a snapshot's audience (idempotent), in one transaction.
+
+    The chunk is checked, and on SQLite staged, before the transaction begins, so the write
+    lock is not held while parsing or copying rows."""
     parsed = parse_chunk(chunk.columns, chunk.rows)
+    engine = sessions.kw["bind"]
+    with engine.connect() as conn:
+        if parsed.rows and conn.dialect.name == "sqlite":
+            _stage_rows(conn, parsed.rows)
+        with sessions(bind=conn) as session:
+            return _write_parsed(session, crm_mailshot_id, chunk.snapshot, parsed)
+
+
+def _write_parsed(
+    session: Session, crm_mailshot_id: int, snapshot: int, parsed: ParsedChunk
+) -> RecipientsWritten:
     ensure_not_paused(session)
     campaign = campaign_for_write(session, crm_mailshot_id, exclusive=False)
-    check_snapshot(crm_mailshot_id, chunk.snapshot, campaign.current_snapshot)
-    campaign_id, snapshot = campaign.id, chunk.snapshot
+    check_snapshot(crm_mailshot_id, snapshot, campaign.current_snapshot)
+    campaign_id = campaign.id
     duplicates = list(parsed.duplicates)
     written = 0
     if parsed.rows:
-        rows = orjson.dumps(parsed.rows).decode()
+        # SQLite reads the staged rows; the parameter is then unused.
+        rows = "" if is_sqlite(session) else orjson.dumps(parsed.rows).decode()
         source = _chunk_source(session)
         _upsert_contacts(session, source, parsed, rows)
         changed = _upsert_audience(session, source, campaign_id, snapshot, rows)

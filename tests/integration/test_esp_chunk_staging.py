@@ -1,0 +1,73 @@
+"""SQLite: a recipient chunk is staged (copied into the connection's temporary table)
+outside the write transaction, so another writer holding the ESP file's write lock delays
+only the chunk's statements, never its parsing or staging."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from mailshot.db import make_engine, make_sessionmaker
+from mailshot.esp.schemas.audience import RecipientChunk
+from mailshot.esp.schemas.campaigns import IntegratedCampaignPut
+from mailshot.esp.services import audience, campaigns
+from mailshot.migrate import upgrade
+
+COLUMNS = ["person_id", "email", "first_name", "last_name"]
+
+
+def _chunk(n: int) -> RecipientChunk:
+    rows: list[list[object]] = [[i, f"P{i}@Example.com", f"F{i}", None] for i in range(1, n + 1)]
+    return RecipientChunk(snapshot=1, columns=COLUMNS, rows=rows)
+
+
+def test_a_chunk_is_staged_while_another_writer_holds_the_lock(tmp_path: Path) -> None:
+    path = tmp_path / "esp.db"
+    upgrade("esp", f"sqlite:///{path}")
+    engine = make_engine(f"sqlite:///{path}")
+    sessions = make_sessionmaker(engine)
+    put = IntegratedCampaignPut(
+        snapshot=1, name="C", subject="S", from_name="F", from_address="f@example.com", text="t"
+    )
+    with sessions() as session:
+        campaigns.upsert_integrated(session, 7, put)
+    parsed = audience.parse_chunk(_chunk(50).columns, _chunk(50).rows)
+
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock
+    try:
+        staged: list[int] = []
+
+        def stage() -> None:
+            with engine.connect() as conn:
+                audience._stage_rows(conn, parsed.rows)
+                raw = conn.connection.driver_connection
+                assert raw is not None
+                staged.append(raw.execute(f"SELECT count(*) FROM {audience.STAGED}").fetchone()[0])
+
+        stager = threading.Thread(target=stage)
+        stager.start()
+        stager.join(5)
+        assert not stager.is_alive(), "staging waited for the write lock"
+        assert staged == [50]
+
+        answers: list[object] = []
+        writer = threading.Thread(
+            target=lambda: answers.append(audience.write_recipients(sessions, 7, _chunk(50)))
+        )
+        writer.start()
+        writer.join(0.5)
+        assert writer.is_alive() and not answers  # its statements wait for the lock
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    writer.join(10)
+    assert [(a.written, a.duplicates) for a in answers] == [(50, 0)]  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql(
+            "SELECT c.email_normalised, r.crm_person_id FROM campaign_recipients r"
+            " JOIN contacts c ON c.id = r.contact_id ORDER BY r.crm_person_id"
+        ).all()
+    assert [tuple(r) for r in stored] == [(f"p{i}@example.com", i) for i in range(1, 51)]
+    engine.dispose()
