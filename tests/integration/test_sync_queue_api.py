@@ -3,6 +3,8 @@ recipients, complete, progress, cancel, retry, exclusions, and the refusals."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -310,3 +312,50 @@ def test_worker_heartbeats_show_on_the_integration_page(client: TestClient, keys
     page = client.get(f"{API}/integration", headers=_h(keys.crm_marketer)).json()
     assert page["running"] is True
     assert [w["worker_id"] for w in page["workers"]] == ["host:1"]
+
+
+def test_a_waiting_lease_gets_the_unit_queued_meanwhile(
+    client: TestClient, keys: Keys, settings: Settings
+) -> None:
+    """The long poll: a lease that finds nothing waits, and answers as soon as Synchronise
+    queues a job, not when its wait is over."""
+    mailshot_id, _ = _setup(settings, 3)
+    bridge = Bridge(client, keys)
+    answers: list[Any] = []
+
+    def wait_for_work() -> None:
+        started = time.monotonic()
+        r = client.post(
+            f"{API}/sync/lease", json={"worker_id": "w1", "wait_seconds": 8}, headers=bridge.h
+        )
+        answers.append((r, time.monotonic() - started))
+
+    waiter = threading.Thread(target=wait_for_work)
+    waiter.start()
+    time.sleep(0.5)
+    assert waiter.is_alive(), "the lease answered before any work was queued"
+    pressed = client.post(f"{API}/mailshots/{mailshot_id}/synchronise", headers=_h(keys.crm_admin))
+    assert pressed.status_code == 202, pressed.text
+    waiter.join(8)
+    [(r, took)] = answers
+    assert r.status_code == 200, r.text
+    unit = r.json()["unit"]
+    assert (unit["kind"], unit["mailshot_id"]) == ("prepare", mailshot_id)
+    assert took < 4  # woken by the queueing, well before its 8 s were up
+
+
+def test_a_waiting_lease_with_no_work_answers_204_after_its_wait(
+    client: TestClient, keys: Keys
+) -> None:
+    bridge = Bridge(client, keys)
+    started = time.monotonic()
+    r = client.post(
+        f"{API}/sync/lease", json={"worker_id": "w1", "wait_seconds": 0.3}, headers=bridge.h
+    )
+    assert r.status_code == 204 and time.monotonic() - started >= 0.3
+    too_long = client.post(
+        f"{API}/sync/lease", json={"worker_id": "w1", "wait_seconds": 11}, headers=bridge.h
+    )
+    assert too_long.status_code == 422
+    assert too_long.json()["error"]["code"] == "VALIDATION_FAILED"
+    assert too_long.json()["error"]["details"][0]["field"].endswith("wait_seconds")

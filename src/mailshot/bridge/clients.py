@@ -151,10 +151,16 @@ class CrmClient:
     def __init__(self, http: httpx.Client) -> None:
         self.http = http
 
-    def lease(self, worker_id: str, *, small_only: bool = False) -> Unit | None:
+    def lease(
+        self, worker_id: str, *, small_only: bool = False, wait_seconds: float = 0
+    ) -> Unit | None:
+        """The next due unit, or None; with ``wait_seconds`` the CRM holds the request
+        open until a unit is queued or the time is up (a long poll)."""
         body: dict[str, Any] = {"worker_id": worker_id}
         if small_only:
             body["small_only"] = True
+        if wait_seconds:
+            body["wait_seconds"] = wait_seconds
         r = _call(self.http, "CRM", "POST", "/api/v1/sync/lease", json=body)
         if r.status_code == 204:
             return None

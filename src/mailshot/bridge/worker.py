@@ -70,6 +70,10 @@ class BridgeConfig:
     concurrency: int = 2
     lease_poll_seconds: float = 0.2
     idle_max_seconds: float = 0.5
+    #: How long the CRM may hold a lease request that finds no work (a long poll: it
+    #: answers as soon as a unit is queued). Units due with time alone (an expired lease,
+    #: a retry's back-off) are seen within this. 0: poll with the back-off above instead.
+    lease_wait_seconds: float = 1.0
     heartbeat_seconds: float = 5.0
     health_seconds: float = 5.0
     #: How often the health loop asks the CRM to queue the refreshes now due (0: never).
@@ -370,8 +374,11 @@ class WorkerPool:
             if self.refused:  # the health loop tries again and clears it when accepted
                 self._stop.wait(max(self.config.lease_poll_seconds, 0.5))
                 continue
+            asked = time.monotonic()
             try:
-                unit = self.crm.lease(worker_id, small_only=small_only)
+                unit = self.crm.lease(
+                    worker_id, small_only=small_only, wait_seconds=self.config.lease_wait_seconds
+                )
             except BridgeError as exc:
                 if _refused(exc):
                     self._note_refusal("CRM", exc)
@@ -388,6 +395,9 @@ class WorkerPool:
                 self._stop.wait(self.config.idle_max_seconds)
                 continue
             if unit is None:
+                waited = time.monotonic() - asked
+                if self.config.lease_wait_seconds and waited >= self.config.lease_wait_seconds / 2:
+                    continue  # the CRM waited for work: ask again at once
                 self._stop.wait(idle)
                 # The express lane looks again soon: a small sync must not wait for it.
                 most = (

@@ -4,14 +4,17 @@ suppresses (finalize), complete or fail a unit."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session, sessionmaker
 
 from mailshot.crm import scopes
-from mailshot.crm.api.deps import SessionDep, SettingsDep, scoped
+from mailshot.crm.api.deps import SessionDep, SessionsDep, SettingsDep, scoped
 from mailshot.crm.sync import prepare as prep
-from mailshot.crm.sync import suppressed, work
+from mailshot.crm.sync import suppressed, wakeups, work
 from mailshot.crm.sync.schemas import (
     CampaignFieldsAnswer,
     CompleteBody,
@@ -30,6 +33,7 @@ from mailshot.crm.sync.schemas import (
 from mailshot.errors import FieldProblem, validation_error
 from mailshot.jsonresp import JSONBytes
 from mailshot.keyauth import Principal
+from mailshot.settings import Settings
 
 router = APIRouter(prefix="/sync", tags=["sync (bridge)"])
 Worker = Annotated[Principal, Depends(scoped(scopes.SYNC_WORK, "work the sync queue"))]
@@ -44,22 +48,38 @@ def _outcome(o: work.UnitOutcome) -> UnitOutcomePublic:
 @router.post(
     "/lease",
     response_model=LeaseAnswer,
-    responses={204: {"description": "No work is due."}},
+    responses={204: {"description": "No work is due (after waiting, if asked to)."}},
     summary="Lease the next unit of sync work",
 )
-def lease(
-    session: SessionDep, settings: SettingsDep, _: Worker, body: LeaseRequest
+async def lease(
+    request: Request, sessions: SessionsDep, settings: SettingsDep, _: Worker, body: LeaseRequest
 ) -> LeaseAnswer | Response:
-    unit = work.lease(
-        session,
-        worker_id=body.worker_id,
-        lease_seconds=settings.lease_seconds,
-        max_takeovers=settings.max_takeovers,
-        small_only=body.small_only,
-    )
-    if unit is None:
-        return Response(status_code=status.HTTP_204_NO_CONTENT)
-    return LeaseAnswer(unit=UnitPublic(**unit.__dict__))
+    """Claim the next due unit. With ``wait_seconds``, a request that finds none waits for
+    one to be queued (woken by :mod:`mailshot.crm.sync.wakeups`), on the event loop: a
+    waiting worker holds no thread."""
+    signal: wakeups.QueueSignal = request.app.state.queue_signal
+    deadline = time.monotonic() + body.wait_seconds
+    while True:
+        generation = signal.generation
+        unit = await run_in_threadpool(_lease_once, sessions, settings, body)
+        if unit is not None:
+            return LeaseAnswer(unit=UnitPublic(**unit.__dict__))
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not await signal.wait(generation, remaining):
+            return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _lease_once(
+    sessions: sessionmaker[Session], settings: Settings, body: LeaseRequest
+) -> work.LeasedUnit | None:
+    with sessions() as session:
+        return work.lease(
+            session,
+            worker_id=body.worker_id,
+            lease_seconds=settings.lease_seconds,
+            max_takeovers=settings.max_takeovers,
+            small_only=body.small_only,
+        )
 
 
 @router.post("/units/{unit_id}/heartbeat", summary="Extend the lease of a unit")

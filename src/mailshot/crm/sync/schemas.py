@@ -197,6 +197,10 @@ class IntegrationSummary(BaseModel):
 
 
 # ---- the bridge's calls -------------------------------------------------------------------
+#: The longest a lease request may wait for work (``LeaseRequest.wait_seconds``).
+MAX_LEASE_WAIT_SECONDS = 10.0
+
+
 class LeaseRequest(_Body):
     worker_id: str = Field(min_length=1, max_length=255)
     small_only: bool = Field(
@@ -204,6 +208,15 @@ class LeaseRequest(_Body):
         description="Lease only the chunk and finalize units of small syncs (an audience "
         "of at most one chunk): a worker's express lane, so a small mailshot never waits "
         "for a large one's chunk to finish.",
+    )
+    wait_seconds: float = Field(
+        default=0,
+        ge=0,
+        le=MAX_LEASE_WAIT_SECONDS,
+        description="When no unit is due, hold the request open up to this long and lease "
+        "the first unit queued meanwhile (a long poll); 204 only when none came. Units "
+        "that become due with time alone (an expired lease, a retry's back-off) are seen "
+        "when the wait ends.",
     )
 
 
