@@ -25,7 +25,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import String, cast, create_engine, func, insert, literal, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    String,
+    cast,
+    create_engine,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+)
 from sqlalchemy import text as sql_text
 
 from mailshot import credentials
@@ -142,10 +152,16 @@ def installation(db: str, **extra: Any) -> Iterator[Install]:
 
 
 # ---- audiences ----------------------------------------------------------------------------
-def add_audience(inst: Install, tag: str, n: int) -> int:
+def add_audience(inst: Install, tag: str, n: int, *, shuffled: bool = False) -> int:
     """A mailing list of ``n`` new people (``<tag>.<i>@example.com``, all subscribed) and a
     ready mailshot drawing on it, written with INSERT ... SELECT over a generated series;
-    returns the mailshot's id."""
+    returns the mailshot's id.
+
+    The addresses of people with neighbouring ids are neighbours in address order too
+    (``bench.120000`` ... ``bench.129999``), so each chunk of a sync lands in one region of
+    the ESP's address index. Real addresses are not ordered like the people's ids: with
+    ``shuffled`` each address starts with eight hex digits of a hash of ``i``
+    (``<tag>.<hash>.<i>@example.com``), scattering every chunk over the whole index."""
     engine = inst.crm_engine()
     now = utcnow()
     people = Person.__table__
@@ -159,7 +175,15 @@ def add_audience(inst: Install, tag: str, n: int) -> int:
     else:
         cte = select(literal_column("0").label("i")).cte("series", recursive=True)
         series = cte.union_all(select(cte.c.i + 1).where(cte.c.i < n - 1))  # type: ignore[assignment]
-    address = literal(f"{tag}.") + cast(series.c.i, String) + literal("@example.com")
+    number = cast(series.c.i, String)
+    if shuffled:  # Knuth's multiplicative hash: a permutation of 32-bit values
+        hashed = (cast(series.c.i, BigInteger) * 2654435761) % 4294967296
+        if engine.dialect.name == "postgresql":
+            prefix = func.lpad(func.to_hex(hashed), 8, "0")
+        else:
+            prefix = func.printf("%08x", hashed)
+        number = prefix + literal(".") + number
+    address = literal(f"{tag}.") + number + literal("@example.com")
     with engine.begin() as conn:
         list_id = conn.execute(
             insert(MailingList.__table__)

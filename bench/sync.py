@@ -1,7 +1,7 @@
 """How fast a whole sync is: Synchronise to complete in the ESP, for N recipients.
 
 Usage: python bench/sync.py --recipients N [--db sqlite|postgresql] [--workers W]
-                            [--chunk-size C]
+                            [--chunk-size C] [--shuffled-addresses]
 
 Builds a fresh installation (SQLite files in a temporary folder, the embedded default, or
 fresh PostgreSQL databases on 127.0.0.1:5432), bulk-inserts an audience of N people and a
@@ -38,7 +38,14 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, required=True)
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--workers", type=int, help="bridge workers (default: the setting, 2)")
-    parser.add_argument("--chunk-size", type=int, help="recipients per chunk (default 5000)")
+    parser.add_argument(
+        "--chunk-size", type=int, help="recipients per chunk (default: the setting, 10,000)"
+    )
+    parser.add_argument(
+        "--shuffled-addresses",
+        action="store_true",
+        help="addresses in no relation to the people's ids, as real ones are (see add_audience)",
+    )
     parser.add_argument(
         "--profile", metavar="FILE", help="record the server with py-spy (collapsed stacks)"
     )
@@ -51,7 +58,7 @@ def main() -> None:
 
     with installation(args.db, **extra) as inst:
         t0 = time.perf_counter()
-        mailshot_id = add_audience(inst, "bench", args.recipients)
+        mailshot_id = add_audience(inst, "bench", args.recipients, shuffled=args.shuffled_addresses)
         build_seconds = time.perf_counter() - t0
         print(f"audience of {args.recipients:,} built in {build_seconds:.1f} s", file=sys.stderr)
         with serve(inst) as served:
@@ -81,6 +88,7 @@ def main() -> None:
         "recipients": args.recipients,
         "workers": args.workers or inst.settings.worker_concurrency,
         "chunk_size": inst.settings.chunk_size,
+        "addresses": "shuffled" if args.shuffled_addresses else "in id order",
         "seconds": round(seconds, 3),
         "recipients_per_second": round(rate),
         "phases_seconds": phases,
