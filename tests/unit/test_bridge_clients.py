@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -145,3 +147,22 @@ def test_retry_after_accepts_seconds_and_dates() -> None:
     assert parse_retry_after("Thu, 01 Jan 2026 12:00:05 GMT", now) == 5
     assert parse_retry_after("soon", now) is None
     assert parse_retry_after(None) is None
+
+
+def test_a_response_and_its_bodies_are_freed_when_the_call_is_done() -> None:
+    """httpx ties a response and its stream in a reference cycle, which only the cyclic
+    garbage collector frees (the server runs it rarely); the client lets the stream go, so a
+    chunk's request and response bodies are freed as soon as the caller drops them."""
+    from mailshot.bridge.clients import _call
+
+    http = _http(lambda _request: httpx.Response(200, content=b'{"written": 1}'))
+    gc.disable()
+    try:
+        response = _call(http, "ESP", "POST", "/recipients", content=b'{"rows": []}')
+        assert response.json() == {"written": 1}
+        request = weakref.ref(response.request)
+        gone = weakref.ref(response)
+        del response
+        assert gone() is None and request() is None
+    finally:
+        gc.enable()
