@@ -26,10 +26,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--sizes", default="100,1000000")
     parser.add_argument("--with-workers", action="store_true")
+    parser.add_argument(
+        "--chunk-size", type=int, help="recipients per chunk (default: the setting, 20,000)"
+    )
     args = parser.parse_args()
+    extra = {"chunk_size": args.chunk_size} if args.chunk_size else {}
     sizes = [int(s) for s in args.sizes.split(",")]
     figures: dict[str, dict[str, float]] = {}
-    with installation(args.db) as inst:
+    with installation(args.db, **extra) as inst:
         mailshots = {n: add_audience(inst, f"a{n}", n) for n in sizes}
         with serve(inst, *(() if args.with_workers else ("--no-worker",))) as served:
             api = CrmApi(inst)
@@ -51,6 +55,7 @@ def main() -> None:
         "bench": "request",
         "db": args.db,
         "workers": bool(args.with_workers),
+        "chunk_size": inst.settings.chunk_size,
         "requests_per_size": args.requests,
         "latency_by_audience": figures,
         "peak_rss_mb": {"mailshot serve": rss},

@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--workers", type=int, help="bridge workers (default: the setting, 2)")
     parser.add_argument(
-        "--chunk-size", type=int, help="recipients per chunk (default: the setting, 10,000)"
+        "--chunk-size", type=int, help="recipients per chunk (default: the setting, 20,000)"
     )
     parser.add_argument(
         "--shuffled-addresses",

@@ -30,6 +30,7 @@ from mailshot.crm.sync.schemas import (
     UnitOutcomePublic,
     UnitPublic,
 )
+from mailshot.db import read_only
 from mailshot.errors import FieldProblem, validation_error
 from mailshot.jsonresp import JSONBytes
 from mailshot.keyauth import Principal
@@ -72,6 +73,9 @@ async def lease(
 def _lease_once(
     sessions: sessionmaker[Session], settings: Settings, body: LeaseRequest
 ) -> work.LeasedUnit | None:
+    with read_only(sessions) as peek:
+        if not work.has_due_unit(peek, small_only=body.small_only):
+            return None
     with sessions() as session:
         return work.lease(
             session,

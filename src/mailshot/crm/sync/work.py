@@ -91,7 +91,16 @@ def raise_why(session: Session, unit_id: int) -> NoReturn:
 
 
 # ---- lease ------------------------------------------------------------------------------
-def _candidate(session: Session, now: datetime, small_only: bool = False) -> Any:
+def has_due_unit(session: Session, *, small_only: bool = False) -> bool:
+    """Whether a unit is due for :func:`lease`, read without locking anything: an idle
+    worker's lease looks here first, so it does not queue for SQLite's write lock (ahead of
+    a user's Synchronise) only to find nothing."""
+    return _candidate(session, current_time(session), small_only, lock=False) is not None
+
+
+def _candidate(
+    session: Session, now: datetime, small_only: bool = False, *, lock: bool = True
+) -> Any:
     query = (
         select(
             units.c.id,
@@ -130,7 +139,7 @@ def _candidate(session: Session, now: datetime, small_only: bool = False) -> Any
             units.c.kind.in_(("chunk", "finalize")),
             jobs.c.recipients_total <= jobs.c.chunk_size,
         )
-    if is_postgres(session):
+    if lock and is_postgres(session):
         query = query.with_for_update(of=units, skip_locked=True)
     return session.execute(query).first()
 
