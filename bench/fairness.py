@@ -45,7 +45,9 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=100)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--workers", type=int)
-    parser.add_argument("--chunk-size", type=int, help="recipients per chunk (default: the setting, 20,000)")
+    parser.add_argument(
+        "--chunk-size", type=int, help="recipients per chunk (default: the setting, 20,000)"
+    )
     args = parser.parse_args()
     extra: dict[str, int] = {"worker_concurrency": args.workers} if args.workers else {}
     if args.chunk_size:
