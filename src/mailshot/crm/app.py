@@ -8,6 +8,7 @@ from mailshot import metrics
 from mailshot.crm.api import build_router
 from mailshot.crm.metrics import CrmCollector
 from mailshot.crm.sync import wakeups
+from mailshot.crm.sync.running import RunningSnapshots
 from mailshot.crm.ui import install_pages
 from mailshot.settings import Settings
 from mailshot.webapp import make_part_app
@@ -21,7 +22,13 @@ def create_crm_app(settings: Settings) -> FastAPI:
         db_url=settings.crm_db_url(),
     )
     app.state.queue_signal = wakeups.QueueSignal()
-    wakeups.install(app.state.engine, app.state.sessions, app.state.queue_signal)
+    app.state.running_snapshots = RunningSnapshots(app.state.engine, app.state.sessions)
+    wakeups.install(
+        app.state.engine,
+        app.state.sessions,
+        app.state.queue_signal,
+        app.state.running_snapshots.poke,
+    )
     app.include_router(build_router(), prefix="/api/v1")
     metrics.install(app, "crm", [CrmCollector(app.state.sessions)])
     install_pages(app, settings)

@@ -105,8 +105,16 @@ def campaign(session: SessionDep, _: Worker, unit_id: int, body: TokenBody) -> C
 
 
 @router.post("/units/{unit_id}/prepare", summary="Snapshot the audience of a job")
-def prepare(session: SessionDep, _: Worker, unit_id: int, body: PrepareBody) -> PrepareAnswer:
-    fields = prep.prepare(session, unit_id, body.lease_token, chunks_pending=body.chunks_pending)
+def prepare(
+    request: Request, session: SessionDep, _: Worker, unit_id: int, body: PrepareBody
+) -> PrepareAnswer:
+    fields = prep.prepare(
+        session,
+        unit_id,
+        body.lease_token,
+        chunks_pending=body.chunks_pending,
+        running=request.app.state.running_snapshots,
+    )
     return PrepareAnswer(**fields.__dict__)
 
 

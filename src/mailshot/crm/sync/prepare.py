@@ -21,16 +21,19 @@ active one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from mailshot.crm.models import Mailshot
 from mailshot.crm.sync import errors
+from mailshot.crm.sync.running import RunningSnapshots
 from mailshot.crm.sync.states import JOB_ACTIVE, chunk_bounds
 from mailshot.crm.sync.tables import (
     current_time,
@@ -278,6 +281,7 @@ def prepare(
     chunks_pending: bool = False,
     now: datetime | None = None,
     snapshot: SnapshotFn | None = None,
+    running: RunningSnapshots | None = None,
 ) -> PreparedCampaign:
     """Snapshot the audience of the unit's job (once), create its chunk units and its
     finalize unit, commit, and answer the campaign fields.
@@ -286,13 +290,22 @@ def prepare(
     snapshot, see :func:`campaign_fields`) the chunk units are created ``pending`` while
     the snapshot is written, slice by slice, so workers write them to the ESP meanwhile;
     otherwise they are created ``waiting`` at the end and become pending when the
-    prepare unit completes."""
+    prepare unit completes. Given ``running``, the snapshot registers there, so a job that
+    ends meanwhile stops it at once (:mod:`mailshot.crm.sync.running`)."""
     at = current_time(session, now)
     job, mailshot = _held_prepare(session, unit_id, token)
     if job.recipients_total is None:
-        totals = _take_snapshot(
-            session, job, mailshot, unit_id, token, at, snapshot, chunks_pending
-        )
+        tracked = running.track(job.id, session) if running is not None else nullcontext()
+        with tracked as stop:
+            try:
+                totals = _take_snapshot(
+                    session, job, mailshot, unit_id, token, at, snapshot, chunks_pending
+                )
+            except DBAPIError:
+                if stop is None or not stop.is_set():
+                    raise
+                # Stopped mid-statement because the job ended: say so, change nothing.
+                raise_why(session, unit_id)
     else:
         totals = (job.recipients_total, job.excluded_total or 0, job.chunks_total or 0)
     fields = PreparedCampaign(

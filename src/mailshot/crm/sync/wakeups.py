@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -72,8 +73,14 @@ def _settle(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def install(engine: Engine, sessions: sessionmaker[Session], signal: QueueSignal) -> None:
-    """Raise ``signal`` after each commit of a ``sessions`` session that wrote sync units.
+def install(
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    signal: QueueSignal,
+    *also: Callable[[], None],
+) -> None:
+    """Raise ``signal`` (and call ``also``) after each commit of a ``sessions`` session
+    that wrote sync units.
 
     A statement's thread marks the write; the session's ``after_commit`` (same thread: a
     session is not shared between threads) raises the signal once the data is visible."""
@@ -88,6 +95,8 @@ def install(engine: Engine, sessions: sessionmaker[Session], signal: QueueSignal
         if getattr(marked, "units", False):
             marked.units = False
             signal.raise_()
+            for call in also:
+                call()
 
     def after_rollback(_session: Session) -> None:
         marked.units = False
