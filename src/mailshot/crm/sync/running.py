@@ -123,5 +123,7 @@ class RunningSnapshots:
 
 
 def _clear_handler(dbapi_connection: Any, _record: Any) -> None:
-    # A pooled connection never keeps a snapshot's handler into another session.
-    dbapi_connection.set_progress_handler(None, 0)
+    # A pooled connection never keeps a snapshot's handler into another session (None:
+    # the connection was invalidated and is not coming back).
+    if dbapi_connection is not None:
+        dbapi_connection.set_progress_handler(None, 0)
