@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from mailshot.crm.sync import queue, wakeups
 from mailshot.crm.sync.running import RunningSnapshots
@@ -27,7 +30,18 @@ LONG = (
 )
 
 
-def test_an_ended_job_stops_its_snapshot_mid_statement(tmp_path: Path) -> None:
+@dataclass
+class Crm:
+    sessions: sessionmaker[Session]
+    running: RunningSnapshots
+    mailshot_id: int
+    job_id: int
+
+
+@pytest.fixture
+def crm(tmp_path: Path) -> Iterator[Crm]:
+    """A CRM database with a queued sync job, its registry of running snapshots, and the
+    wake-ups that poke the registry after commits, as the CRM app wires them."""
     url = f"sqlite:///{tmp_path / 'crm.db'}"
     upgrade("crm", url)
     engine = make_engine(url)
@@ -35,9 +49,15 @@ def test_an_ended_job_stops_its_snapshot_mid_statement(tmp_path: Path) -> None:
     running = RunningSnapshots(engine, sessions)
     wakeups.install(engine, sessions, wakeups.QueueSignal(), running.poke)
     list_id, _ = add_list(engine, "l", 3)
-    mailshot_id = add_mailshot(engine, list_id, "Stopped")
+    mailshot_id = add_mailshot(engine, list_id, "Snapshot")
     with sessions() as session:
         job_id = queue.request_sync(session, mailshot_id, chunk_size=10, preflight=False)
+    yield Crm(sessions, running, mailshot_id, job_id)
+    engine.dispose()
+
+
+def test_an_ended_job_stops_its_snapshot_mid_statement(crm: Crm) -> None:
+    sessions, running, mailshot_id, job_id = crm.sessions, crm.running, crm.mailshot_id, crm.job_id
 
     outcome: list[object] = []
 
@@ -71,24 +91,13 @@ def test_an_ended_job_stops_its_snapshot_mid_statement(tmp_path: Path) -> None:
     finally:
         for s in held:
             s.close()
-    engine.dispose()
 
 
-def test_a_running_job_is_not_stopped(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'crm.db'}"
-    upgrade("crm", url)
-    engine = make_engine(url)
-    sessions = make_sessionmaker(engine)
-    running = RunningSnapshots(engine, sessions)
-    list_id, _ = add_list(engine, "l", 3)
-    mailshot_id = add_mailshot(engine, list_id, "Going on")
-    with sessions() as session:
-        job_id = queue.request_sync(session, mailshot_id, chunk_size=10, preflight=False)
-    with sessions() as session, running.track(job_id, session) as stop:
-        assert running.stop_ended() == []
+def test_a_running_job_is_not_stopped(crm: Crm) -> None:
+    with crm.sessions() as session, crm.running.track(crm.job_id, session) as stop:
+        assert crm.running.stop_ended() == []
         assert session.execute(text(LONG)).scalar_one() == 300000
         assert not stop.is_set()
-    engine.dispose()
 
 
 pytestmark = pytest.mark.timeout(60)

@@ -23,9 +23,7 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-#: The table whose writes raise the signal (matched in the statement text).
-_UNITS_TABLE = "sync_units"
-_WRITES = ("INSERT", "UPDATE")
+from mailshot.crm.sync.tables import units
 
 
 class QueueSignal:
@@ -86,9 +84,15 @@ def install(
     session is not shared between threads) raises the signal once the data is visible."""
     marked = threading.local()
 
-    def after_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        head = statement.lstrip()[:6].upper()
-        if head in _WRITES and _UNITS_TABLE in statement:
+    def after_execute(
+        _conn: Any, _cursor: Any, _sql: str, _params: Any, context: Any, _many: bool
+    ) -> None:
+        # Every write of sync units is a compiled INSERT or UPDATE of the table (Core or
+        # ORM): its flags and target's name are read, not the SQL text (this runs after
+        # every CRM statement).
+        if (context.isinsert or context.isupdate) and getattr(
+            getattr(context.compiled.statement, "table", None), "name", None
+        ) == units.name:
             marked.units = True
 
     def after_commit(_session: Session) -> None:

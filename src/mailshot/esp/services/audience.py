@@ -7,10 +7,11 @@ A chunk is written in one transaction with set-based statements and no ORM objec
    chunk; row by row only to name the problems of a bad chunk); rows whose normalised
    address already appeared in the request are duplicates (the first is kept);
 2. hand the rows to the database as a table, so no statement loops in Python. SQLite: the
-   rows are first copied (one ``executemany``) into a temporary table of the connection,
-   in a transaction of their own that takes no lock on the database file, so the write
-   lock is then held only for the statements below, which read plain columns (reading
-   them out of a JSON value instead cost more than the two statements themselves).
+   rows are first copied (one ``INSERT ... SELECT FROM json_each``) into a temporary table
+   of the connection, in a transaction of their own that takes no lock on the database
+   file, so the write lock is then held only for the statements below, which read plain
+   columns (reading them out of a JSON value instead cost more than the two statements
+   themselves).
    PostgreSQL: one JSON value read as a table (``jsonb_array_elements``);
 3. upsert the contacts by normalised address (``INSERT ... SELECT ... ON CONFLICT DO
    UPDATE`` that only touches rows whose names or CRM ids changed), in address order so
@@ -287,7 +288,8 @@ def check_snapshot(crm_mailshot_id: int, snapshot: int, current: int | None) -> 
 
 
 #: SQLite: the temporary table (one per connection) a chunk's rows are staged in.
-STAGED = "temp.esp_chunk_rows"
+_STAGED_NAME = "esp_chunk_rows"
+STAGED = f"temp.{_STAGED_NAME}"
 _STAGED_COLUMNS = (
     "person_id INTEGER, email TEXT, email_normalised TEXT, first_name TEXT, last_name TEXT,"
     " organisation_id INTEGER"
@@ -309,7 +311,7 @@ def _stage_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     in a transaction."""
     raw = conn.connection.driver_connection
     assert raw is not None and not conn.in_transaction()
-    raw.execute(f"CREATE TEMP TABLE IF NOT EXISTS esp_chunk_rows ({_STAGED_COLUMNS})")
+    raw.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGED_NAME} ({_STAGED_COLUMNS})")
     raw.execute("BEGIN")
     try:
         raw.execute(f"DELETE FROM {STAGED}")
