@@ -6,9 +6,12 @@ Usage: python bench/sync.py --recipients N [--db sqlite|postgresql] [--workers W
 Builds a fresh installation (SQLite files in a temporary folder, the embedded default, or
 fresh PostgreSQL databases on 127.0.0.1:5432), bulk-inserts an audience of N people and a
 mailshot, starts ``mailshot serve`` (CRM, ESP and the bridge in one process) as a user
-would, presses Synchronise through the CRM API and polls until the mailshot is
-synchronised. In the same run it measures, as the reference, how fast the same N rows are
-bulk-inserted into a fresh SQLite file (executemany in one transaction). The last line
+would, presses Synchronise through the CRM API and polls (four times a second, as a page
+would) until the mailshot is synchronised. ``seconds`` is the Synchronise request plus the
+job's own ``requested_at`` to ``finished_at``, so the poll's pace does not change it. In the
+same run it measures, as the reference, how fast the same N rows are
+bulk-inserted into a fresh SQLite file (executemany in one transaction; the best of three
+runs, each printed to stderr). The last line
 printed is one JSON object with the figures.
 """
 
@@ -68,7 +71,8 @@ def main() -> None:
             started = time.perf_counter()
             request_seconds, _ = api.synchronise(mailshot_id)
             final = api.wait(mailshot_id)
-            seconds = time.perf_counter() - started
+            seen_seconds = time.perf_counter() - started
+            seconds = api.seconds_to_finish(int(final["job_id"]), request_seconds)
             server_cpu = (served.cpu_seconds() or 0.0) - cpu_before
             phases = api.phases(int(final["job_id"]))
             api.close()
@@ -90,6 +94,7 @@ def main() -> None:
         "chunk_size": inst.settings.chunk_size,
         "addresses": "shuffled" if args.shuffled_addresses else "in id order",
         "seconds": round(seconds, 3),
+        "seconds_seen_by_polling": round(seen_seconds, 3),
         "recipients_per_second": round(rate),
         "phases_seconds": phases,
         "synchronise_request_ms": round(request_seconds * 1000, 1),
