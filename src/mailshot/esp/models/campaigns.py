@@ -34,8 +34,8 @@ class Contact(IdMixin, TimestampMixin, Base):
     crm_person_id: Mapped[int | None] = mapped_column(IdType)
     crm_organisation_id: Mapped[int | None] = mapped_column(IdType)
     opt_in: Mapped[bool] = mapped_column(default=True)
-
-    __table_args__ = (Index("ix_contacts_crm_person_id", "crm_person_id"),)
+    # No index on crm_person_id: no query looks contacts up by it, and every chunk of a
+    # sync would pay for keeping one.
 
 
 class Campaign(IdMixin, TimestampMixin, Base):

@@ -86,9 +86,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contacts")),
         sa.UniqueConstraint("email_normalised", name=op.f("uq_contacts_email_normalised")),
     )
-    with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.create_index("ix_contacts_crm_person_id", ["crm_person_id"], unique=False)
-
     op.create_table(
         "integration_state",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -265,9 +262,6 @@ def downgrade() -> None:
     op.drop_table("key_refusals")
     op.drop_table("integration_workers")
     op.drop_table("integration_state")
-    with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.drop_index("ix_contacts_crm_person_id")
-
     op.drop_table("contacts")
     op.drop_table("campaigns")
     # ### end Alembic commands ###
