@@ -8,6 +8,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import pytest
+
 from mailshot.db import make_engine, make_sessionmaker
 from mailshot.esp.schemas.audience import RecipientChunk
 from mailshot.esp.schemas.campaigns import IntegratedCampaignPut
@@ -70,4 +72,32 @@ def test_a_chunk_is_staged_while_another_writer_holds_the_lock(tmp_path: Path) -
             " JOIN contacts c ON c.id = r.contact_id ORDER BY r.crm_person_id"
         ).all()
     assert [tuple(r) for r in stored] == [(f"p{i}@example.com", i) for i in range(1, 51)]
+    engine.dispose()
+
+
+def test_staging_copies_every_row_across_several_statements(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows go in statements of STAGE_ROWS_PER_STATEMENT and one for the rest: every
+    value arrives, in order, whatever the chunk's size."""
+    monkeypatch.setattr(audience, "STAGE_ROWS_PER_STATEMENT", 7)
+    engine = make_engine(f"sqlite:///{tmp_path / 'esp.db'}")
+    rows = [
+        (
+            i,
+            f"P{i}@Example.com",
+            f"p{i}@example.com",
+            f"F{i}",
+            None if i % 3 else "L",
+            i % 5 or None,
+        )
+        for i in range(1, 31)  # 4 statements of 7 rows, then 2
+    ]
+    for chunk in (rows, rows[:7], rows[:3]):
+        with engine.connect() as conn:
+            audience._stage_rows(conn, chunk)
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            staged = raw.execute(f"SELECT * FROM {audience.STAGED} ORDER BY rowid").fetchall()
+        assert staged == chunk
     engine.dispose()
