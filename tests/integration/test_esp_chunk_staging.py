@@ -43,7 +43,7 @@ def test_a_chunk_is_staged_while_another_writer_holds_the_lock(tmp_path: Path) -
 
         def stage() -> None:
             with engine.connect() as conn:
-                audience._stage_rows(conn, parsed.rows)
+                audience._stage_rows(conn, parsed.columns)
                 raw = conn.connection.driver_connection
                 assert raw is not None
                 staged.append(raw.execute(f"SELECT count(*) FROM {audience.STAGED}").fetchone()[0])
@@ -95,7 +95,7 @@ def test_staging_copies_every_row_across_several_statements(
     ]
     for chunk in (rows, rows[:7], rows[:3]):
         with engine.connect() as conn:
-            audience._stage_rows(conn, chunk)
+            audience._stage_rows(conn, list(zip(*chunk, strict=True)))
             raw = conn.connection.driver_connection
             assert raw is not None
             staged = raw.execute(f"SELECT * FROM {audience.STAGED} ORDER BY rowid").fetchall()

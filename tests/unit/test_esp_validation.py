@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from mailshot.errors import AppError
 from mailshot.esp.models.campaigns import CAMPAIGN_NAME_MAX
 from mailshot.esp.schemas.campaigns import IntegratedCampaignPut
-from mailshot.esp.services.audience import parse_chunk
 from mailshot.esp.services.campaigns import campaign_problems, check_campaign, limits
+from mailshot.esp.services.chunk_check import all_plausible, parse_chunk
 from mailshot.esp.services.common import normalise_email, plausible_address
 
 GOOD = {
@@ -154,3 +156,27 @@ def test_too_many_rows_are_refused() -> None:
 )
 def test_plausible_address(address: str, ok: bool) -> None:
     assert plausible_address(normalise_email(address)) is ok
+
+
+#: Characters that matter to the address rule, and a few that do not.
+_ADDRESS_CHARS = st.sampled_from(list("ab.@-+ \n\t\x0b\x1c\x1f\u00a0é\u2003"))
+_ADDRESSES = st.lists(st.text(_ADDRESS_CHARS, min_size=0, max_size=12), max_size=6)
+
+
+@given(_ADDRESSES)
+@example(["a@b.c@d.e", "f.g"])  # two "@" in one address, none in the next
+@example(["a@b.c", "d@e..f"])
+@example(["a@.b", "c@d.e"])
+@example(["c@d.e", "a@.b"])
+@example(["a.@b.c", "x..y@b.c"])  # dots anywhere in the local part are fine
+@example(["a@b.c", "d@e.f."])
+@example(["d@e.f.", "a@b.c"])
+@example(["a@b.c", ""])
+@example(["a@b.c", "@d.e"])
+@example(["a@b.c\x1c"])
+@example(["a@b.c", "x@y.z\u00a0"])
+def test_a_chunk_is_plausible_exactly_when_each_address_is(addresses: list[str]) -> None:
+    """The chunk-wide check (one regular expression over the newline-joined addresses)
+    agrees with the per-address rule the error report uses."""
+    expected = all(plausible_address(a) for a in addresses)
+    assert all_plausible(addresses, "\n".join(addresses)) is expected

@@ -3,7 +3,7 @@ snapshot, and listing a campaign's recipients.
 
 A chunk is written in one transaction with set-based statements and no ORM objects:
 
-1. check the rows column by column (builtins and one regular expression over the whole
+1. check the rows column by column (``chunk_check.parse_chunk``: builtins over the whole
    chunk; row by row only to name the problems of a bad chunk); rows whose normalised
    address already appeared in the request are duplicates (the first is kept);
 2. hand the rows to the database as a table, so no statement loops in Python. SQLite: the
@@ -31,11 +31,9 @@ of CRM rows the ESP has taken for the snapshot, and finalize compares it with ``
 
 from __future__ import annotations
 
-import re
 import sqlite3
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from functools import lru_cache
-from itertools import chain
 from typing import Any
 
 import orjson
@@ -56,7 +54,7 @@ from sqlalchemy.sql.expression import Subquery
 
 from mailshot.clock import utcnow
 from mailshot.db import UTCDateTime, is_sqlite
-from mailshot.errors import AppError, FieldProblem
+from mailshot.errors import AppError
 from mailshot.esp import errors
 from mailshot.esp.models import (
     Campaign,
@@ -67,201 +65,14 @@ from mailshot.esp.models import (
 )
 from mailshot.esp.models.campaigns import suppressed_clause
 from mailshot.esp.schemas.audience import RecipientChunk, RecipientPublic, RecipientsWritten
-from mailshot.esp.services import common
-from mailshot.esp.services.campaigns import MAX_ROWS_PER_REQUEST
-from mailshot.esp.services.common import normalise_email, plausible_address, upsert
+from mailshot.esp.services.chunk_check import NAME_COLUMNS, ParsedChunk, parse_chunk
+from mailshot.esp.services.common import upsert
 from mailshot.esp.services.integration import ensure_not_paused
 from mailshot.paging import decode_cursor, encode_cursor
 
 CONTACTS = Contact.__table__
 RECIPIENTS = CampaignRecipient.__table__
 DUPLICATES = CampaignDuplicate.__table__
-REQUIRED_COLUMNS = ("person_id", "email")
-#: Optional columns and the contact column each one updates.
-NAME_COLUMNS = {
-    "first_name": "first_name",
-    "last_name": "last_name",
-    "organisation_id": "crm_organisation_id",
-}
-MAX_ROW_PROBLEMS = 20
-#: Newline-separated plausible addresses: the pattern of :func:`plausible_address`, repeated.
-_ONE = common._PLAUSIBLE.pattern
-_ALL_PLAUSIBLE = re.compile(f"{_ONE}(?:\n{_ONE})*")
-
-
-@dataclass
-class ParsedChunk:
-    """A checked chunk: the first row per address, and the rows that repeat an address."""
-
-    #: One tuple per normalised address, in the order received: (crm person id, address as
-    #: given but trimmed, normalised address, first name, last name, organisation id).
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
-    #: The optional columns the chunk carries (only these are updated on contacts).
-    present: tuple[str, ...] = ()
-    #: (crm person id, normalised address) of rows repeating an address of this request.
-    duplicates: list[tuple[int, str]] = field(default_factory=list)
-
-    @property
-    def contacts(self) -> list[dict[str, Any]]:
-        """The contact values, one per normalised address, sorted by address."""
-        keys = ("crm_person_id", "email", "email_normalised", "first_name", "last_name")
-        out = [{**dict(zip(keys, r, strict=False)), "crm_organisation_id": r[5]} for r in self.rows]
-        return sorted(out, key=lambda c: c["email_normalised"])
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_shape(columns: list[str], n_rows: int) -> None:
-    if n_rows > MAX_ROWS_PER_REQUEST:
-        raise AppError(errors.RECIPIENTS_TOO_MANY_ROWS, rows=n_rows, max_rows=MAX_ROWS_PER_REQUEST)
-    repeated = sorted({c for c in columns if columns.count(c) > 1})
-    if repeated:
-        raise AppError(errors.RECIPIENT_COLUMNS_REPEATED, repeated=", ".join(repeated))
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if missing:
-        raise AppError(errors.RECIPIENT_COLUMNS_MISSING, missing=" and ".join(missing))
-
-
-def _column(columns: list[str], transposed: list[tuple[Any, ...]], name: str) -> tuple[Any, ...]:
-    if not transposed:  # no rows
-        return ()
-    if name not in columns:
-        return (None,) * len(transposed[0])
-    return transposed[columns.index(name)]
-
-
-def _all_plausible(joined: str, count: int) -> bool:
-    """``count`` addresses, newline-joined in ``joined``, each plausible: one regular-
-    expression match over all of them (an address cannot contain a newline, so the text
-    splits unambiguously)."""
-    return count == 0 or (
-        joined.count("\n") == count - 1 and _ALL_PLAUSIBLE.fullmatch(joined) is not None
-    )
-
-
-_NONE: type = type(None)
-_INT: frozenset[type] = frozenset({int})
-_STR: frozenset[type] = frozenset({str})
-_ONLY_NONE: frozenset[type] = frozenset({_NONE})
-_INT_OR_NONE: frozenset[type] = frozenset({int, _NONE})
-_STR_OR_NONE: frozenset[type] = frozenset({str, _NONE})
-
-
-def _types_are(values: tuple[Any, ...], allowed: frozenset[type]) -> bool:
-    """Every value's exact type in ``allowed`` (``map``/``set`` run at C speed; a bool is
-    not an int here)."""
-    return set(map(type, values)) <= allowed
-
-
-def _names(values: tuple[Any, ...]) -> tuple[Any, ...] | list[str]:
-    """Names as written: ``None`` becomes ``""`` and a name is cut to 255 characters (the
-    common chunk, all short strings or all ``None``, passes through without a loop)."""
-    if _types_are(values, _ONLY_NONE):
-        return ("",) * len(values)
-    if _types_are(values, _STR) and (not values or max(map(len, values)) <= 255):
-        return values
-    return [(v or "")[:255] for v in values]
-
-
-def parse_chunk(columns: list[str], rows: list[list[Any]]) -> ParsedChunk:
-    """Check and normalise a chunk (pure). Raises the catalogued error for bad input.
-
-    The checks run column by column over the whole chunk (C-speed builtins: ``zip``,
-    ``map``, ``set`` and one regular expression); only a chunk that fails them is walked
-    row by row, to name its problems.
-    """
-    _check_shape(columns, len(rows))
-    width = len(columns)
-    present = tuple(c for c in NAME_COLUMNS if c in columns)
-    if rows and set(map(len, rows)) != {width}:
-        _raise_problems(columns, rows)  # raises: a row of the wrong width is a problem
-    transposed = list(zip(*rows, strict=True))
-    persons = _column(columns, transposed, "person_id")
-    emails = _column(columns, transposed, "email")
-    given_firsts = _column(columns, transposed, "first_name")
-    given_lasts = _column(columns, transposed, "last_name")
-    orgs = _column(columns, transposed, "organisation_id")
-    if not (
-        _types_are(persons, _INT)
-        and _types_are(emails, _STR)
-        and _types_are(given_firsts, _STR_OR_NONE)
-        and _types_are(given_lasts, _STR_OR_NONE)
-        and _types_are(orgs, _INT_OR_NONE)
-    ):
-        _raise_problems(columns, rows)
-    joined = "\n".join(emails)
-    trimmed: Any = emails
-    norms: list[str] = []
-    if emails and _all_plausible(joined, len(emails)):
-        # Plausible as given, so nothing to trim; lower-casing keeps them plausible (it
-        # cannot make an "@", a dot or a space), so the match is not run again.
-        norms = joined.lower().split("\n")
-    elif emails:
-        trimmed = [e.strip() for e in emails]
-        norms = [e.lower() for e in trimmed]
-        if not _all_plausible("\n".join(norms), len(norms)):
-            _raise_problems(columns, rows)
-    if norms and max(map(len, norms)) > 320:
-        _raise_problems(columns, rows)
-    firsts, lasts = _names(given_firsts), _names(given_lasts)
-    parsed = ParsedChunk(present=present)
-    if len(set(norms)) == len(norms):
-        parsed.rows = list(zip(persons, trimmed, norms, firsts, lasts, orgs, strict=True))
-        return parsed
-    seen: set[str] = set()
-    for row in zip(persons, trimmed, norms, firsts, lasts, orgs, strict=True):
-        if row[2] in seen:
-            parsed.duplicates.append((row[0], row[2]))
-        else:
-            seen.add(row[2])
-            parsed.rows.append(row)
-    return parsed
-
-
-def _raise_problems(columns: list[str], rows: list[list[Any]]) -> None:
-    """Walk the rows one by one and raise ``RECIPIENT_ROWS_INVALID`` naming the problems
-    (returns only if no row has one)."""
-    width = len(columns)
-    i_person, i_email = columns.index("person_id"), columns.index("email")
-    i_first = columns.index("first_name") if "first_name" in columns else None
-    i_last = columns.index("last_name") if "last_name" in columns else None
-    i_org = columns.index("organisation_id") if "organisation_id" in columns else None
-    problems: list[FieldProblem] = []
-    for n, row in enumerate(rows):
-        if len(row) != width:
-            problems.append(
-                FieldProblem(f"rows.{n}", "row_width", f"has {len(row)} values for {width} columns")
-            )
-            continue
-        person, email = row[i_person], row[i_email]
-        first = row[i_first] if i_first is not None else None
-        last = row[i_last] if i_last is not None else None
-        org = row[i_org] if i_org is not None else None
-        problem = None
-        if not _is_int(person):
-            problem = ("person_id", "int_type", "person_id must be an integer")
-        elif not isinstance(email, str) or not plausible_address(normalise_email(email)):
-            problem = ("email", "email_invalid", f"{email!r} is not an email address")
-        elif not (first is None or isinstance(first, str)) or not (
-            last is None or isinstance(last, str)
-        ):
-            problem = ("first_name", "string_type", "names must be strings or null")
-        elif not (org is None or _is_int(org)):
-            problem = ("organisation_id", "int_type", "organisation_id must be an integer")
-        if problem is not None:
-            problems.append(FieldProblem(f"rows.{n}.{problem[0]}", problem[1], problem[2]))
-    if not problems:  # only values the column checks are stricter about (int subclasses)
-        return
-    first_problem = problems[0]
-    raise AppError(
-        errors.RECIPIENT_ROWS_INVALID,
-        details=problems[:MAX_ROW_PROBLEMS],
-        count=len(problems),
-        first_row=first_problem.field.split(".")[1],
-        first_problem=first_problem.message,
-    )
 
 
 def campaign_for_write(
@@ -314,27 +125,30 @@ def _insert_values(rows: int) -> str:
     return f"INSERT INTO {STAGED} VALUES " + ",".join([f"({','.join('?' * _WIDTH)})"] * rows)
 
 
-def _stage_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """SQLite: copy a chunk's rows into this connection's temporary table, in a
-    transaction of their own. It writes only the connection's temporary database, so it
-    neither takes nor waits for the write lock of the database file; ``conn`` must not be
-    in a transaction."""
+def _stage_rows(conn: Connection, columns: Sequence[Sequence[Any]]) -> None:
+    """SQLite: copy a chunk's rows (given column by column, in the staged table's column
+    order) into this connection's temporary table, in a transaction of their own. It
+    writes only the connection's temporary database, so it neither takes nor waits for
+    the write lock of the database file; ``conn`` must not be in a transaction."""
     raw = conn.connection.driver_connection
     assert raw is not None and not conn.in_transaction()
     raw.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGED_NAME} ({_STAGED_COLUMNS})")
     per = min(
         STAGE_ROWS_PER_STATEMENT, raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _WIDTH
     )
-    values = list(chain.from_iterable(rows))
-    full = len(rows) // per * per
+    count = len(columns[0])
+    values: list[Any] = [None] * (count * _WIDTH)
+    for i, column_values in enumerate(columns):
+        values[i::_WIDTH] = column_values  # interleaved into rows, at C speed
+    full = count // per * per
     raw.execute("BEGIN")
     try:
         raw.execute(f"DELETE FROM {STAGED}")
         insert_full = _insert_values(per)
         for start in range(0, full * _WIDTH, per * _WIDTH):
             raw.execute(insert_full, values[start : start + per * _WIDTH])
-        if full < len(rows):
-            raw.execute(_insert_values(len(rows) - full), values[full * _WIDTH :])
+        if full < count:
+            raw.execute(_insert_values(count - full), values[full * _WIDTH :])
     except BaseException:
         raw.execute("ROLLBACK")
         raise
@@ -515,8 +329,8 @@ def write_recipients(
     parsed = parse_chunk(chunk.columns, chunk.rows)
     engine = sessions.kw["bind"]
     with engine.connect() as conn:
-        if parsed.rows and conn.dialect.name == "sqlite":
-            _stage_rows(conn, parsed.rows)
+        if parsed.count and conn.dialect.name == "sqlite":
+            _stage_rows(conn, parsed.columns)
         with sessions(bind=conn) as session:
             return _write_parsed(session, crm_mailshot_id, chunk.snapshot, parsed)
 
@@ -530,13 +344,13 @@ def _write_parsed(
     campaign_id = campaign.id
     duplicates = list(parsed.duplicates)
     written = 0
-    if parsed.rows:
+    if parsed.count:
         # SQLite reads the staged rows; the parameter is then unused.
         rows = "" if is_sqlite(session) else orjson.dumps(parsed.rows).decode()
         source = _chunk_source(session)
         _upsert_contacts(session, source, parsed, rows)
         changed = _upsert_audience(session, source, campaign_id, snapshot, rows)
-        written = len(parsed.rows)
+        written = parsed.count
         if changed != written:  # a replay, or addresses this snapshot already holds
             others = _held_by_others(session, source, campaign_id, snapshot, rows)
             duplicates += others
