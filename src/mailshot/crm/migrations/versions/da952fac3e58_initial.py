@@ -506,6 +506,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("job_id", "person_id", name=op.f("pk_sync_exclusions")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "sync_lease_log",
@@ -554,6 +555,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("job_id", "seq", name=op.f("pk_sync_recipients")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "sync_units",
