@@ -8,8 +8,10 @@ timezone-aware; identifiers are 64-bit on PostgreSQL and SQLite's rowid on SQLit
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -79,33 +81,69 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+_BULK_WRITES: ContextVar[bool] = ContextVar("mailshot_bulk_writes", default=False)
+
+
+@contextmanager
+def bulk_writes() -> Iterator[None]:
+    """Mark the writing transactions begun inside as bulk work (a snapshot, a large chunk
+    of recipients): on SQLite they take their turn at the write lock only when no other
+    writer of the process is waiting (see :class:`_WriteTurns`)."""
+    token = _BULK_WRITES.set(True)
+    try:
+        yield
+    finally:
+        _BULK_WRITES.reset(token)
+
+
 class _WriteTurns:
     """Turns at one SQLite database's write lock for the threads of this process.
 
     SQLite makes a writer that finds the lock taken poll for it (sleeping 1 ms, then
     longer, up to 100 ms between tries), so under a stream of writers a short write can
     lose the race again and again: a small sync's lease waited seconds behind three large
-    snapshots. Here the writing transactions of one engine first queue on a lock of the
-    process (woken in turn when it is released), and only then ``BEGIN IMMEDIATE``; writers
-    in other processes still meet SQLite's own lock and busy timeout. A turn is given back
-    when the transaction commits or rolls back, or at the latest when its connection goes
-    back to the pool; a writer that waited a whole busy timeout goes ahead without one.
+    snapshots. Here the writing transactions of one engine first wait for their turn in
+    the process (woken when the turn is given back), and only then ``BEGIN IMMEDIATE``;
+    writers in other processes still meet SQLite's own lock and busy timeout. Bulk
+    transactions (:func:`bulk_writes`) let every other waiting writer go first, so a
+    Synchronise, a lease or a small sync's write waits at most for the transaction under
+    way, not for a queue of snapshot slices and large chunks. A turn is given back when the
+    transaction commits or rolls back, or at the latest when its connection goes back to
+    the pool; a writer that waited a whole busy timeout goes ahead without one.
     """
 
     KEY = "mailshot_write_turn"
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._held = False
+        self._others_waiting = 0  # writers waiting that are not bulk
 
     def take(self, conn: Any) -> None:
         if conn.info.get(self.KEY):
             return
-        if self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
-            conn.info[self.KEY] = True
+        bulk = _BULK_WRITES.get()
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        with self._changed:
+            if not bulk:
+                self._others_waiting += 1
+            try:
+                while self._held or (bulk and self._others_waiting):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return  # go ahead without a turn: SQLite's own lock decides
+                    self._changed.wait(left)
+                self._held = True
+            finally:
+                if not bulk:
+                    self._others_waiting -= 1
+        conn.info[self.KEY] = True
 
     def give_back(self, info: dict[str, Any]) -> None:
         if info.pop(self.KEY, False):
-            self._lock.release()
+            with self._changed:
+                self._held = False
+                self._changed.notify_all()
 
     def install(self, engine: Engine) -> None:
         def on_begin(conn: Any) -> None:

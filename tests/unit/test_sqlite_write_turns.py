@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from sqlalchemy import text
 
-from mailshot.db import make_engine
+from mailshot.db import bulk_writes, make_engine
 
 
 def _engine(tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -75,4 +76,45 @@ def test_a_reader_does_not_wait_for_a_writers_turn(tmp_path: Path) -> None:
     assert time.monotonic() - started < 2
     writer.commit()
     writer.close()
+    engine.dispose()
+
+
+def test_a_writer_waiting_goes_before_bulk_work_waiting_longer(tmp_path: Path) -> None:
+    """Bulk transactions (a snapshot slice, a large chunk) let any other waiting writer go
+    first: the turn given back goes to the Synchronise that came later, not to the bulk
+    writer that was already waiting; the bulk writer follows it."""
+    engine = _engine(tmp_path)
+    order: list[str] = []
+
+    def write(name: str, bulk: bool) -> None:
+        with bulk_writes() if bulk else nullcontext(), engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+            order.append(name)
+
+    holder = engine.connect()
+    holder.begin()
+    holder.execute(text("INSERT INTO t VALUES (0)"))  # holds the turn
+    bulk_writer = threading.Thread(target=write, args=("bulk", True))
+    bulk_writer.start()
+    time.sleep(0.3)  # the bulk writer is waiting
+    other = threading.Thread(target=write, args=("synchronise", False))
+    other.start()
+    time.sleep(0.3)  # both are waiting
+    assert order == []
+    holder.commit()
+    holder.close()
+    for t in (bulk_writer, other):
+        t.join(timeout=10)
+    assert order == ["synchronise", "bulk"]
+    with engine.connect() as check:
+        assert check.execute(text("SELECT count(*) FROM t")).scalar_one() == 3
+    engine.dispose()
+
+
+def test_bulk_work_alone_takes_its_turn_at_once(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    started = time.monotonic()
+    with bulk_writes(), engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    assert time.monotonic() - started < 2
     engine.dispose()

@@ -44,6 +44,7 @@ from mailshot.crm.sync.tables import (
     units,
 )
 from mailshot.crm.sync.work import fail_held_unit, raise_why
+from mailshot.db import bulk_writes
 from mailshot.errors import NOT_FOUND, AppError
 
 RECIPIENT_COLUMNS = ("seq", "person_id", "email", "first_name", "last_name", "organisation_id")
@@ -298,9 +299,12 @@ def prepare(
         tracked = running.track(job.id, session) if running is not None else nullcontext()
         with tracked as stop:
             try:
-                totals = _take_snapshot(
-                    session, job, mailshot, unit_id, token, at, snapshot, chunks_pending
-                )
+                # Bulk work: a Synchronise, a lease or a chunk's completion waiting for
+                # the write lock goes before the snapshot's next slice.
+                with bulk_writes():
+                    totals = _take_snapshot(
+                        session, job, mailshot, unit_id, token, at, snapshot, chunks_pending
+                    )
             except DBAPIError:
                 if stop is None or not stop.is_set():
                     raise

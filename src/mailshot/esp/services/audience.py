@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from contextlib import nullcontext
 from functools import lru_cache
 from typing import Any
 
@@ -53,7 +54,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import Subquery
 
 from mailshot.clock import utcnow
-from mailshot.db import UTCDateTime, is_sqlite
+from mailshot.db import UTCDateTime, bulk_writes, is_sqlite
 from mailshot.errors import AppError
 from mailshot.esp import errors
 from mailshot.esp.models import (
@@ -70,6 +71,8 @@ from mailshot.esp.services.common import upsert
 from mailshot.esp.services.integration import ensure_not_paused
 from mailshot.paging import decode_cursor, encode_cursor
 
+#: Chunks of more rows than this are written as bulk work (:func:`mailshot.db.bulk_writes`).
+SMALL_CHUNK_ROWS = 1000
 CONTACTS = Contact.__table__
 RECIPIENTS = CampaignRecipient.__table__
 DUPLICATES = CampaignDuplicate.__table__
@@ -328,7 +331,10 @@ def write_recipients(
     lock is not held while parsing or copying rows."""
     parsed = parse_chunk(chunk.columns, chunk.rows)
     engine = sessions.kw["bind"]
-    with engine.connect() as conn:
+    # A large chunk is bulk work: a campaign, a small chunk or a finalize waiting for the
+    # write lock goes first.
+    bulk = bulk_writes() if parsed.count > SMALL_CHUNK_ROWS else nullcontext()
+    with engine.connect() as conn, bulk:
         if parsed.count and conn.dialect.name == "sqlite":
             _stage_rows(conn, parsed.columns)
         with sessions(bind=conn) as session:
