@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -398,29 +399,28 @@ class CrmApi:
                 raise RuntimeError(f"sync of mailshot {mailshot_id} did not end: {st}")
             time.sleep(poll)
 
-    def seconds_to_finish(self, job_id: int, request_seconds: float) -> float:
-        """Seconds from pressing Synchronise to the job's end: the whole Synchronise
-        request as the client timed it, plus the job's ``requested_at`` to ``finished_at``
-        (the CRM's database clock). ``requested_at`` is stamped inside that request, so
-        this overstates by the part of the request after it (a few ms), never understates."""
-        from datetime import datetime
-
+    def job_times(self, job_id: int) -> dict[str, datetime]:
+        """The job's own timestamps (the CRM's database clock), read once."""
         job = self.http.get(f"/sync/jobs/{job_id}").json()
-        requested = datetime.fromisoformat(job["requested_at"])
-        finished = datetime.fromisoformat(job["finished_at"])
-        return request_seconds + (finished - requested).total_seconds()
-
-    def phases(self, job_id: int) -> dict[str, float]:
-        """Seconds of a job's phases, from its own timestamps: waiting in the queue, the
-        prepare step (snapshot, campaign), the chunks, and the finalize step."""
-        from datetime import datetime
-
-        job = self.http.get(f"/sync/jobs/{job_id}").json()
-        at = {
+        return {
             k: datetime.fromisoformat(job[k])
             for k in ("requested_at", "started_at", "running_at", "finished_at")
             if job.get(k)
         }
+
+    @staticmethod
+    def seconds_to_finish(at: dict[str, datetime], request_seconds: float) -> float:
+        """Seconds from pressing Synchronise to the job's end: the whole Synchronise
+        request as the client timed it, plus the job's ``requested_at`` to ``finished_at``
+        (``at``: :meth:`job_times`). ``requested_at`` is stamped inside that request, so
+        this overstates by the part of the request after it (a few ms), never understates."""
+        return request_seconds + (at["finished_at"] - at["requested_at"]).total_seconds()
+
+    @staticmethod
+    def phases(at: dict[str, datetime]) -> dict[str, float]:
+        """Seconds of a job's phases, from its own timestamps (``at``: :meth:`job_times`):
+        waiting in the queue, the prepare step (snapshot, campaign), the chunks, and the
+        finalize step."""
         out = {}
         if "started_at" in at:
             out["queued"] = (at["started_at"] - at["requested_at"]).total_seconds()

@@ -29,7 +29,7 @@ def timed_syncs(api: CrmApi, mailshot_id: int, runs: int, busy: list[int]) -> li
         attempts += 1
         request_seconds, _ = api.synchronise(mailshot_id)
         final = api.wait(mailshot_id, timeout=120, poll=0.05)
-        seconds = api.seconds_to_finish(int(final["job_id"]), request_seconds)
+        seconds = api.seconds_to_finish(api.job_times(int(final["job_id"])), request_seconds)
         if final["state"] != "synchronised":
             raise SystemExit(f"the small sync did not complete: {final}")
         if all(api.status(m)["state"] in ("queued", "synchronising") for m in busy):

@@ -9,10 +9,9 @@ mailshot, starts ``mailshot serve`` (CRM, ESP and the bridge in one process) as 
 would, presses Synchronise through the CRM API and polls (four times a second, as a page
 would) until the mailshot is synchronised. ``seconds`` is the Synchronise request plus the
 job's own ``requested_at`` to ``finished_at``, so the poll's pace does not change it. In the
-same run it measures, as the reference, how fast the same N rows are
-bulk-inserted into a fresh SQLite file (executemany in one transaction; the best of three
-runs, each printed to stderr). The last line
-printed is one JSON object with the figures.
+same run it measures, as the reference, how fast the same N rows are bulk-inserted into a
+fresh SQLite file (executemany in one transaction; the best of three runs, each printed to
+stderr). The last line printed is one JSON object with the figures.
 """
 
 from __future__ import annotations
@@ -72,9 +71,10 @@ def main() -> None:
             request_seconds, _ = api.synchronise(mailshot_id)
             final = api.wait(mailshot_id)
             seen_seconds = time.perf_counter() - started
-            seconds = api.seconds_to_finish(int(final["job_id"]), request_seconds)
+            at = api.job_times(int(final["job_id"]))
+            seconds = api.seconds_to_finish(at, request_seconds)
             server_cpu = (served.cpu_seconds() or 0.0) - cpu_before
-            phases = api.phases(int(final["job_id"]))
+            phases = api.phases(at)
             api.close()
             server_rss = served.peak_rss_mb()
             if spy is not None:
