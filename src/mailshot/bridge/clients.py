@@ -91,7 +91,7 @@ def _call(
         ) from exc
     # httpx binds a response and its stream to each other (``BoundSyncStream``), a cycle
     # only the cyclic garbage collector frees; until it runs, the request's and the
-    # response's bodies (about 800 KB each for a chunk of 10,000) stay in memory. The body
+    # response's bodies (about 1.3 MB each for a chunk of 20,000) stay in memory. The body
     # is read and the stream closed by now, so the stream is let go.
     response.stream = httpx.ByteStream(b"")
     status = response.status_code

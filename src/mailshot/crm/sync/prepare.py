@@ -297,14 +297,13 @@ def prepare(
     job, mailshot = _held_prepare(session, unit_id, token)
     if job.recipients_total is None:
         tracked = running.track(job.id, session) if running is not None else nullcontext()
-        with tracked as stop:
+        # Bulk work: a Synchronise, a lease or a chunk's completion waiting for the write
+        # lock goes before the snapshot's next slice.
+        with tracked as stop, bulk_writes():
             try:
-                # Bulk work: a Synchronise, a lease or a chunk's completion waiting for
-                # the write lock goes before the snapshot's next slice.
-                with bulk_writes():
-                    totals = _take_snapshot(
-                        session, job, mailshot, unit_id, token, at, snapshot, chunks_pending
-                    )
+                totals = _take_snapshot(
+                    session, job, mailshot, unit_id, token, at, snapshot, chunks_pending
+                )
             except DBAPIError:
                 if stop is None or not stop.is_set():
                     raise

@@ -86,12 +86,11 @@ def _column(columns: list[str], transposed: list[tuple[Any, ...]], name: str) ->
     return transposed[columns.index(name)]
 
 
-def all_plausible(addresses: Sequence[str], joined: str) -> bool:
-    """Every one of ``addresses`` (newline-joined in ``joined``) is plausible, as
-    :func:`plausible_address` would say of each (it is given no over-long ones: the caller
-    checks lengths): one regular-expression match over all of them (an address cannot
-    contain a newline, so the text splits unambiguously)."""
-    count = len(addresses)
+def all_plausible(joined: str, count: int) -> bool:
+    """``count`` addresses, newline-joined in ``joined``, each plausible as
+    :func:`plausible_address` would say (it is given no over-long ones: the caller checks
+    lengths): one regular-expression match over all of them (an address cannot contain a
+    newline, so the text splits unambiguously)."""
     return count == 0 or (
         joined.count("\n") == count - 1 and _ALL_PLAUSIBLE.fullmatch(joined) is not None
     )
@@ -149,14 +148,14 @@ def parse_chunk(columns: list[str], rows: list[list[Any]]) -> ParsedChunk:
     joined = "\n".join(emails)
     trimmed: Sequence[str] = emails
     norms: list[str] = []
-    if emails and max(map(len, emails)) <= 320 and all_plausible(emails, joined):
+    if emails and max(map(len, emails)) <= 320 and all_plausible(joined, len(emails)):
         # Plausible as given, so nothing to trim; lower-casing keeps them plausible (it
         # cannot make an "@", a dot or a space), so they are not checked again.
         norms = joined.lower().split("\n")
     elif emails:
         trimmed = [e.strip() for e in emails]
         norms = [e.lower() for e in trimmed]
-        if max(map(len, norms)) > 320 or not all_plausible(norms, "\n".join(norms)):
+        if max(map(len, norms)) > 320 or not all_plausible("\n".join(norms), len(norms)):
             _raise_problems(columns, rows)
     firsts, lasts = _names(given_firsts), _names(given_lasts)
     parsed = ParsedChunk(present=present)
