@@ -25,7 +25,8 @@ def make_part_app(*, title: str, description: str, settings: Settings, db_url: s
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        engine.dispose()
+        for each in app.state.engines:  # the part may have added engines of its own
+            each.dispose()
 
     app = FastAPI(
         title=title,
@@ -38,6 +39,7 @@ def make_part_app(*, title: str, description: str, settings: Settings, db_url: s
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.engines = [engine]
     app.state.sessions = make_sessionmaker(engine)
     install_error_handlers(app)
     return app

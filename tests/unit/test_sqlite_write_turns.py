@@ -7,10 +7,13 @@ import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import IntegrityError
 
-from mailshot.db import bulk_writes, make_engine
+from mailshot.db import bulk_writes, make_engine, make_unchecked_writer
 
 
 def _engine(tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -118,3 +121,59 @@ def test_bulk_work_alone_takes_its_turn_at_once(tmp_path: Path) -> None:
         conn.execute(text("INSERT INTO t VALUES (1)"))
     assert time.monotonic() - started < 2
     engine.dispose()
+
+
+def test_an_unchecked_writer_skips_only_foreign_key_checks(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE parent (id INTEGER PRIMARY KEY)"))
+        conn.execute(text("CREATE TABLE child (parent_id INTEGER NOT NULL REFERENCES parent(id))"))
+    writer = make_unchecked_writer(engine)
+    assert writer is not engine
+    for via, expected in ((engine, 1), (writer, 0)):
+        with via.connect() as conn:
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == expected
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text("INSERT INTO child VALUES (7)"))
+    with writer.begin() as conn:  # NOT NULL and the rest are still enforced
+        with pytest.raises(IntegrityError):
+            conn.execute(text("INSERT INTO child VALUES (NULL)"))
+    writer.dispose()
+    engine.dispose()
+
+
+def test_an_unchecked_writer_takes_the_same_turns_as_its_engine(tmp_path: Path) -> None:
+    """The bulk writer of the unchecked engine lets a writer of the main engine that waits
+    go first, as if both were one engine's (with turns of its own it would be given the
+    lock first, the main engine's writer still polling SQLite's lock)."""
+    engine = _engine(tmp_path)
+    writer = make_unchecked_writer(engine)
+    order: list[str] = []
+
+    def write(name: str, via: Any, bulk: bool) -> None:
+        with bulk_writes() if bulk else nullcontext(), via.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+            order.append(name)
+
+    holder = writer.connect()
+    holder.begin()
+    holder.execute(text("INSERT INTO t VALUES (0)"))  # holds the turn, via the writer
+    small = threading.Thread(target=write, args=("small", engine, False))
+    small.start()
+    time.sleep(0.6)
+    bulk = threading.Thread(target=write, args=("bulk", writer, True))
+    bulk.start()
+    time.sleep(0.3)
+    assert order == []
+    holder.commit()
+    holder.close()
+    for t in (small, bulk):
+        t.join(timeout=10)
+    assert order == ["small", "bulk"]
+    writer.dispose()
+    engine.dispose()
+
+
+def test_other_databases_have_no_unchecked_writer() -> None:
+    engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert make_unchecked_writer(engine) is engine

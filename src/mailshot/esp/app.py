@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 
 from mailshot import metrics
+from mailshot.db import make_sessionmaker, make_unchecked_writer
 from mailshot.errors import error_response
 from mailshot.esp.api import build_router
 from mailshot.esp.errors import RetryLaterError
@@ -27,6 +28,12 @@ def create_esp_app(settings: Settings) -> FastAPI:
         settings=settings,
         db_url=settings.esp_db_url(),
     )
+    # Recipient chunks are written through connections that leave foreign keys unchecked
+    # (on SQLite; see mailshot.db.make_unchecked_writer and audience.write_recipients).
+    chunk_writer = make_unchecked_writer(app.state.engine)
+    if chunk_writer is not app.state.engine:
+        app.state.engines.append(chunk_writer)
+    app.state.chunk_sessions = make_sessionmaker(chunk_writer)
     app.add_exception_handler(RetryLaterError, _retry_later)
     app.include_router(build_router(), prefix="/api/v1")
     metrics.install(app, "esp", [EspCollector(app.state.sessions)])

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailshot.esp import scopes
-from mailshot.esp.api.deps import SessionDep, SessionsDep, scoped
+from mailshot.esp.api.deps import ChunkSessionsDep, SessionDep, scoped
 from mailshot.esp.schemas.audience import (
     RecipientChunk,
     RecipientPublic,
@@ -94,7 +94,7 @@ def _write_chunk(
     },
 )
 async def post_recipients(
-    request: Request, sessions: SessionsDep, _: Writer, crm_mailshot_id: int
+    request: Request, sessions: ChunkSessionsDep, _: Writer, crm_mailshot_id: int
 ) -> RecipientsWritten:
     """Write a chunk of the current snapshot's audience (a ``RecipientChunk``): contacts are
     upserted by normalised address, audience rows by (campaign, contact). Idempotent: the

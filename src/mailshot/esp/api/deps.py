@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
 
 from mailshot.apideps import (
     SessionDep,
@@ -24,6 +25,7 @@ from mailshot.keyauth import Principal
 
 __all__ = [
     "PRODUCT_PREFIX",
+    "ChunkSessionsDep",
     "PrincipalDep",
     "SessionDep",
     "SessionsDep",
@@ -34,6 +36,15 @@ __all__ = [
     "get_settings",
     "scoped",
 ]
+
+
+def get_chunk_sessions(request: Request) -> sessionmaker[Session]:
+    """Sessions for writing recipient chunks (see :func:`mailshot.db.make_unchecked_writer`)."""
+    sessions: sessionmaker[Session] = request.app.state.chunk_sessions
+    return sessions
+
+
+ChunkSessionsDep = Annotated[sessionmaker[Session], Depends(get_chunk_sessions)]
 
 get_principal = principal_dependency(
     product_prefix=PRODUCT_PREFIX,

@@ -328,7 +328,11 @@ def write_recipients(
     """Write one chunk of a snapshot's audience (idempotent), in one transaction.
 
     The chunk is checked, and on SQLite staged, before the transaction begins, so the write
-    lock is not held while parsing or copying rows."""
+    lock is not held while parsing or copying rows. The API passes sessions whose SQLite
+    connections do not check foreign keys (:func:`mailshot.db.make_unchecked_writer`):
+    every row written here references the campaign read at the start of the transaction
+    or a contact upserted in it (``contact_id`` is NOT NULL, so a missing one is refused),
+    and the write lock keeps them from being deleted before the commit."""
     parsed = parse_chunk(chunk.columns, chunk.rows)
     engine = sessions.kw["bind"]
     # A large chunk is bulk work: a campaign, a small chunk or a finalize waiting for the
