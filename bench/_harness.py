@@ -317,17 +317,42 @@ class Served:
     url: str
     log: Path
 
-    def peak_rss_mb(self) -> float | None:
-        return peak_rss_mb(self.process.pid)
+    def pids(self) -> dict[str, int]:
+        """The server's processes by name: ``mailshot serve`` and, when it started one, the
+        ESP process its workers write to (``mailshot.esp_process``)."""
+        out = {"mailshot serve": self.process.pid}
+        for child in child_pids(self.process.pid):
+            out["ESP process" if len(out) == 1 else f"child {child}"] = child
+        return out
 
-    def cpu_seconds(self) -> float | None:
-        return cpu_seconds(self.process.pid)
+    def peak_rss_mb(self) -> dict[str, float | None]:
+        """Peak RSS of each of the server's processes (read while they run)."""
+        return {name: peak_rss_mb(pid) for name, pid in self.pids().items()}
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds so far of each of the server's processes."""
+        return {name: cpu_seconds(pid) or 0.0 for name, pid in self.pids().items()}
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes ``pid`` started from any of its threads (Linux: /proc)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        return sorted(int(c) for task in tasks for c in (task / "children").read_text().split())
+    except OSError:
+        return []
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each process used between two :meth:`Served.cpu_seconds` readings."""
+    return {name: round(after[name] - before.get(name, 0.0), 1) for name in after}
 
 
 @contextmanager
 def serve(inst: Install, *args: str) -> Iterator[Served]:
-    """``mailshot serve`` (CRM, ESP and the embedded bridge in one process), as a user runs
-    it; waits until it answers and its workers have said hello; stops it at the end."""
+    """``mailshot serve`` (CRM, ESP and the embedded bridge workers, which write to the ESP
+    through a second process unless told otherwise), as a user runs it; waits until it
+    answers and has started its workers; stops it at the end."""
     log = inst.folder / "serve.log"
     exe = Path(sys.executable).with_name("mailshot")
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "mailshot.cli.main"]
@@ -349,7 +374,13 @@ def serve(inst: Install, *args: str) -> Iterator[Served]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"mailshot serve did not start:\n{log.read_text()}")
             time.sleep(0.05)
-        time.sleep(0.5)  # the embedded workers start once the server listens
+        # The embedded workers (and the ESP process they write to) start once the server
+        # listens; the banner, last, says they run.
+        while "Press Ctrl-C to stop." not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mailshot serve did not start its workers:\n{log.read_text()}")
+            time.sleep(0.05)
+        time.sleep(0.5)  # as a user would press Synchronise: not in the server's first instant
         yield served
     finally:
         if proc.poll() is None:

@@ -89,7 +89,7 @@ def main() -> None:
         "chunk_size": inst.settings.chunk_size,
         "alone": stats(alone),
         "beside_three_large_syncs": stats(loaded),
-        "peak_rss_mb": {"mailshot serve": rss},
+        "peak_rss_mb": rss,
     }
     print(orjson.dumps(out).decode())
 

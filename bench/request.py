@@ -58,7 +58,7 @@ def main() -> None:
         "chunk_size": inst.settings.chunk_size,
         "requests_per_size": args.requests,
         "latency_by_audience": figures,
-        "peak_rss_mb": {"mailshot serve": rss},
+        "peak_rss_mb": rss,
     }
     print(orjson.dumps(out).decode())
 

@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     embedded_worker: bool = Field(
         default=True, description="Whether `serve` also runs bridge workers."
     )
+    esp_process: bool = Field(
+        default=True,
+        description="Whether `serve`'s bridge workers write to an ESP served by a second "
+        "process (faster: see mailshot.esp_process); ignored when `esp_url` is set.",
+    )
     log_json: bool = Field(default=False, description="Log one JSON object per line.")
     log_level: str = Field(default="INFO", description="Logging level.")
 

@@ -42,4 +42,9 @@ def make_part_app(*, title: str, description: str, settings: Settings, db_url: s
     app.state.engines = [engine]
     app.state.sessions = make_sessionmaker(engine)
     install_error_handlers(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
     return app

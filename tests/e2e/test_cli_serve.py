@@ -213,3 +213,74 @@ def test_serve_without_workers_and_a_separate_worker(
     finally:
         if worker.poll() is None:
             worker.kill()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started (from any of its threads) and that still run."""
+    return [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rpartition(")")[2].split()[1])
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    """True once ``pid`` no longer runs (a zombie counts as gone)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_the_workers_write_through_an_esp_process_started_again_if_it_dies(
+    settings: Settings, serve: list[Served]
+) -> None:
+    served = Served(settings, "--demo", "--demo-people", "200", "--workers", "1")
+    serve.append(served)
+    port = int(served.wait_for(r"mailshot is running at http://127\.0\.0\.1:(\d+)")[1])
+    pid = int(served.wait_for(r"writing to the ESP through a second process \(pid (\d+)\)")[1])
+    assert _parent_of(pid) == served.process.pid
+    assert b"mailshot.esp_process" in Path(f"/proc/{pid}/cmdline").read_bytes()
+
+    os.kill(pid, signal.SIGKILL)
+    served.wait_for(r"the ESP process for the bridge workers exited \(-9\); starting it again")
+    done = _cli(settings, port, "sync", demo.READY_MAILSHOT, "--wait", "--timeout", "90")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Synchronised" in done.stdout
+    (again,) = _children(served.process.pid)
+    assert again != pid
+
+    assert served.stop() == 0
+    assert _gone(again, timeout=5)
+    assert "Traceback" not in "".join(served.output)
+
+
+def test_the_esp_process_stops_when_serve_is_killed(
+    settings: Settings, serve: list[Served]
+) -> None:
+    served = Served(settings, "--no-worker")
+    serve.append(served)
+    served.wait_for(r"Bridge: not started here")
+    assert _children(served.process.pid) == []
+    served.stop()
+
+    served = Served(settings, "--workers", "1")
+    serve.append(served)
+    pid = int(served.wait_for(r"writing to the ESP through a second process \(pid (\d+)\)")[1])
+    served.process.kill()
+    served.process.wait(timeout=10)
+    assert _gone(pid, timeout=5)

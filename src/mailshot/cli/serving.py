@@ -1,4 +1,5 @@
-"""``mailshot serve`` (the embedded default: CRM, ESP and bridge workers in one process) and
+"""``mailshot serve`` (the embedded default: CRM, ESP and bridge workers on one port; the
+workers write to the ESP through a second process, :mod:`mailshot.esp_process`) and
 ``mailshot worker`` (bridge workers alone, against CRM and ESP servers anywhere).
 
 ``serve`` provisions the databases and keys, optionally loads the demo data, runs uvicorn
@@ -125,6 +126,7 @@ def _banner(
     result: ProvisionResult,
     demo_result: DemoResult | None,
     workers: int,
+    esp_pid: int | None = None,
 ) -> None:
     from mailshot import demo as demo_data
 
@@ -134,7 +136,12 @@ def _banner(
     console.print(f"  ESP pages:    {settings.esp_base_url()}/")
     console.print(f"  CRM API docs: {settings.crm_base_url()}/api/v1/docs")
     console.print(f"  ESP API docs: {settings.esp_base_url()}/api/v1/docs")
-    if workers:
+    if workers and esp_pid is not None:
+        console.print(
+            f"  Bridge: {workers} worker(s) in this process, writing to the ESP through"
+            f" a second process (pid {esp_pid})"
+        )
+    elif workers:
         console.print(f"  Bridge: {workers} worker(s) in this process")
     else:
         console.print("  Bridge: not started here; run `mailshot worker` to synchronise")
@@ -169,7 +176,10 @@ def run_server(
     demo_result: DemoResult | None,
     workers: int,
 ) -> None:
-    """Serve until stopped; start ``workers`` bridge workers once the server is up."""
+    """Serve until stopped; start ``workers`` bridge workers once the server is up (writing
+    to the ESP through a second process, see :mod:`mailshot.esp_process`, unless the
+    settings say otherwise)."""
+    from mailshot.esp_process import EspProcess
     from mailshot.server import create_app
 
     config = uvicorn.Config(
@@ -182,8 +192,13 @@ def run_server(
     )
     server = _Server(config)
     done = threading.Event()
+    esp: EspProcess | None = None
+    if workers and settings.esp_process and settings.esp_url is None:
+        esp = EspProcess()
+        esp.start()  # it starts while this server does
 
     def when_started() -> None:
+        nonlocal esp
         while not server.started and not done.is_set():
             time.sleep(0.05)
         if not server.started:
@@ -192,16 +207,21 @@ def run_server(
         port = server.bound_port()
         if port is not None and port != settings.port:
             live = settings.model_copy(update={"port": port})
+        if esp is not None and not esp.wait_ready():
+            log.error("the ESP process did not start: the workers write to this process's ESP")
+            esp.stop()
+            esp = None
         running = workers
         if workers:
+            bridged = live if esp is None else live.model_copy(update={"esp_url": esp.url})
             try:
-                server.pool = make_pool(live, workers)
+                server.pool = make_pool(bridged, workers)
                 server.pool.start()
             except (Exception, typer.Exit):
                 log.exception("the embedded bridge workers could not start")
                 running = 0
         runtime_tuning.freeze_gc()  # everything is loaded: freeze it, collect less often
-        _banner(live, result, demo_result, running)
+        _banner(live, result, demo_result, running, esp.pid if esp is not None else None)
 
     if workers:
         bridge_config(settings, workers)  # a missing key ends the command here, clearly
@@ -217,6 +237,8 @@ def run_server(
         watcher.join(timeout=DRAIN_SECONDS)
         if server.pool is not None:
             server.pool.stop(DRAIN_SECONDS)
+        if esp is not None:  # after the workers: they finish their units against it
+            esp.stop()
     console.print("mailshot stopped.")
 
 
