@@ -246,6 +246,7 @@ def _gone(pid: int, timeout: float) -> bool:
     return False
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # processes, whatever the database
 def test_the_workers_write_through_an_esp_process_started_again_if_it_dies(
     settings: Settings, serve: list[Served]
 ) -> None:
@@ -269,6 +270,7 @@ def test_the_workers_write_through_an_esp_process_started_again_if_it_dies(
     assert "Traceback" not in "".join(served.output)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # processes, whatever the database
 def test_the_esp_process_stops_when_serve_is_killed(
     settings: Settings, serve: list[Served]
 ) -> None:
