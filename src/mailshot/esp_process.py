@@ -7,8 +7,8 @@ on the same settings and databases, over HTTP on 127.0.0.1, like any ESP. The re
 the interpreter lock: one process runs one thread of Python at a time, and a chunk's
 parsing and checks on the ESP side kept the CRM's reads, leases and completions (and each
 thread coming back from the database) waiting for their turn. Measured with
-``bench/sync.py --recipients 1000000``, interleaved: 5.43, 5.70, 5.58 s with the ESP apart,
-7.10, 6.43, 7.30 s in one process (docs/PERFORMANCE.md, round 6).
+``bench/sync.py --recipients 1000000``, interleaved with ``--one-process``: 7.25, 7.61,
+7.35 s with the ESP apart, 9.36, 8.82, 9.70 s in one process (docs/PERFORMANCE.md, round 6).
 
 The second process listens on a socket the parent opened (so its port is known before it
 starts and stays the same if it is started again), ignores Ctrl-C meant for ``serve`` (it
@@ -45,10 +45,7 @@ class EspProcess:
     """The second process serving the ESP (see the module's docstring)."""
 
     def __init__(self) -> None:
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self._socket.listen(128)
+        self._socket = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         self._process: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
@@ -79,8 +76,8 @@ class EspProcess:
 
     def stop(self, timeout: float = STOP_SECONDS) -> None:
         """Ask the process to stop (SIGTERM), kill it after ``timeout``; close the socket."""
-        self._stopping.set()
-        with self._lock:
+        with self._lock:  # no new process is started after this (see _spawn)
+            self._stopping.set()
             process = self._process
         if process is not None and process.poll() is None:
             process.terminate()
@@ -97,6 +94,8 @@ class EspProcess:
         fd = self._socket.fileno()
         command = [sys.executable, "-m", "mailshot.esp_process", "--fd", str(fd)]
         with self._lock:
+            if self._stopping.is_set():  # stop() came first: it would not see this one
+                return
             self._process = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
                 command, pass_fds=(fd,), start_new_session=True
             )

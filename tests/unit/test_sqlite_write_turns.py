@@ -82,32 +82,41 @@ def test_a_reader_does_not_wait_for_a_writers_turn(tmp_path: Path) -> None:
     engine.dispose()
 
 
+def _written_in_turn(holder_via: Any, *writers: tuple[str, Any, bool, float]) -> list[str]:
+    """Hold a write turn through ``holder_via``; start each writer ``(name, engine, bulk,
+    seconds to wait after starting it)``, none of which writes while the turn is held;
+    give the turn back and answer the order in which they wrote."""
+    order: list[str] = []
+
+    def write(name: str, via: Any, bulk: bool) -> None:
+        with bulk_writes() if bulk else nullcontext(), via.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+            order.append(name)
+
+    holder = holder_via.connect()
+    holder.begin()
+    holder.execute(text("INSERT INTO t VALUES (0)"))  # holds the turn
+    threads = []
+    for name, via, bulk, pause in writers:
+        threads.append(threading.Thread(target=write, args=(name, via, bulk)))
+        threads[-1].start()
+        time.sleep(pause)  # it is waiting
+    assert order == []
+    holder.commit()
+    holder.close()
+    for t in threads:
+        t.join(timeout=10)
+    return order
+
+
 def test_a_writer_waiting_goes_before_bulk_work_waiting_longer(tmp_path: Path) -> None:
     """Bulk transactions (a snapshot slice, a large chunk) let any other waiting writer go
     first: the turn given back goes to the Synchronise that came later, not to the bulk
     writer that was already waiting; the bulk writer follows it."""
     engine = _engine(tmp_path)
-    order: list[str] = []
-
-    def write(name: str, bulk: bool) -> None:
-        with bulk_writes() if bulk else nullcontext(), engine.begin() as conn:
-            conn.execute(text("INSERT INTO t VALUES (1)"))
-            order.append(name)
-
-    holder = engine.connect()
-    holder.begin()
-    holder.execute(text("INSERT INTO t VALUES (0)"))  # holds the turn
-    bulk_writer = threading.Thread(target=write, args=("bulk", True))
-    bulk_writer.start()
-    time.sleep(0.3)  # the bulk writer is waiting
-    other = threading.Thread(target=write, args=("synchronise", False))
-    other.start()
-    time.sleep(0.3)  # both are waiting
-    assert order == []
-    holder.commit()
-    holder.close()
-    for t in (bulk_writer, other):
-        t.join(timeout=10)
+    order = _written_in_turn(
+        engine, ("bulk", engine, True, 0.3), ("synchronise", engine, False, 0.3)
+    )
     assert order == ["synchronise", "bulk"]
     with engine.connect() as check:
         assert check.execute(text("SELECT count(*) FROM t")).scalar_one() == 3
@@ -148,27 +157,8 @@ def test_an_unchecked_writer_takes_the_same_turns_as_its_engine(tmp_path: Path) 
     lock first, the main engine's writer still polling SQLite's lock)."""
     engine = _engine(tmp_path)
     writer = make_unchecked_writer(engine)
-    order: list[str] = []
-
-    def write(name: str, via: Any, bulk: bool) -> None:
-        with bulk_writes() if bulk else nullcontext(), via.begin() as conn:
-            conn.execute(text("INSERT INTO t VALUES (1)"))
-            order.append(name)
-
-    holder = writer.connect()
-    holder.begin()
-    holder.execute(text("INSERT INTO t VALUES (0)"))  # holds the turn, via the writer
-    small = threading.Thread(target=write, args=("small", engine, False))
-    small.start()
-    time.sleep(0.6)
-    bulk = threading.Thread(target=write, args=("bulk", writer, True))
-    bulk.start()
-    time.sleep(0.3)
-    assert order == []
-    holder.commit()
-    holder.close()
-    for t in (small, bulk):
-        t.join(timeout=10)
+    # The turn is held via the writer; the main engine's writer waits first.
+    order = _written_in_turn(writer, ("small", engine, False, 0.6), ("bulk", writer, True, 0.3))
     assert order == ["small", "bulk"]
     writer.dispose()
     engine.dispose()
