@@ -482,6 +482,7 @@ def start_profile(pid: int, path: str) -> subprocess.Popen[bytes]:
             "--rate",
             "200",
             "--threads",
+            "--subprocesses",
             "--output",
             path,
             "--nonblocking",

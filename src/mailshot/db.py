@@ -268,6 +268,16 @@ def db_now(session: Session) -> datetime:
     return value.astimezone(UTC)
 
 
+def begin_read(session: Session) -> None:
+    """Unless ``session`` is in a transaction already, begin its next one as a read: on
+    SQLite a plain ``BEGIN``, which neither takes nor waits for the write lock. For a
+    service that only reads but may be called on a session whose earlier work committed
+    (a POST that answers with a status: its default transaction would wait for a turn at
+    the write lock behind a snapshot slice, for nothing)."""
+    if not session.in_transaction():
+        session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+
+
 @contextmanager
 def read_only(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose transaction does not take SQLite's write lock (plain BEGIN)."""

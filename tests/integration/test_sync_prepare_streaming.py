@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from mailshot.crm.models import SyncJob, SyncRecipient
@@ -195,3 +195,41 @@ def test_a_prepare_taken_over_half_way_resumes_after_what_was_committed(
         ids = [pid for _, pid in people]
         assert ids == sorted(set(ids)), "a recipient is missing order or appears twice"
         assert done.recipients_total == PEOPLE - 3
+
+
+def test_a_prepare_drops_earlier_snapshots_and_skips_jobs_that_hold_none(
+    sessions: Callable[[], Session], settings: Settings
+) -> None:
+    """The snapshot of the mailshot's earlier job is deleted by the next prepare, and the
+    prepare visits only jobs that still hold rows: a mailshot pressed many times does not
+    cost each prepare two deletes per job it ever had."""
+    deletes: list[str] = []
+
+    def count_deletes(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM SYNC_"):
+            deletes.append(statement)
+
+    with sessions() as s:
+        mailshot_id = _queued(s, settings, "again")
+        first = _lease(s, T0)
+        prepare.prepare(s, first.unit_id, first.lease_token, chunks_pending=False, now=T0)
+        held = s.scalar(select(func.count()).where(SyncRecipient.job_id == first.job_id))
+        assert held == PEOPLE - 3
+        for _ in range(30):  # pressed again and again: jobs superseded before any snapshot
+            queue.request_sync(s, mailshot_id, chunk_size=CHUNK, now=T0)
+        last = _lease(s, T0)
+        assert last.kind == "prepare" and last.job_id > first.job_id + 29
+        engine = s.get_bind()
+        event.listen(engine, "before_cursor_execute", count_deletes)
+        try:
+            prepare.prepare(s, last.unit_id, last.lease_token, chunks_pending=False, now=T0)
+        finally:
+            event.remove(engine, "before_cursor_execute", count_deletes)
+        per_job = dict(
+            s.execute(
+                select(SyncRecipient.job_id, func.count()).group_by(SyncRecipient.job_id)
+            ).all()
+        )
+    assert per_job == {last.job_id: PEOPLE - 3}  # the first job's snapshot is gone
+    # The first job's two tables (its recipients, its exclusions), not 31 jobs' worth.
+    assert 2 <= len(deletes) <= 4, deletes

@@ -3,8 +3,10 @@ exhausted, a unit that keeps killing workers, and least-served-first fairness.""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -12,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from mailshot.crm.models import Mailshot, SyncJob
 from mailshot.crm.models.sync import SyncLeaseLog
-from mailshot.crm.sync import prepare, queue, work
+from mailshot.crm.sync import prepare, progress, queue, work
 from mailshot.crm.sync.backoff import RetryPolicy
 from mailshot.db import make_engine, make_sessionmaker
 from mailshot.errors import AppError
@@ -174,3 +176,31 @@ def test_the_express_lane_takes_only_small_syncs_chunks_and_finalize(
     assert final is not None and (final.mailshot_id, final.kind) == (small, "finalize")
     assert express() is None  # the large sync's chunks wait for the other lanes
     assert _lease(session, T0).mailshot_id == big
+
+
+def test_the_status_after_a_synchronise_reads_without_waiting_for_writers(
+    session: Session, settings: Settings
+) -> None:
+    """Synchronise answers with the mailshot's status, read after its own commit: that read
+    must not queue behind a writer (a snapshot slice, a large chunk) holding the lock.
+    Another connection holds the write lock (SQLite) or an exclusive lock on the sync
+    tables (PostgreSQL: reads pass, writes wait) while the status is read."""
+    mailshot_id = _mailshot(settings, 5, "reads")
+    job_id = queue.request_sync(session, mailshot_id, chunk_size=5, now=T0)
+    holder = make_engine(settings.crm_db_url())
+    answered: list[Any] = []
+    with holder.connect() as conn:
+        conn.execute(select(Mailshot.id).limit(1))  # SQLite: BEGIN IMMEDIATE, the write lock
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("LOCK TABLE sync_jobs, sync_units, mailshots IN EXCLUSIVE MODE")
+        reader = threading.Thread(
+            target=lambda: answered.append(progress.mailshot_status(session, mailshot_id, T0))
+        )
+        reader.start()
+        reader.join(timeout=5)
+        still_waiting = reader.is_alive()
+        conn.rollback()
+    reader.join()
+    holder.dispose()
+    assert not still_waiting, "the status read waited for the writer"
+    assert answered[0].job_id == job_id and answered[0].state == "queued"

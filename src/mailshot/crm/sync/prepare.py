@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -385,12 +385,21 @@ def drop_older_snapshots(
 ) -> None:
     """Delete the snapshots of the mailshot's earlier, ended jobs: in batches of
     :data:`DROP_BATCH` rows with ``checkpoint`` between them, else in the caller's
-    transaction."""
+    transaction. Only the jobs that still hold rows are visited (one index probe each, in
+    one statement), so a mailshot synchronised a thousand times does not cost its next
+    prepare two thousand deletes."""
+    holds_rows = or_(
+        *(
+            select(table.c.job_id).where(table.c.job_id == jobs.c.id).exists()
+            for table in (recipients, exclusions)
+        )
+    )
     older = session.scalars(
         select(jobs.c.id).where(
             jobs.c.mailshot_id == mailshot_id,
             jobs.c.id < job_id,
             jobs.c.state.not_in(JOB_ACTIVE),
+            holds_rows,
         )
     ).all()
     for old in older:

@@ -19,6 +19,7 @@ from mailshot.crm.sync import integration
 from mailshot.crm.sync.schemas import LastError, QueueEntry, QueuePublic, SyncJobPublic, SyncStatus
 from mailshot.crm.sync.states import JOB_ACTIVE
 from mailshot.crm.sync.tables import current_time, jobs, mailshots, units
+from mailshot.db import begin_read
 from mailshot.errors import CATALOGUE, NOT_FOUND, AppError
 
 
@@ -132,6 +133,7 @@ def queue_position(session: Session, job: Any) -> int | None:
 
 
 def mailshot_status(session: Session, mailshot_id: int, now: datetime | None = None) -> SyncStatus:
+    begin_read(session)  # a read: after a POST's commit, no turn at the write lock
     at = current_time(session, now)
     mailshot = get_or_404(session, Mailshot, mailshot_id, "mailshot")
     job = None
