@@ -13,7 +13,7 @@ from sqlalchemy import select
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, SettingsDep, scoped
 from mailshot.crm.models import SyncExclusion
-from mailshot.crm.sync import api_work, integration, preflight, progress, queue
+from mailshot.crm.sync import api_work, integration, progress, queue
 from mailshot.crm.sync.schemas import (
     ExclusionPublic,
     IntegrationPublic,
@@ -44,10 +44,7 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 def synchronise(
     session: SessionDep, settings: SettingsDep, who: Requester, mailshot_id: int
 ) -> SyncStatus:
-    queue.request_sync(session, mailshot_id, chunk_size=settings.chunk_size, actor=who.actor)
-    status = progress.mailshot_status(session, mailshot_id)
-    status.warnings = preflight.limit_warnings(session)
-    return status
+    return queue.synchronise(session, mailshot_id, chunk_size=settings.chunk_size, actor=who.actor)
 
 
 @router.get("/mailshots/{mailshot_id}/sync", summary="Where a mailshot's sync stands")
@@ -69,10 +66,9 @@ def cancel_sync(session: SessionDep, _: Requester, mailshot_id: int) -> SyncStat
 def retry_sync(
     session: SessionDep, settings: SettingsDep, who: Requester, mailshot_id: int
 ) -> SyncStatus:
-    queue.retry(session, mailshot_id, chunk_size=settings.chunk_size, actor=who.actor)
-    status = progress.mailshot_status(session, mailshot_id)
-    status.warnings = preflight.limit_warnings(session)
-    return status
+    return queue.synchronise(
+        session, mailshot_id, chunk_size=settings.chunk_size, actor=who.actor, retry=True
+    )
 
 
 @router.get("/sync/queue", summary="Active syncs in the order they are served")

@@ -8,6 +8,7 @@ mailshot's ``sync_state``. The audience is read later, by the prepare step of a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
@@ -16,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from mailshot.crm.models import Mailshot
 from mailshot.crm.services.common import get_or_404
-from mailshot.crm.sync import errors
+from mailshot.crm.sync import errors, progress
 from mailshot.crm.sync import preflight as preflight_checks
+from mailshot.crm.sync.schemas import SyncStatus
 from mailshot.crm.sync.states import JOB_ACTIVE, MAILSHOT_STATE_FOR_JOB, RETRYABLE, UNIT_OPEN
 from mailshot.crm.sync.tables import current_time, jobs, lease_log, mailshots, units
 from mailshot.errors import AppError
@@ -53,12 +55,14 @@ def request_sync(
     now: datetime | None = None,
     only_if_state: frozenset[str] | None = None,
     preflight: bool = True,
+    before_commit: Callable[[Session], None] | None = None,
 ) -> int:
     """Queue a sync of the mailshot (superseding its active one); commit; return the job id.
 
     With ``only_if_state`` (Retry), refuse unless the mailshot's sync state is one of them.
     ``preflight=False`` skips the preflight (tests that put a mailshot the ESP will refuse
-    in the queue on purpose); the sync target is checked all the same.
+    in the queue on purpose); the sync target is checked all the same. ``before_commit``
+    is called in the transaction, once the job is queued.
     """
     for attempt in range(_REQUEST_TRIES):
         mailshot = get_or_404(session, Mailshot, mailshot_id, "mailshot")
@@ -68,6 +72,9 @@ def request_sync(
         at = current_time(session, now)
         try:
             job_id = _insert_job(session, mailshot_id, chunk_size=chunk_size, actor=actor, now=at)
+            if before_commit is not None:
+                session.expire_all()  # the mailshot was updated with SQL, not through the ORM
+                before_commit(session)
             session.commit()
             return int(job_id)
         except IntegrityError:
@@ -77,6 +84,37 @@ def request_sync(
             if attempt == _REQUEST_TRIES - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def synchronise(
+    session: Session,
+    mailshot_id: int,
+    *,
+    chunk_size: int,
+    actor: str | None = None,
+    retry: bool = False,
+) -> SyncStatus:
+    """Synchronise (or, with ``retry``, Retry) as the API answers it: queue the sync and
+    read the mailshot's status, with the warnings of the checks that could not be made, in
+    the same transaction. Read after the commit, the status would compete with the
+    workers that commit wakes (each looks for the new unit at once) and the answer would
+    wait for them."""
+    answers: list[SyncStatus] = []
+
+    def answer(s: Session) -> None:
+        status = progress.mailshot_status(s, mailshot_id)
+        status.warnings = preflight_checks.limit_warnings(s)
+        answers.append(status)
+
+    request_sync(
+        session,
+        mailshot_id,
+        chunk_size=chunk_size,
+        actor=actor,
+        only_if_state=RETRYABLE if retry else None,
+        before_commit=answer,
+    )
+    return answers[-1]
 
 
 def _insert_job(
