@@ -3,6 +3,7 @@ write lock, a turn is given back whatever ends the transaction, and readers neve
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from contextlib import nullcontext
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
-from mailshot.db import bulk_writes, make_engine, make_unchecked_writer
+from mailshot.db import SQLITE_PAGE_SIZE, bulk_writes, make_engine, make_unchecked_writer
 
 
 def _engine(tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -167,3 +168,22 @@ def test_an_unchecked_writer_takes_the_same_turns_as_its_engine(tmp_path: Path) 
 def test_other_databases_have_no_unchecked_writer() -> None:
     engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
     assert make_unchecked_writer(engine) is engine
+
+
+def test_a_new_file_gets_large_pages_and_an_existing_one_keeps_its_own(tmp_path: Path) -> None:
+    """New SQLite files are made with SQLITE_PAGE_SIZE pages (fewer pages for a sync's
+    million rows); a file made elsewhere with SQLite's default keeps it (its data stays
+    readable, nothing is rewritten)."""
+    old = tmp_path / "old.db"
+    plain = sqlite3.connect(old)
+    plain.execute("CREATE TABLE t (x INTEGER)")
+    plain.execute("INSERT INTO t VALUES (1)")
+    plain.commit()
+    plain.close()
+    for path, size, rows in ((tmp_path / "new.db", SQLITE_PAGE_SIZE, 0), (old, 4096, 1)):
+        engine = make_engine(f"sqlite:///{path}")
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE IF NOT EXISTS t (x INTEGER)"))
+            assert conn.execute(text("PRAGMA page_size")).scalar_one() == size
+            assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == rows
+        engine.dispose()
