@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from mailshot.crm.models import Mailshot, SyncJob
 from mailshot.crm.models.sync import SyncLeaseLog
-from mailshot.crm.sync import prepare, progress, queue, work
+from mailshot.crm.sync import integration, prepare, progress, queue, work
 from mailshot.crm.sync.backoff import RetryPolicy
+from mailshot.crm.sync.schemas import WorkerHeartbeat
 from mailshot.db import make_engine, make_sessionmaker
 from mailshot.errors import AppError
 from mailshot.settings import Settings
@@ -204,3 +205,51 @@ def test_the_status_after_a_synchronise_reads_without_waiting_for_writers(
     holder.dispose()
     assert not still_waiting, "the status read waited for the writer"
     assert answered[0].job_id == job_id and answered[0].state == "queued"
+
+
+def test_units_waiting_out_a_pause_or_a_refused_key_are_due_once_the_integration_runs(
+    session: Session, settings: Settings
+) -> None:
+    """A chunk the ESP refused because its integration was paused, or refused for the
+    bridge's key, waits out its delay unless a worker's heartbeat says the ESP answers
+    and its integration runs: then it is due at once. A chunk refused for another reason
+    keeps its back-off."""
+    _prepared(session, settings, 15, "p", 5)
+
+    def refused(code: str) -> work.LeasedUnit:
+        unit = _lease(session, T0)
+        work.fail(
+            session,
+            unit.unit_id,
+            unit.lease_token,
+            permanent=False,
+            code=code,
+            message="refused",
+            retry_after_seconds=30,
+            counts_as_attempt=code == "HTTP_503",
+            max_attempts=5,
+            now=T0,
+        )
+        return unit
+
+    def beat(at: datetime, *, paused: bool) -> None:
+        heartbeat = WorkerHeartbeat(worker_id="w", esp_reachable=True, esp_paused=paused)
+        integration.record_heartbeat(session, heartbeat, now=at)
+
+    def lease_at(at: datetime) -> work.LeasedUnit | None:
+        return work.lease(session, worker_id="w", lease_seconds=LEASE, max_takeovers=5, now=at)
+
+    waiting = {refused("INTEGRATION_PAUSED").unit_id, refused("AUTH_KEY_EXPIRED").unit_id}
+    busy = refused("HTTP_503").unit_id
+    beat(T0 + timedelta(seconds=2), paused=True)  # still paused: nothing moves
+    assert lease_at(T0 + timedelta(seconds=3)) is None
+    beat(T0 + timedelta(seconds=4), paused=False)  # resumed, and the key is accepted
+    at = T0 + timedelta(seconds=5)
+    for _ in waiting:
+        again = lease_at(at)
+        assert again is not None and again.unit_id in waiting
+        assert again.attempt == 1  # neither refusal counted as an attempt
+        work.complete(session, again.unit_id, again.lease_token, recipients_written=5, now=at)
+    assert lease_at(T0 + timedelta(seconds=6)) is None  # the other still backs off
+    later = lease_at(T0 + timedelta(seconds=31))
+    assert later is not None and later.unit_id == busy

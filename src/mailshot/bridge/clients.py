@@ -21,7 +21,8 @@ from mailshot.bridge.errors import LeaseLostError, PermanentError, TransientErro
 _LEASE_CODES = frozenset({"SYNC_LEASE_LOST", "SYNC_JOB_ENDED"})
 
 
-#: How long a unit waits before it is tried again after a side refused the bridge's key.
+#: How long a unit waits before it is tried again after a side refused the bridge's key
+#: (at most: the CRM makes it due once a heartbeat says the key is accepted again).
 KEY_REFUSED_RETRY_SECONDS = 15.0
 
 

@@ -1,14 +1,16 @@
 """The CRM's view of the bridge: worker heartbeats (upserted by worker id), whether any
 worker is alive, and what the workers last saw of the ESP (reachable, paused since when),
 relayed in their heartbeats, so a mailshot that is not moving can say why without the CRM
-ever calling the ESP."""
+ever calling the ESP. A heartbeat that says the ESP answers and its integration runs also
+makes the units that were waiting out a pause or a refused key due at once
+(:func:`release_waiting_units`)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, select
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -18,10 +20,14 @@ from mailshot.crm.sync.schemas import (
     WorkerHeartbeat,
     WorkerPublic,
 )
-from mailshot.crm.sync.tables import current_time, is_postgres, workers
+from mailshot.crm.sync.tables import current_time, is_postgres, units, workers
 
 #: A worker is alive if it sent a heartbeat within this long (and has not said goodbye).
 ALIVE_WITHIN = timedelta(seconds=60)
+#: The code of the ESP's refusal while its integration is paused (part of its API).
+ESP_PAUSED_CODE = "INTEGRATION_PAUSED"
+#: The codes of a refused API key (either side's) start with this.
+KEY_REFUSED_PREFIX = "AUTH_"
 
 
 def record_heartbeat(session: Session, beat: WorkerHeartbeat, now: datetime | None = None) -> None:
@@ -64,7 +70,33 @@ def record_heartbeat(session: Session, beat: WorkerHeartbeat, now: datetime | No
         },
     )
     session.execute(stmt)
+    if beat.esp_reachable and beat.esp_paused is False:
+        release_waiting_units(session, at)
     session.commit()
+
+
+def release_waiting_units(session: Session, now: datetime) -> int:
+    """Make the units that wait because of the integration, not because of themselves,
+    due at ``now`` (in the caller's transaction; answers how many): those the ESP refused
+    while its integration was paused, and those refused for the bridge's key. Each waits
+    out a fixed delay (the ESP's ``Retry-After``, the bridge's wait after a refused key)
+    that says nothing of when the integration is resumed or the key fixed. A heartbeat
+    the CRM accepted, from a worker whose last call to the ESP was answered by a running
+    integration, says both are fixed: the syncs carry on at once, not at the end of that
+    wait."""
+    waiting = and_(
+        units.c.state == "pending",
+        units.c.available_at > now,
+        or_(
+            units.c.last_error_code == ESP_PAUSED_CODE,
+            units.c.last_error_code.startswith(KEY_REFUSED_PREFIX, autoescape=True),
+        ),
+    )
+    # Looked for first: an UPDATE of the units, even of none, wakes every waiting lease.
+    if session.execute(select(units.c.id).where(waiting).limit(1)).first() is None:
+        return 0
+    result = session.execute(update(units).where(waiting).values(available_at=now))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def integration(
