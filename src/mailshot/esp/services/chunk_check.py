@@ -30,7 +30,7 @@ NAME_COLUMNS = {
 MAX_ROW_PROBLEMS = 20
 #: Newline-separated plausible addresses: the pattern of :func:`plausible_address`, repeated.
 _ONE = common._PLAUSIBLE.pattern
-_ALL_PLAUSIBLE = re.compile(f"{_ONE}(?:\n{_ONE})*")
+_ALL_PLAUSIBLE = re.compile(f"{_ONE}(?:\n{_ONE})*+")
 
 
 @dataclass
