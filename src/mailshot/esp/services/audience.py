@@ -325,15 +325,18 @@ def _record_duplicates(
 def write_recipients(
     sessions: sessionmaker[Session], crm_mailshot_id: int, chunk: RecipientChunk
 ) -> RecipientsWritten:
-    """Write one chunk of a snapshot's audience (idempotent), in one transaction.
+    """Write one chunk of a snapshot's audience (idempotent), in one transaction. Takes the
+    chunk over: its ``rows`` are emptied once checked.
 
     The chunk is checked, and on SQLite staged, before the transaction begins, so the write
-    lock is not held while parsing or copying rows. The API passes sessions whose SQLite
+    lock is not held while parsing or copying rows, and the rows' Python values (the
+    chunk's ``rows`` too) are let go once staged. The API passes sessions whose SQLite
     connections do not check foreign keys (:func:`mailshot.db.make_unchecked_writer`):
     every row written here references the campaign read at the start of the transaction
     or a contact upserted in it (``contact_id`` is NOT NULL, so a missing one is refused),
     and the write lock keeps them from being deleted before the commit."""
     parsed = parse_chunk(chunk.columns, chunk.rows)
+    chunk.rows = []  # checked: only ``parsed`` is needed now, and only until it is staged
     engine = sessions.kw["bind"]
     # A large chunk is bulk work: a campaign, a small chunk or a finalize waiting for the
     # write lock goes first.
@@ -341,6 +344,7 @@ def write_recipients(
     with engine.connect() as conn, bulk:
         if parsed.count and conn.dialect.name == "sqlite":
             _stage_rows(conn, parsed.columns)
+            parsed.let_go()  # in the staged table: nothing of it waits in Python for the lock
         with sessions(bind=conn) as session:
             return _write_parsed(session, crm_mailshot_id, chunk.snapshot, parsed)
 

@@ -46,9 +46,19 @@ class ParsedChunk:
     #: (crm person id, normalised address) of rows repeating an address of this request.
     duplicates: list[tuple[int, str]] = field(default_factory=list)
 
+    #: Set by :meth:`let_go`: how many rows there were.
+    staged_count: int | None = None
+
     @property
     def count(self) -> int:
-        return len(self.columns[0])
+        return len(self.columns[0]) if self.staged_count is None else self.staged_count
+
+    def let_go(self) -> None:
+        """Drop the values (they are in the database now), keeping the count, the
+        duplicates and the columns present: a chunk that waits for the write lock then
+        holds no Python copy of its rows."""
+        self.staged_count = self.count
+        self.columns = ((), (), (), (), (), ())
 
     @property
     def rows(self) -> list[tuple[Any, ...]]:
