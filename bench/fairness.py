@@ -15,26 +15,32 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import orjson
 from _harness import CrmApi, add_audience, installation, percentile, serve
 
 
-def timed_syncs(api: CrmApi, mailshot_id: int, runs: int, busy: list[int]) -> list[float]:
-    """Seconds from Synchronise to synchronised, ``runs`` times; only runs during which
-    every ``busy`` mailshot was still synchronising count (others are repeated)."""
+def timed_syncs(
+    api: CrmApi, mailshot_id: int, runs: int, busy: list[int]
+) -> tuple[list[float], list[dict[str, float]]]:
+    """Seconds from Synchronise to synchronised, and the job's phases, ``runs`` times; only
+    runs during which every ``busy`` mailshot was still synchronising count (others are
+    repeated)."""
     out: list[float] = []
+    phases: list[dict[str, float]] = []
     attempts = 0
     while len(out) < runs and attempts < runs * 3:
         attempts += 1
         request_seconds, _ = api.synchronise(mailshot_id)
         final = api.wait(mailshot_id, timeout=120, poll=0.05)
-        seconds = api.seconds_to_finish(api.job_times(int(final["job_id"])), request_seconds)
+        at = api.job_times(int(final["job_id"]))
         if final["state"] != "synchronised":
             raise SystemExit(f"the small sync did not complete: {final}")
         if all(api.status(m)["state"] in ("queued", "synchronising") for m in busy):
-            out.append(seconds)
-    return out
+            out.append(api.seconds_to_finish(at, request_seconds))
+            phases.append(api.phases(at))
+    return out, phases
 
 
 def main() -> None:
@@ -56,11 +62,11 @@ def main() -> None:
         large = [add_audience(inst, f"large{i}", args.large) for i in range(3)]
         with serve(inst) as served:
             api = CrmApi(inst)
-            alone = timed_syncs(api, small, args.runs, [])
+            alone, alone_phases = timed_syncs(api, small, args.runs, [])
             for m in large:
                 api.synchronise(m)
             time.sleep(1.0)  # let the large syncs get going
-            loaded = timed_syncs(api, small, args.runs, large)
+            loaded, loaded_phases = timed_syncs(api, small, args.runs, large)
             states = [api.status(m)["state"] for m in large]
             for m in large:  # stop them: the figures are taken
                 api.http.post(f"/mailshots/{m}/sync/cancel")
@@ -69,14 +75,18 @@ def main() -> None:
     if len(loaded) < args.runs:
         print(f"only {len(loaded)} runs overlapped the large syncs (states {states})")
 
-    def stats(values: list[float]) -> dict[str, float | int]:
+    def stats(values: list[float], phases: list[dict[str, float]]) -> dict[str, Any]:
         if not values:
             return {"runs": 0}
+        names = sorted({name for p in phases for name in p})
         return {
             "runs": len(values),
             "p50_seconds": round(percentile(values, 50), 3),
             "p95_seconds": round(percentile(values, 95), 3),
             "max_seconds": round(max(values), 3),
+            "p50_phases_seconds": {
+                n: round(percentile([p[n] for p in phases if n in p], 50), 3) for n in names
+            },
         }
 
     out = {
@@ -87,8 +97,8 @@ def main() -> None:
         "large_syncs": 3,
         "workers": args.workers or inst.settings.worker_concurrency,
         "chunk_size": inst.settings.chunk_size,
-        "alone": stats(alone),
-        "beside_three_large_syncs": stats(loaded),
+        "alone": stats(alone, alone_phases),
+        "beside_three_large_syncs": stats(loaded, loaded_phases),
         "peak_rss_mb": rss,
     }
     print(orjson.dumps(out).decode())
