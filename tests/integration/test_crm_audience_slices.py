@@ -5,10 +5,10 @@ duplicates found across slice boundaries."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailshot.crm.models import SyncExclusion, SyncRecipient
+from mailshot.crm.models import MailingListMember, SyncExclusion, SyncRecipient
 from mailshot.crm.services import snapshot as audience_snapshot
 from tests.integration.test_crm_audience import N, _build, _expected, _job, _on_list, sessions
 
@@ -150,3 +150,18 @@ def test_a_resumed_snapshot_goes_on_after_the_committed_slices(
         assert redo == whole
         assert _rows(s, job) == want
         assert steps.count(True) >= len(want[0]) // 100
+
+
+def test_a_source_is_small_up_to_its_limit_whoever_its_members_are(
+    sessions: sessionmaker[Session],
+) -> None:
+    """``is_small`` (a small audience is snapshotted as ordinary work, not bulk work) counts
+    the source's members, left out or not, up to the limit and no further."""
+    with sessions() as s:
+        list_id, _, _ = _build(s)
+        ms, _ = _on_list(s, list_id, "M", "T")
+        on_list = select(func.count()).where(MailingListMember.list_id == list_id)
+        members = int(s.scalar(on_list) or 0)
+        assert members == N  # the unsubscribed are members too: a rule leaves them out
+        assert audience_snapshot.is_small(s, ms, members=members)
+        assert not audience_snapshot.is_small(s, ms, members=members - 1)

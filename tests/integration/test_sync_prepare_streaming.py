@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from mailshot import db
 from mailshot.crm.models import SyncJob, SyncRecipient
 from mailshot.crm.models.sync import SyncUnit
 from mailshot.crm.services import snapshot as audience_snapshot
@@ -233,3 +234,23 @@ def test_a_prepare_drops_earlier_snapshots_and_skips_jobs_that_hold_none(
     assert per_job == {last.job_id: PEOPLE - 3}  # the first job's snapshot is gone
     # The first job's two tables (its recipients, its exclusions), not 31 jobs' worth.
     assert 2 <= len(deletes) <= 4, deletes
+
+
+@pytest.mark.parametrize(("limit", "bulk"), [(PEOPLE, False), (PEOPLE - 1, True)])
+def test_only_a_large_audience_is_snapshotted_as_bulk_work(
+    sessions: Callable[[], Session],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    limit: int,
+    bulk: bool,
+) -> None:
+    """A snapshot's writes are bulk work (they let other writers go first) unless its
+    source is small: then they go before large snapshots' slices."""
+    seen: list[bool] = []
+    _small_slices(monkeypatch, lambda write: seen.append(db._BULK_WRITES.get()))
+    monkeypatch.setattr(audience_snapshot, "SMALL_SNAPSHOT_MEMBERS", limit)
+    with sessions() as s:
+        _queued(s, settings, "bulk")
+        unit = _lease(s, T0)
+        prepare.prepare(s, unit.unit_id, unit.lease_token, chunks_pending=True, now=T0)
+    assert seen and set(seen) == {bulk}

@@ -72,6 +72,11 @@ PEOPLE_PER_MEMBER_FOR_ONE_PASS = 3
 #: Shared addresses, or their holders' ids, read per statement.
 BATCH = 500
 
+#: A source of at most this many members is snapshotted as ordinary work, not bulk work
+#: (see :func:`mailshot.db.bulk_writes`): its one short write goes before the slices of
+#: large snapshots waiting for the write lock, so a small mailshot is not held up by them.
+SMALL_SNAPSHOT_MEMBERS = 1000
+
 #: Recipients of a job's earlier (partial) snapshot deleted per write transaction.
 REDO_DELETE_BATCH = 50_000
 
@@ -96,6 +101,16 @@ def _in_range(column: Any, after: int | None, upto: int | None) -> list[ColumnEl
     if upto is not None:
         conds.append(column <= upto)
     return conds
+
+
+def is_small(session: Session, mailshot: Mailshot, members: int | None = None) -> bool:
+    """Whether the mailshot's source has at most ``members`` (default
+    :data:`SMALL_SNAPSHOT_MEMBERS`) members: one step of that many entries along the
+    source's key (``LIMIT 1 OFFSET members``), whatever its size."""
+    members = SMALL_SNAPSHOT_MEMBERS if members is None else members
+    src, _ = _source(session, mailshot)
+    beyond = select(src.c.person_id).order_by(src.c.person_id).limit(1).offset(members)
+    return session.scalar(beyond) is None
 
 
 def _slice_uppers(

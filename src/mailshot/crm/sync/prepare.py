@@ -185,6 +185,12 @@ def _default_snapshot(
     return snapshot(session, job_id, mailshot, checkpoint=checkpoint, resume=resume)
 
 
+def _small_audience(session: Session, mailshot: Mailshot) -> bool:
+    from mailshot.crm.services.snapshot import is_small
+
+    return is_small(session, mailshot)
+
+
 def _checkpoint(
     session: Session, unit_id: int, token: str, cutter: _ChunkCutter | None = None
 ) -> Checkpoint:
@@ -298,8 +304,10 @@ def prepare(
     if job.recipients_total is None:
         tracked = running.track(job.id, session) if running is not None else nullcontext()
         # Bulk work: a Synchronise, a lease or a chunk's completion waiting for the write
-        # lock goes before the snapshot's next slice.
-        with tracked as stop, bulk_writes():
+        # lock goes before the snapshot's next slice. A small audience's snapshot is not:
+        # it goes before large ones' slices too.
+        small = snapshot is None and _small_audience(session, mailshot)
+        with tracked as stop, nullcontext() if small else bulk_writes():
             try:
                 totals = _take_snapshot(
                     session, job, mailshot, unit_id, token, at, snapshot, chunks_pending
