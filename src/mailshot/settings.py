@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     max_takeovers: int = Field(
         default=5, ge=1, description="Expired leases of one chunk before its sync fails."
     )
-    worker_concurrency: int = Field(default=3, ge=1, le=64, description="Syncs at once.")
+    worker_concurrency: int = Field(default=2, ge=1, le=64, description="Syncs at once.")
     embedded_worker: bool = Field(
         default=True, description="Whether `serve` also runs bridge workers."
     )

@@ -67,7 +67,7 @@ class BridgeConfig:
     crm_key: str = field(repr=False)
     esp_url: str
     esp_key: str = field(repr=False)
-    concurrency: int = 3
+    concurrency: int = 2
     lease_poll_seconds: float = 0.2
     idle_max_seconds: float = 0.5
     #: How long the CRM may hold a lease request that finds no work (a long poll: it

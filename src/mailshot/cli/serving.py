@@ -264,7 +264,7 @@ def serve(
         int | None,
         typer.Option(
             help="How many syncs the embedded bridge works on at once "
-            "(default: MAILSHOT_WORKER_CONCURRENCY, 3).",
+            "(default: MAILSHOT_WORKER_CONCURRENCY, 2).",
             min=1,
             max=64,
         ),
@@ -292,7 +292,7 @@ def worker(
     concurrency: Annotated[
         int | None,
         typer.Option(
-            help="How many syncs to work on at once (default: MAILSHOT_WORKER_CONCURRENCY, 3).",
+            help="How many syncs to work on at once (default: MAILSHOT_WORKER_CONCURRENCY, 2).",
             min=1,
             max=64,
         ),
