@@ -135,6 +135,10 @@ def main(argv: list[str] | None = None) -> None:
     runtime_tuning.tune_allocator()  # before any thread starts
     settings = Settings()
     configure_logging(settings)
+    if settings.log_level != "DEBUG":
+        # ``serve`` has said it is running: this process's own start-up and shutdown lines
+        # (and uvicorn's "Press CTRL+C to quit", not meant for it) would only repeat it.
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     app = create_esp_app(settings)
     runtime_tuning.freeze_gc()
     threading.Thread(

@@ -163,6 +163,10 @@ def test_serve_demo_sync_queue_and_ctrl_c(settings: Settings, serve: list[Served
     assert served.stop() == 0
     served.wait_for(r"mailshot stopped\.", timeout=5)
     assert "Traceback" not in "".join(served.output)
+    # One server said it started and stopped: the ESP process does not repeat it (nor
+    # its "Press CTRL+C to quit", not meant for it).
+    for said_once in ("Started server process", "CTRL+C to quit", "Finished server process"):
+        assert sum(said_once in line for line in served.output) == 1, said_once
 
 
 def test_a_second_start_is_already_provisioned(settings: Settings, serve: list[Served]) -> None:
