@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailshot.db import begin_read
 from mailshot.keyauth import Principal, authenticate
 from mailshot.settings import Settings
 
@@ -32,7 +33,7 @@ def get_session(request: Request) -> Iterator[Session]:
     sessions = get_sessions(request)
     with sessions() as session:
         if request.method in ("GET", "HEAD"):
-            session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+            begin_read(session)
         try:
             yield session
         finally:

@@ -291,5 +291,5 @@ def begin_read(session: Session) -> None:
 def read_only(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose transaction does not take SQLite's write lock (plain BEGIN)."""
     with session_factory() as session:
-        session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+        begin_read(session)
         yield session

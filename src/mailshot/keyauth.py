@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailshot.clock import utcnow
+from mailshot.db import read_only
 from mailshot.errors import AppError, define
 from mailshot.keys import KeyRefusal, check_key_state, parse_token, secret_matches
 
@@ -195,8 +196,7 @@ def authenticate(
     if parsed is None or parsed.product != product_prefix:
         raise refuse(KeyRefusal.MALFORMED if parsed is None else KeyRefusal.UNKNOWN)
     prefix = parsed.display_prefix
-    with sessions() as s:
-        s.connection(execution_options={"sqlite_begin": "DEFERRED"})
+    with read_only(sessions) as s:
         row = s.execute(
             select(key_model, user_model)
             .join(user_model, user_model.id == key_model.user_id)

@@ -179,11 +179,12 @@ def test_the_express_lane_takes_only_small_syncs_chunks_and_finalize(
     assert _lease(session, T0).mailshot_id == big
 
 
-def test_the_status_after_a_synchronise_reads_without_waiting_for_writers(
+def test_a_status_read_after_a_commit_does_not_wait_for_writers(
     session: Session, settings: Settings
 ) -> None:
-    """Synchronise answers with the mailshot's status, read after its own commit: that read
-    must not queue behind a writer (a snapshot slice, a large chunk) holding the lock.
+    """A status read on a session whose work has just committed (Cancel answers so;
+    Synchronise reads its status before its commit) must not queue behind a writer (a
+    snapshot slice, a large chunk) holding the lock.
     Another connection holds the write lock (SQLite) or an exclusive lock on the sync
     tables (PostgreSQL: reads pass, writes wait) while the status is read."""
     mailshot_id = _mailshot(settings, 5, "reads")

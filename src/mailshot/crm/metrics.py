@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailshot.crm.sync.states import JOB_ACTIVE
 from mailshot.crm.sync.tables import jobs, workers
-from mailshot.db import db_now, is_sqlite
+from mailshot.db import db_now, is_sqlite, read_only
 
 #: Upper bounds of the duration histogram, in seconds.
 BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
@@ -38,8 +38,7 @@ class CrmCollector(Collector):
         self.sessions = sessions
 
     def collect(self) -> Iterator[Metric]:
-        with self.sessions() as session:
-            session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+        with read_only(self.sessions) as session:
             yield from self._collect(session)
 
     def _collect(self, session: Session) -> Iterator[Metric]:

@@ -10,7 +10,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailshot.db import db_now
+from mailshot.db import db_now, read_only
 from mailshot.esp.models import IntegrationState, IntegrationWorker
 
 
@@ -19,8 +19,7 @@ class EspCollector(Collector):
         self.sessions = sessions
 
     def collect(self) -> Iterator[Metric]:
-        with self.sessions() as session:
-            session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+        with read_only(self.sessions) as session:
             paused = session.scalar(select(IntegrationState.paused).limit(1))
             last = session.scalar(select(func.max(IntegrationWorker.last_heartbeat_at)))
             now = db_now(session)

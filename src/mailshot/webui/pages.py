@@ -22,6 +22,7 @@ from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from mailshot.db import begin_read
 from mailshot.errors import AppError
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,7 @@ def db_session(request: Request) -> Iterator[Session]:
     sessions: sessionmaker[Session] = request.app.state.sessions
     with sessions() as session:
         if request.method in ("GET", "HEAD"):
-            session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+            begin_read(session)
         yield session
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from mailshot.crm.models import Mailshot
+from mailshot.crm.services import snapshot as audience_snapshot
 from mailshot.crm.sync import errors
 from mailshot.crm.sync.running import RunningSnapshots
 from mailshot.crm.sync.states import JOB_ACTIVE, chunk_bounds
@@ -44,7 +45,7 @@ from mailshot.crm.sync.tables import (
     units,
 )
 from mailshot.crm.sync.work import fail_held_unit, raise_why
-from mailshot.db import bulk_writes
+from mailshot.db import begin_read, bulk_writes
 from mailshot.errors import NOT_FOUND, AppError
 
 RECIPIENT_COLUMNS = ("seq", "person_id", "email", "first_name", "last_name", "organisation_id")
@@ -180,15 +181,9 @@ def _written(session: Session, job_id: int) -> int:
 def _default_snapshot(
     session: Session, job_id: int, mailshot: Mailshot, checkpoint: Checkpoint, resume: bool
 ) -> Counts:
-    from mailshot.crm.services.snapshot import snapshot
-
-    return snapshot(session, job_id, mailshot, checkpoint=checkpoint, resume=resume)
-
-
-def _small_audience(session: Session, mailshot: Mailshot) -> bool:
-    from mailshot.crm.services.snapshot import is_small
-
-    return is_small(session, mailshot)
+    return audience_snapshot.snapshot(
+        session, job_id, mailshot, checkpoint=checkpoint, resume=resume
+    )
 
 
 def _checkpoint(
@@ -203,8 +198,7 @@ def _checkpoint(
     def checkpoint(write: bool) -> None:
         session.commit()
         if not write:
-            # A plain BEGIN on SQLite: the reads do not take the write lock.
-            session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+            begin_read(session)  # the reads do not take SQLite's write lock
             return
         if cutter is not None:
             held()
@@ -306,7 +300,7 @@ def prepare(
         # Bulk work: a Synchronise, a lease or a chunk's completion waiting for the write
         # lock goes before the snapshot's next slice. A small audience's snapshot is not:
         # it goes before large ones' slices too.
-        small = snapshot is None and _small_audience(session, mailshot)
+        small = snapshot is None and audience_snapshot.is_small(session, mailshot)
         with tracked as stop, nullcontext() if small else bulk_writes():
             try:
                 totals = _take_snapshot(
