@@ -102,6 +102,7 @@ def main() -> None:
         port=settings.port,
         log_level="warning",
         access_log=False,
+        **settings.proxy_options(),
     )
 
 

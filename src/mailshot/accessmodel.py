@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from mailshot.clock import utcnow
@@ -43,9 +43,21 @@ class ApiKeyColumns:
 
 
 class KeyRefusalColumns:
-    """A request refused because of its key: which key (by prefix), why, from where, when."""
+    """Requests refused because of their key, counted by group: which key (by prefix), why,
+    from where, for which path, within one minute (``bucket``); see
+    :mod:`mailshot.keyrefusals`, the only writer."""
 
+    #: The latest refusal the row counts.
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The first refusal the row counts.
+    first_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: How many refusals the row counts.
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    #: The start of the row's minute.
+    bucket: Mapped[datetime] = mapped_column()
+    #: A digest of the group (reason, key prefix and id, address, path): with ``bucket``,
+    #: what the row is counted under.
+    fingerprint: Mapped[str] = mapped_column(String(64))
     key_prefix: Mapped[str | None] = mapped_column(String(64))
     api_key_id: Mapped[int | None] = mapped_column(IdType)
     reason: Mapped[str] = mapped_column(String(64))
@@ -54,5 +66,8 @@ class KeyRefusalColumns:
 
     @declared_attr.directive
     @classmethod
-    def __table_args__(cls) -> tuple[Index]:
-        return (Index("ix_key_refusals_at", "at"),)
+    def __table_args__(cls) -> tuple[Index, UniqueConstraint]:
+        return (
+            Index("ix_key_refusals_at", "at"),
+            UniqueConstraint("bucket", "fingerprint", name="uq_key_refusals_bucket_fingerprint"),
+        )

@@ -15,6 +15,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailshot.db import begin_read
+from mailshot.keyadmin import KeyStore
 from mailshot.keyauth import Principal, authenticate
 from mailshot.settings import Settings
 
@@ -45,24 +46,32 @@ SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def principal_dependency(
-    *, product_prefix: str, key_model: Any, user_model: Any, refusal_model: Any
-) -> Callable[..., Principal]:
+def authenticate_in(
+    part: Any, store: KeyStore, request: Request, authorization: str | None
+) -> Principal:
+    """Authenticate ``request`` against the keys of the part app ``part`` (its sessions and
+    refusal tally), as the part's own routes do; for a route outside the part (the
+    combined ``/metrics``)."""
+    return authenticate(
+        part.state.sessions,
+        authorization=authorization,
+        product_prefix=store.product_prefix,
+        key_model=store.key_model,
+        user_model=store.user_model,
+        refusals=part.state.key_refusals,
+        allowed_scopes=store.allowed_scopes,
+        client_ip=request.client.host if request.client else None,
+        path=request.url.path,
+    )
+
+
+def principal_dependency(store: KeyStore) -> Callable[..., Principal]:
     """The dependency that authenticates a request against one part's key tables."""
 
     def get_principal(
         request: Request, authorization: Annotated[str | None, Header()] = None
     ) -> Principal:
-        return authenticate(
-            get_sessions(request),
-            authorization=authorization,
-            product_prefix=product_prefix,
-            key_model=key_model,
-            user_model=user_model,
-            refusal_model=refusal_model,
-            client_ip=request.client.host if request.client else None,
-            path=request.url.path,
-        )
+        return authenticate_in(request.app, store, request, authorization)
 
     return get_principal
 

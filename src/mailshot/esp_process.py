@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         log_config=None,
         access_log=settings.log_level == "DEBUG",
         timeout_graceful_shutdown=int(STOP_SECONDS),
+        **settings.proxy_options(),
     )
 
 

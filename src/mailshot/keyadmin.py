@@ -8,6 +8,11 @@ scopes and refusals; a :class:`KeyService` answers in those schemas (for the rou
 create or a rotate (:class:`ApiKeyCreated`); everything else shows the key's prefix
 (``mscrm_<id>_``), never the secret or its digest.
 
+A key never holds more than its access-as user's role allows (``admin`` only for an admin,
+who may hold every scope): create, change and rotate refuse it with
+``KEY_SCOPES_BEYOND_ROLE``; a key whose user was demoted since keeps its scopes on record,
+but authentication uses only those the role allows (``effective_scopes``).
+
 Rotation issues a new key with the same settings and a new secret; the old key stays valid
 (for ``overlap_hours`` at most, when given) until it is disabled or expires, so an
 integration can move to the new secret without a gap.
@@ -27,13 +32,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailshot.clock import utcnow
-from mailshot.errors import NOT_FOUND, AppError, FieldProblem, validation_error
+from mailshot.errors import NOT_FOUND, AppError, FieldProblem, define, validation_error
 from mailshot.keyauth import issue_key
+from mailshot.keyrefusals import KeyRefusalPublic, refusals_page
+from mailshot.keys import effective_scopes, role_allows
 from mailshot.paging import decode_cursor, encode_cursor
 
 KeyState = Literal["active", "disabled", "not_yet_valid", "expired", "user_disabled"]
 
 SHOWN_ONCE = "Copy this key now: it is shown once and cannot be shown again."
+
+KEY_SCOPES_BEYOND_ROLE = define(
+    "KEY_SCOPES_BEYOND_ROLE",
+    422,
+    "A key acting as '{user}', who is a {role}, may not hold {scopes}: a {role}'s keys may "
+    "hold {allowed}.",
+    "Leave out {scopes} (a key that holds them already: change its scopes first), or choose "
+    "an access-as user whose role allows them.",
+)
 
 
 # ---- schemas ----------------------------------------------------------------------------
@@ -101,6 +117,10 @@ class ApiKeyPublic(BaseModel):
     user_id: int
     user_email: str | None = None
     scopes: list[str]
+    effective_scopes: list[str] = Field(
+        default_factory=list,
+        description="The scopes the key may use now: those its user's current role allows.",
+    )
     permitted_ips: list[str]
     valid_from: datetime | None
     until: datetime | None
@@ -125,19 +145,6 @@ class ApiKeyRotated(ApiKeyCreated):
     old_key: ApiKeyPublic
 
 
-class KeyRefusalPublic(BaseModel):
-    """A request refused because of its key."""
-
-    id: int
-    at: datetime
-    key_prefix: str | None
-    api_key_id: int | None
-    key_name: str | None
-    reason: str
-    client_ip: str | None
-    path: str | None
-
-
 # ---- the store --------------------------------------------------------------------------
 AuditFn = Callable[[Session, str, str, int, dict[str, Any]], None]
 
@@ -158,6 +165,10 @@ class KeyStore:
 
     def prefix_of(self, key: Any) -> str:
         return f"{self.product_prefix}_{key.public_id}_"
+
+    def allowed_scopes(self, role: str) -> frozenset[str]:
+        """The scopes a key of a user of ``role`` may hold and use."""
+        return role_allows(role, self.role_scopes, self.all_scopes)
 
 
 def key_state(key: Any, user_enabled: bool, now: datetime | None = None) -> KeyState:
@@ -185,6 +196,11 @@ def public(
         user_id=key.user_id,
         user_email=user.email if user is not None else None,
         scopes=list(key.scopes or []),
+        effective_scopes=sorted(
+            effective_scopes(key.scopes or (), store.allowed_scopes(user.role))
+            if user is not None
+            else ()
+        ),
         permitted_ips=list(key.permitted_ips or []),
         valid_from=key.valid_from,
         until=key.until,
@@ -203,6 +219,31 @@ def _check_scopes(store: KeyStore, scopes: list[str] | None) -> None:
     unknown = sorted(set(scopes) - set(store.all_scopes))
     if unknown:
         raise store.unknown_scopes(unknown)
+
+
+def check_within_role(store: KeyStore, user: Any, scopes: list[str]) -> None:
+    """Refuse scopes beyond what ``user``'s role allows (422, naming them)."""
+    allowed = store.allowed_scopes(user.role)
+    beyond = sorted(set(scopes) - allowed)
+    if not beyond:
+        return
+    named = ", ".join(f"'{s}'" for s in beyond)
+    may = ", ".join(f"'{s}'" for s in sorted(allowed)) or "no scope"
+    raise AppError(
+        KEY_SCOPES_BEYOND_ROLE,
+        details=[
+            FieldProblem(
+                "scopes",
+                "beyond_role",
+                f"{user.email} is a {user.role}: the key may not hold {named} (only {may})",
+                {"scopes": ", ".join(beyond)},
+            )
+        ],
+        user=user.email,
+        role=user.role,
+        scopes=named,
+        allowed=may,
+    )
 
 
 def _check_networks(networks: list[str] | None) -> list[str]:
@@ -263,6 +304,7 @@ def create(
     _check_dates(store, data.valid_from, data.until)
     user = get_user(store, session, data.user_id)
     scopes = data.scopes if data.scopes is not None else store.role_scopes.get(user.role, [])
+    check_within_role(store, user, list(scopes))
     key, token = issue_key(
         session,
         store.key_model,
@@ -290,6 +332,7 @@ def update(
     if "scopes" in values:
         _check_scopes(store, values["scopes"])
         values["scopes"] = sorted(set(values["scopes"]))
+        check_within_role(store, user, values["scopes"])
     if "permitted_ips" in values:
         values["permitted_ips"] = _check_networks(values["permitted_ips"])
     _check_dates(store, values.get("valid_from", key.valid_from), values.get("until", key.until))
@@ -327,6 +370,7 @@ def rotate(
     """A new key with the old one's settings and a new secret; the old key stays valid (at
     most ``overlap_hours`` more, when given). Commits; returns new key, user, token, old key."""
     old, user = get_key(store, session, key_id)
+    check_within_role(store, user, list(old.scopes or []))
     at = now or utcnow()
     _check_dates(store, None if body.until is None else at, body.until)
     new, token = issue_key(
@@ -372,46 +416,6 @@ def page(
         rows = rows[:limit]
         return rows, encode_cursor(rows[-1][0].id)
     return rows, None
-
-
-def refusals_page(
-    store: KeyStore,
-    session: Session,
-    *,
-    cursor: str | None,
-    limit: int,
-    key_id: int | None = None,
-    reason: str | None = None,
-) -> tuple[list[KeyRefusalPublic], str | None]:
-    """Refused requests, newest first, with the key's name where the key is known."""
-    r, k = store.refusal_model, store.key_model
-    query = select(r, k.name).outerjoin(k, k.id == r.api_key_id)
-    if key_id is not None:
-        query = query.where(r.api_key_id == key_id)
-    if reason:
-        query = query.where(r.reason == reason)
-    before = decode_cursor(cursor)
-    if before is not None:
-        query = query.where(r.id < before)
-    rows = list(session.execute(query.order_by(r.id.desc()).limit(limit + 1)))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1][0].id)
-    items = [
-        KeyRefusalPublic(
-            id=row.id,
-            at=row.at,
-            key_prefix=row.key_prefix,
-            api_key_id=row.api_key_id,
-            key_name=name,
-            reason=row.reason,
-            client_ip=row.client_ip,
-            path=row.path,
-        )
-        for row, name in rows
-    ]
-    return items, next_cursor
 
 
 # ---- the lifecycle as the API and the pages show it -------------------------------------
@@ -469,7 +473,13 @@ class KeyService:
         reason: str | None = None,
     ) -> tuple[list[KeyRefusalPublic], str | None]:
         return refusals_page(
-            self.store, session, cursor=cursor, limit=limit, key_id=key_id, reason=reason
+            session,
+            self.store.refusal_model,
+            self.store.key_model,
+            cursor=cursor,
+            limit=limit,
+            key_id=key_id,
+            reason=reason,
         )
 
 

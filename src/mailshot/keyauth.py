@@ -1,14 +1,15 @@
 """Bearer-token authentication against a part's own API-key table.
 
 Both the CRM and the ESP keep keys with the same columns (see ``models/access.py`` in each);
-this module finds the key, applies :func:`mailshot.keys.check_key_state`, records every
-refusal (key prefix, reason, address, time) and the key's last use, and raises the
-catalogued error for the reason. Secrets never reach a log or a response.
+this module finds the key, applies :func:`mailshot.keys.check_key_state`, counts every
+refusal (key prefix, reason, address, path; :mod:`mailshot.keyrefusals`) and the key's
+last use, and raises the catalogued error for the reason. What the key may do is read on
+every request: its scopes that its user's current role allows. Secrets never reach a log
+or a response.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,9 +21,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailshot.clock import utcnow
 from mailshot.db import read_only
 from mailshot.errors import AppError, define
-from mailshot.keys import KeyRefusal, check_key_state, parse_token, secret_matches
-
-log = logging.getLogger(__name__)
+from mailshot.keyrefusals import RefusalRecorder
+from mailshot.keys import (
+    ADMIN_SCOPE,
+    KeyRefusal,
+    check_key_state,
+    effective_scopes,
+    parse_token,
+    secret_matches,
+)
 
 AUTH_ERRORS = {
     KeyRefusal.MISSING: define(
@@ -80,6 +87,13 @@ AUTH_SCOPE_MISSING = define(
     "The API key '{key_name}' may not {action}: it lacks the scope '{scope}'.",
     "Give the key the scope '{scope}', or use a key that has it.",
 )
+AUTH_ROLE_FORBIDS = define(
+    "AUTH_ROLE_FORBIDS",
+    403,
+    "The API key '{key_name}' may not {action}: it holds the scope '{scope}', but it acts as "
+    "'{user}', who is a {role} now, and a {role}'s keys may not use '{scope}'.",
+    "Give the user '{user}' a role that allows '{scope}', or use a key of a user who may.",
+)
 
 #: Last-used times are written at most this often per key, to keep reads cheap.
 LAST_USED_RESOLUTION = timedelta(seconds=30)
@@ -87,7 +101,10 @@ LAST_USED_RESOLUTION = timedelta(seconds=30)
 
 @dataclass
 class Principal:
-    """Who is making a request: the key, its access-as user and what they may do."""
+    """Who is making a request: the key, its access-as user and what they may do now.
+
+    ``scopes`` are the key's scopes that its user's current role allows (what it may do);
+    ``held_scopes`` all the key holds, to say why a scope held is not usable."""
 
     key_id: int
     key_name: str
@@ -96,68 +113,36 @@ class Principal:
     user_email: str
     role: str
     scopes: frozenset[str] = field(default_factory=frozenset)
+    held_scopes: frozenset[str] = field(default_factory=frozenset)
     #: Records a refusal of this key (set by :func:`authenticate`), so a missing scope is
     #: in ``key_refusals`` like every other refused request.
     on_refused: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes or ADMIN_SCOPE in self.scopes
+
     def require(self, scope: str, action: str) -> None:
-        if scope not in self.scopes and "admin" not in self.scopes:
-            if self.on_refused is not None:
-                self.on_refused(AUTH_SCOPE_MISSING.code)
-            raise AppError(AUTH_SCOPE_MISSING, key_name=self.key_name, scope=scope, action=action)
+        if self.allows(scope):
+            return
+        spec, named = AUTH_SCOPE_MISSING, scope
+        if scope in self.held_scopes:
+            spec = AUTH_ROLE_FORBIDS
+        elif ADMIN_SCOPE in self.held_scopes:  # held admin would imply it, if allowed
+            spec, named = AUTH_ROLE_FORBIDS, ADMIN_SCOPE
+        if self.on_refused is not None:
+            self.on_refused(spec.code)
+        raise AppError(
+            spec,
+            key_name=self.key_name,
+            scope=named,
+            action=action,
+            user=self.user_email,
+            role=self.role,
+        )
 
     @property
     def actor(self) -> str:
         return f"{self.user_email} (key {self.key_prefix})"
-
-
-def record_refusal(
-    sessions: sessionmaker[Session],
-    refusal_model: Any,
-    reason: str,
-    *,
-    prefix: str | None,
-    key_id: int | None,
-    client_ip: str | None,
-    path: str,
-) -> None:
-    """Write one refused request (key prefix, reason code, address, path, time) and log it
-    (without the secret: only the prefix is known here)."""
-    with sessions() as s, s.begin():
-        s.add(
-            refusal_model(
-                key_prefix=prefix,
-                api_key_id=key_id,
-                reason=reason,
-                client_ip=client_ip,
-                path=path[:500],
-                at=utcnow(),
-            )
-        )
-    log.warning("api key refused", extra={"reason": reason, "key_prefix": prefix, "ip": client_ip})
-
-
-def _refuse(
-    sessions: sessionmaker[Session],
-    refusal_model: Any,
-    reason: KeyRefusal,
-    *,
-    prefix: str | None,
-    key_id: int | None,
-    client_ip: str | None,
-    path: str,
-    params: dict[str, Any],
-) -> AppError:
-    record_refusal(
-        sessions,
-        refusal_model,
-        reason.value,
-        prefix=prefix,
-        key_id=key_id,
-        client_ip=client_ip,
-        path=path,
-    )
-    return AppError(AUTH_ERRORS[reason], **params)
 
 
 def authenticate(
@@ -167,25 +152,19 @@ def authenticate(
     product_prefix: str,
     key_model: Any,
     user_model: Any,
-    refusal_model: Any,
+    refusals: RefusalRecorder,
+    allowed_scopes: Callable[[str], frozenset[str]],
     client_ip: str | None,
     path: str,
 ) -> Principal:
-    """Find and check the bearer key; return the principal or raise the refusal's error."""
+    """Find and check the bearer key; return the principal (its scopes cut down to what
+    ``allowed_scopes`` gives its user's role now) or raise the refusal's error."""
 
     def refuse(
         reason: KeyRefusal, prefix: str | None = None, key_id: int | None = None, **p: Any
     ) -> AppError:
-        return _refuse(
-            sessions,
-            refusal_model,
-            reason,
-            prefix=prefix,
-            key_id=key_id,
-            client_ip=client_ip,
-            path=path,
-            params=p,
-        )
+        refusals.record(reason.value, prefix=prefix, key_id=key_id, client_ip=client_ip, path=path)
+        return AppError(AUTH_ERRORS[reason], **p)
 
     if not authorization:
         raise refuse(KeyRefusal.MISSING)
@@ -237,6 +216,8 @@ def authenticate(
                 .where(key_model.id == key.id)
                 .values(last_used_at=now, last_used_ip=client_ip)
             )
+    held = frozenset(key.scopes or ())
+    key_id = key.id
     return Principal(
         key_id=key.id,
         key_name=key.name,
@@ -244,15 +225,10 @@ def authenticate(
         user_id=user.id,
         user_email=user.email,
         role=user.role,
-        scopes=frozenset(key.scopes or ()),
-        on_refused=lambda reason: record_refusal(
-            sessions,
-            refusal_model,
-            reason,
-            prefix=prefix,
-            key_id=key.id,
-            client_ip=client_ip,
-            path=path,
+        scopes=effective_scopes(held, allowed_scopes(user.role)),
+        held_scopes=held,
+        on_refused=lambda code: refusals.record(
+            code, prefix=prefix, key_id=key_id, client_ip=client_ip, path=path
         ),
     )
 

@@ -9,7 +9,7 @@ only; no other answer carries a secret or its digest."""
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
 from mailshot.apideps import SessionDep
 from mailshot.keyadmin import (
@@ -19,10 +19,10 @@ from mailshot.keyadmin import (
     ApiKeyRotate,
     ApiKeyRotated,
     ApiKeyUpdate,
-    KeyRefusalPublic,
     KeyService,
 )
 from mailshot.keyauth import Principal
+from mailshot.keyrefusals import KeyRefusalPublic, flush_of
 from mailshot.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
@@ -77,8 +77,11 @@ def add_key_routes(router: APIRouter, keys: KeyService, admin: Callable[..., Pri
     ) -> ApiKeyRotated:
         return keys.rotate(session, key_id, body or ApiKeyRotate(), actor=who.actor)
 
-    @router.get("/key-refusals", summary="Requests refused because of their key, newest first")
+    @router.get(
+        "/key-refusals", summary="Requests refused because of their key (counted), newest first"
+    )
     def list_key_refusals(
+        request: Request,
         session: SessionDep,
         _: Admin,
         limit: Limit = DEFAULT_LIMIT,
@@ -88,6 +91,10 @@ def add_key_routes(router: APIRouter, keys: KeyService, admin: Callable[..., Pri
             str | None, Query(description="A refusal code, e.g. AUTH_KEY_EXPIRED.")
         ] = None,
     ) -> Page[KeyRefusalPublic]:
+        """Refused requests, one item per key, reason, address and path in each minute,
+        with their ``count``. Another process's refusals of the last second may not be
+        there yet."""
+        flush_of(request.app)  # this process's tally, before the read
         items, next_cursor = keys.refusals(
             session, cursor=cursor, limit=limit, key_id=key_id, reason=reason
         )

@@ -5,7 +5,9 @@ for (``mscrm`` or ``msesp``), the public id finds the row, and only a SHA-256 di
 secret is stored. Secrets carry 256 bits of entropy, so a fast digest is the right tool
 (passwords, which people choose, are hashed with argon2 instead). Comparison is constant-time.
 
-:func:`check_key_state` is the pure rule that decides whether a found key may be used now.
+:func:`check_key_state` is the pure rule that decides whether a found key may be used now;
+:func:`role_allows` and :func:`effective_scopes` decide what it may do: never more than its
+access-as user's current role allows, whatever scopes the key was given.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -105,6 +108,25 @@ def check_key_state(
     if permitted_ips and not ip_permitted(client_ip, permitted_ips):
         return KeyRefusal.IP_NOT_PERMITTED
     return None
+
+
+#: The scope that implies every other (on both parts).
+ADMIN_SCOPE = "admin"
+
+
+def role_allows(
+    role: str, role_scopes: Mapping[str, Iterable[str]], all_scopes: Iterable[str]
+) -> frozenset[str]:
+    """The scopes a key acting as a user of ``role`` may hold: the role's own, or every scope
+    when the role's include ``admin`` (which implies them all); none for an unknown role."""
+    listed = frozenset(role_scopes.get(role, ()))
+    return frozenset(all_scopes) | listed if ADMIN_SCOPE in listed else listed
+
+
+def effective_scopes(key_scopes: Iterable[str], allowed: frozenset[str]) -> frozenset[str]:
+    """What a key may do now: the scopes it holds that its user's role allows (a demoted
+    user's key keeps its scopes on record, but not their use)."""
+    return frozenset(key_scopes) & allowed
 
 
 def ip_permitted(client_ip: str | None, networks: list[str]) -> bool:

@@ -15,13 +15,17 @@ query each; see :mod:`mailshot.crm.metrics` and :mod:`mailshot.esp.metrics`):
   (+Inf when none ever came), as the CRM and the ESP each saw it;
 - ``mailshot_errors_total{part, code}``: errors answered by each part's API, by code
   (counted in-process by the error handlers; they restart from zero with the process).
+
+Every ``/metrics`` asks for a bearer key with the scope ``metrics`` (``admin`` implies it):
+a part's own, of that part; the combined one, a key of either part.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import Metric
@@ -50,15 +54,18 @@ class PartMetrics:
         self.errors.labels(self.part, code).inc()
 
 
-def install(app: FastAPI, part: str, collectors: Iterable[Collector]) -> PartMetrics:
+def install(
+    app: FastAPI, part: str, collectors: Iterable[Collector], guard: Callable[..., Any]
+) -> PartMetrics:
     """Give ``app`` a registry, its error handlers counting into it (``state.on_error``),
     and a ``/metrics`` route of its own (``/crm/metrics`` or ``/esp/metrics`` when the part
-    is mounted; the combined app's ``/metrics`` merges both)."""
+    is mounted; the combined app's ``/metrics`` merges both), behind ``guard``: the part's
+    dependency requiring a key with the scope ``metrics``."""
     metrics = PartMetrics(part, collectors)
     app.state.metrics = metrics
     app.state.on_error = metrics.count_error
 
-    def part_metrics() -> Response:
+    def part_metrics(_: Any = Depends(guard)) -> Response:
         return metrics_response([metrics])
 
     app.add_api_route("/metrics", part_metrics, methods=["GET"], include_in_schema=False)

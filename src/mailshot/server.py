@@ -6,12 +6,19 @@ always reaches them over HTTP, even when they share this process.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import Annotated
+
+from fastapi import FastAPI, Header, Request
 from fastapi.responses import RedirectResponse, Response
 
 from mailshot import __version__, metrics
+from mailshot.apideps import authenticate_in
 from mailshot.crm.app import create_crm_app
+from mailshot.crm.scopes import METRICS
+from mailshot.crm.services import api_keys as crm_keys
+from mailshot.errors import AppError, error_response
 from mailshot.esp.app import create_esp_app
+from mailshot.esp.services import access as esp_keys
 from mailshot.settings import Settings
 
 
@@ -43,8 +50,22 @@ def create_app(settings: Settings) -> FastAPI:
     parts = [crm.state.metrics, esp.state.metrics]
 
     @app.get("/metrics", include_in_schema=False)
-    def prometheus_metrics() -> Response:
-        """Prometheus metrics of both parts (see :mod:`mailshot.metrics`)."""
+    def prometheus_metrics(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> Response:
+        """Prometheus metrics of both parts (see :mod:`mailshot.metrics`), for a key of
+        either part with the scope ``metrics``: an ESP key (``msesp_``) is checked by the
+        ESP, any other by the CRM (which records a refused one)."""
+        token = (authorization or "").partition(" ")[2].strip()
+        esp_key = token.startswith(f"{esp_keys.PRODUCT_PREFIX}_")
+        part, store = (esp, esp_keys.STORE) if esp_key else (crm, crm_keys.STORE)
+        try:
+            caller = authenticate_in(part, store, request, authorization)
+            caller.require(METRICS, "read the metrics")
+        except AppError as exc:
+            part.state.on_error(exc.code)
+            headers = {"WWW-Authenticate": 'Bearer realm="mailshot"'} if exc.status == 401 else None
+            return error_response(exc, headers)
         return metrics.metrics_response(parts)
 
     app.mount("/crm", crm)

@@ -8,13 +8,16 @@ data directory.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -102,6 +105,15 @@ class Settings(BaseSettings):
     )
     log_json: bool = Field(default=False, description="Log one JSON object per line.")
     log_level: str = Field(default="INFO", description="Logging level.")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks of the reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (default none: the headers are ignored, and the "
+        "client's address is the connection's).",
+    )
+    key_refusal_retention_days: float = Field(
+        default=30, gt=0, description="Days a refused request stays in key_refusals."
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -109,6 +121,28 @@ class Settings(BaseSettings):
         v = v.upper()
         if v not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("log_level must be one of DEBUG, INFO, WARNING, ERROR")
+        return v
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        """A TOML list, or in the environment JSON or a comma-separated list."""
+        if isinstance(v, str):
+            if v.strip().startswith("["):
+                return json.loads(v)
+            return [p.strip() for p in v.split(",") if p.strip()]
+        return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for net in v:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {net!r} is not an IP address or network"
+                ) from None
         return v
 
     @model_validator(mode="after")
@@ -147,6 +181,13 @@ class Settings(BaseSettings):
 
     def esp_base_url(self) -> str:
         return (self.esp_url or f"{self.base_url()}/esp").rstrip("/")
+
+    def proxy_options(self) -> dict[str, Any]:
+        """uvicorn's proxy-header options: the headers are read only from the trusted
+        proxies, and not at all without any (uvicorn's own default trusts 127.0.0.1)."""
+        if not self.trusted_proxies:
+            return {"proxy_headers": False}
+        return {"proxy_headers": True, "forwarded_allow_ips": list(self.trusted_proxies)}
 
     @property
     def credentials_file(self) -> Path:

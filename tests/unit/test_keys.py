@@ -1,4 +1,5 @@
-"""API-key primitives: token format, hashing, and the rule that decides whether a key works."""
+"""API-key primitives: token format, hashing, the rule that decides whether a key works,
+and what its user's role lets it do."""
 
 from __future__ import annotations
 
@@ -6,12 +7,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mailshot.crm.scopes import ALL_SCOPES as CRM_SCOPES
+from mailshot.crm.scopes import ROLE_SCOPES as CRM_ROLES
+from mailshot.esp.scopes import ALL_SCOPES as ESP_SCOPES
+from mailshot.esp.scopes import ROLE_SCOPES as ESP_ROLES
 from mailshot.keys import (
     KeyRefusal,
     check_key_state,
+    effective_scopes,
     hash_password,
     new_key,
     parse_token,
+    role_allows,
     secret_matches,
     verify_password,
 )
@@ -74,3 +81,21 @@ def test_passwords_are_argon2_hashed() -> None:
     assert verify_password("correct horse", stored)
     assert not verify_password("wrong", stored)
     assert not verify_password("x", "not-a-hash")
+
+
+@pytest.mark.parametrize(
+    ("roles", "all_scopes"), [(CRM_ROLES, CRM_SCOPES), (ESP_ROLES, ESP_SCOPES)]
+)
+def test_a_key_uses_only_what_its_users_role_allows(
+    roles: dict[str, list[str]], all_scopes: tuple[str, ...]
+) -> None:
+    assert role_allows("admin", roles, all_scopes) == frozenset(all_scopes)
+    marketer = role_allows("marketer", roles, all_scopes)
+    assert "admin" not in marketer and "metrics" not in marketer
+    assert marketer == frozenset(roles["marketer"])
+    assert role_allows("nobody", roles, all_scopes) == frozenset()
+    held = ["admin", *roles["marketer"], "metrics"]
+    assert effective_scopes(held, marketer) == frozenset(roles["marketer"])
+    admin = role_allows("admin", roles, all_scopes)
+    assert effective_scopes(held, admin) == frozenset(held)
+    assert "metrics" in all_scopes

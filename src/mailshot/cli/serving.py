@@ -189,6 +189,7 @@ def run_server(
         log_config=None,
         access_log=settings.log_level == "DEBUG",
         timeout_graceful_shutdown=int(DRAIN_SECONDS),
+        **settings.proxy_options(),
     )
     server = _Server(config)
     done = threading.Event()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from mailshot import metrics
+from mailshot import keyrefusals, metrics
+from mailshot.crm import scopes
 from mailshot.crm.api import build_router
+from mailshot.crm.api.deps import scoped
 from mailshot.crm.metrics import CrmCollector
+from mailshot.crm.models import KeyRefusalRecord
 from mailshot.crm.sync import wakeups
 from mailshot.crm.sync.running import RunningSnapshots
 from mailshot.crm.ui import install_pages
@@ -21,6 +24,7 @@ def create_crm_app(settings: Settings) -> FastAPI:
         settings=settings,
         db_url=settings.crm_db_url(),
     )
+    keyrefusals.install(app, KeyRefusalRecord, settings.key_refusal_retention_days)
     app.state.queue_signal = wakeups.QueueSignal()
     app.state.running_snapshots = RunningSnapshots(app.state.engine, app.state.sessions)
     wakeups.install(
@@ -30,6 +34,11 @@ def create_crm_app(settings: Settings) -> FastAPI:
         app.state.running_snapshots.poke,
     )
     app.include_router(build_router(), prefix="/api/v1")
-    metrics.install(app, "crm", [CrmCollector(app.state.sessions)])
+    metrics.install(
+        app,
+        "crm",
+        [CrmCollector(app.state.sessions)],
+        guard=scoped(scopes.METRICS, "read the metrics"),
+    )
     install_pages(app, settings)
     return app

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 
-from mailshot import metrics
+from mailshot import keyrefusals, metrics
 from mailshot.db import make_sessionmaker, make_unchecked_writer
 from mailshot.errors import error_response
+from mailshot.esp import scopes
 from mailshot.esp.api import build_router
+from mailshot.esp.api.deps import scoped
 from mailshot.esp.errors import RetryLaterError
 from mailshot.esp.metrics import EspCollector
+from mailshot.esp.models import EspKeyRefusal
 from mailshot.esp.ui import install_pages
 from mailshot.jsonresp import JSONBytes
 from mailshot.settings import Settings
@@ -28,6 +31,7 @@ def create_esp_app(settings: Settings) -> FastAPI:
         settings=settings,
         db_url=settings.esp_db_url(),
     )
+    keyrefusals.install(app, EspKeyRefusal, settings.key_refusal_retention_days)
     # Recipient chunks are written through connections that leave foreign keys unchecked
     # (on SQLite; see mailshot.db.make_unchecked_writer and audience.write_recipients).
     chunk_writer = make_unchecked_writer(app.state.engine)
@@ -36,6 +40,11 @@ def create_esp_app(settings: Settings) -> FastAPI:
     app.state.chunk_sessions = make_sessionmaker(chunk_writer)
     app.add_exception_handler(RetryLaterError, _retry_later)
     app.include_router(build_router(), prefix="/api/v1")
-    metrics.install(app, "esp", [EspCollector(app.state.sessions)])
+    metrics.install(
+        app,
+        "esp",
+        [EspCollector(app.state.sessions)],
+        guard=scoped(scopes.METRICS, "read the metrics"),
+    )
     install_pages(app, settings)
     return app

@@ -1,4 +1,8 @@
-"""What an ESP API key may do. A key holds a subset of these; ``admin`` implies all."""
+"""What an ESP API key may do. A key holds a subset of these; ``admin`` implies all.
+
+A key may hold only what its access-as user's role allows (``ROLE_SCOPES``; a role with
+``admin`` allows every scope), and uses only that, whatever its user's role was when the
+key was made (:func:`mailshot.keys.role_allows`)."""
 
 from __future__ import annotations
 
@@ -6,9 +10,11 @@ CAMPAIGNS_READ = "campaigns:read"
 #: Create and update integrated campaigns, contacts and audiences: the bridge's scope.
 CAMPAIGNS_WRITE = "campaigns:write"
 INTEGRATION = "integration"
+#: Read ``/metrics`` (Prometheus): a monitoring system's scope.
+METRICS = "metrics"
 ADMIN = "admin"
 
-ALL_SCOPES = (CAMPAIGNS_READ, CAMPAIGNS_WRITE, INTEGRATION, ADMIN)
+ALL_SCOPES = (CAMPAIGNS_READ, CAMPAIGNS_WRITE, INTEGRATION, METRICS, ADMIN)
 ROLE_SCOPES = {
     "admin": [ADMIN, CAMPAIGNS_READ, CAMPAIGNS_WRITE, INTEGRATION],
     "marketer": [CAMPAIGNS_READ],

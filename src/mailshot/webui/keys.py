@@ -22,8 +22,8 @@ from mailshot.keyadmin import (
     ApiKeyPublic,
     ApiKeyRotate,
     ApiKeyRotated,
-    KeyRefusalPublic,
 )
+from mailshot.keyrefusals import KeyRefusalPublic, flush_of
 from mailshot.webui import forms
 from mailshot.webui.auth import FormDep, ListsDep, admin_only
 from mailshot.webui.pages import DbDep, PageUser, flash, get_part, render
@@ -138,6 +138,7 @@ def add_key_routes(
         rows, next_cursor = keys.page(
             db, cursor=request.query_params.get("cursor"), limit=PAGE_SIZE
         )
+        flush_of(request.app)  # this process's tally, before the read
         refusals, _ = keys.refusals(db, cursor=None, limit=REFUSALS_SHOWN)
         return render(
             request,
@@ -190,7 +191,12 @@ def add_key_routes(
 
     @router.post("/api-keys/{key_id}/rotate", name=routes.rotate)
     def rotate_key(request: Request, db: DbDep, admin: KeysAdmin, key_id: int) -> Response:
-        rotated = keys.rotate(db, key_id, ApiKeyRotate(), actor=admin.actor)
+        try:
+            rotated = keys.rotate(db, key_id, ApiKeyRotate(), actor=admin.actor)
+        except AppError as exc:  # e.g. scopes its user's role no longer allows
+            db.rollback()
+            flash(request, f"{exc.message} {exc.fix}".strip(), "bad")
+            return RedirectResponse(request.url_for(routes.page), 303)
         flash(
             request,
             f"A new key “{rotated.name}” replaces {rotated.old_key.prefix}…: copy it now. The "

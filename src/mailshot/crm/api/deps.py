@@ -18,8 +18,7 @@ from mailshot.apideps import (
     principal_dependency,
     scope_checker,
 )
-from mailshot.crm.models import ApiKey, KeyRefusalRecord, User
-from mailshot.crm.services.api_keys import PRODUCT_PREFIX
+from mailshot.crm.services.api_keys import PRODUCT_PREFIX, STORE
 from mailshot.keyauth import Principal
 
 __all__ = [
@@ -35,9 +34,7 @@ __all__ = [
     "scoped",
 ]
 
-get_principal = principal_dependency(
-    product_prefix=PRODUCT_PREFIX, key_model=ApiKey, user_model=User, refusal_model=KeyRefusalRecord
-)
+get_principal = principal_dependency(STORE)
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 

@@ -19,8 +19,7 @@ from mailshot.apideps import (
     principal_dependency,
     scope_checker,
 )
-from mailshot.esp.models import EspApiKey, EspKeyRefusal, EspUser
-from mailshot.esp.services.access import PRODUCT_PREFIX
+from mailshot.esp.services.access import PRODUCT_PREFIX, STORE
 from mailshot.keyauth import Principal
 
 __all__ = [
@@ -46,12 +45,7 @@ def get_chunk_sessions(request: Request) -> sessionmaker[Session]:
 
 ChunkSessionsDep = Annotated[sessionmaker[Session], Depends(get_chunk_sessions)]
 
-get_principal = principal_dependency(
-    product_prefix=PRODUCT_PREFIX,
-    key_model=EspApiKey,
-    user_model=EspUser,
-    refusal_model=EspKeyRefusal,
-)
+get_principal = principal_dependency(STORE)
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 

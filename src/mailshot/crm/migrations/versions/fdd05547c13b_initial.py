@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: da952fac3e58
+Revision ID: fdd05547c13b
 Revises:
-Create Date: 2026-11-27 01:22:26.942575
+Create Date: 2026-12-04 03:29:50.996339
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.db
 
-revision: str = "da952fac3e58"
+revision: str = "fdd05547c13b"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -64,7 +64,17 @@ def upgrade() -> None:
     )
     op.create_table(
         "key_refusals",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("first_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("bucket", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
         sa.Column("key_prefix", sa.String(length=64), nullable=True),
         sa.Column(
             "api_key_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
@@ -72,13 +82,8 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=64), nullable=False),
         sa.Column("client_ip", sa.String(length=64), nullable=True),
         sa.Column("path", sa.String(length=500), nullable=True),
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_key_refusals")),
+        sa.UniqueConstraint("bucket", "fingerprint", name="uq_key_refusals_bucket_fingerprint"),
     )
     with op.batch_alter_table("key_refusals", schema=None) as batch_op:
         batch_op.create_index("ix_key_refusals_at", ["at"], unique=False)
@@ -152,11 +157,6 @@ def upgrade() -> None:
     )
     op.create_table(
         "users",
-        sa.Column("email", sa.String(length=320), nullable=False),
-        sa.Column("name", sa.String(length=255), nullable=False),
-        sa.Column("password_hash", sa.String(length=255), nullable=True),
-        sa.Column("role", sa.String(length=20), nullable=False),
-        sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column(
             "id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
@@ -165,11 +165,24 @@ def upgrade() -> None:
         ),
         sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("password_hash", sa.String(length=255), nullable=True),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
     )
     op.create_table(
         "api_keys",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("public_id", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
@@ -185,14 +198,6 @@ def upgrade() -> None:
         sa.Column(
             "rotated_from_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_api_keys_user_id_users"), ondelete="CASCADE"
         ),
