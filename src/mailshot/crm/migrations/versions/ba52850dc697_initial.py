@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: da952fac3e58
+Revision ID: ba52850dc697
 Revises:
-Create Date: 2026-11-27 01:22:26.942575
+Create Date: 2026-12-04 03:29:56.046685
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.db
 
-revision: str = "da952fac3e58"
+revision: str = "ba52850dc697"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -64,6 +64,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "key_refusals",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("key_prefix", sa.String(length=64), nullable=True),
         sa.Column(
@@ -72,16 +78,28 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=64), nullable=False),
         sa.Column("client_ip", sa.String(length=64), nullable=True),
         sa.Column("path", sa.String(length=500), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_key_refusals")),
+    )
+    with op.batch_alter_table("key_refusals", schema=None) as batch_op:
+        batch_op.create_index("ix_key_refusals_at", ["at"], unique=False)
+
+    op.create_table(
+        "login_failures",
         sa.Column(
             "id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
             autoincrement=True,
             nullable=False,
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_key_refusals")),
+        sa.Column("at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("client_ip", sa.String(length=64), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
     )
-    with op.batch_alter_table("key_refusals", schema=None) as batch_op:
-        batch_op.create_index("ix_key_refusals_at", ["at"], unique=False)
+    with op.batch_alter_table("login_failures", schema=None) as batch_op:
+        batch_op.create_index("ix_login_failures_at", ["at"], unique=False)
+        batch_op.create_index("ix_login_failures_client_ip_at", ["client_ip", "at"], unique=False)
+        batch_op.create_index("ix_login_failures_email_at", ["email", "at"], unique=False)
 
     op.create_table(
         "mailing_lists",
@@ -152,11 +170,6 @@ def upgrade() -> None:
     )
     op.create_table(
         "users",
-        sa.Column("email", sa.String(length=320), nullable=False),
-        sa.Column("name", sa.String(length=255), nullable=False),
-        sa.Column("password_hash", sa.String(length=255), nullable=True),
-        sa.Column("role", sa.String(length=20), nullable=False),
-        sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column(
             "id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
@@ -165,11 +178,24 @@ def upgrade() -> None:
         ),
         sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("password_hash", sa.String(length=255), nullable=True),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
     )
     op.create_table(
         "api_keys",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("public_id", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
@@ -185,14 +211,6 @@ def upgrade() -> None:
         sa.Column(
             "rotated_from_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_api_keys_user_id_users"), ondelete="CASCADE"
         ),
@@ -336,6 +354,35 @@ def upgrade() -> None:
     with op.batch_alter_table("people", schema=None) as batch_op:
         batch_op.create_index("ix_people_email_normalised", ["email_normalised"], unique=False)
         batch_op.create_index("ix_people_organisation_id", ["organisation_id"], unique=False)
+
+    op.create_table(
+        "web_sessions",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("csrf_token", sa.String(length=64), nullable=False),
+        sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("client_ip", sa.String(length=64), nullable=True),
+        sa.Column("user_agent", sa.String(length=255), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_web_sessions_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_web_sessions")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_web_sessions_token_hash")),
+    )
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.create_index("ix_web_sessions_expires_at", ["expires_at"], unique=False)
+        batch_op.create_index("ix_web_sessions_user_id", ["user_id"], unique=False)
 
     op.create_table(
         "campaign_members",
@@ -633,6 +680,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_campaign_members_person_id")
 
     op.drop_table("campaign_members")
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.drop_index("ix_web_sessions_user_id")
+        batch_op.drop_index("ix_web_sessions_expires_at")
+
+    op.drop_table("web_sessions")
     with op.batch_alter_table("people", schema=None) as batch_op:
         batch_op.drop_index("ix_people_organisation_id")
         batch_op.drop_index("ix_people_email_normalised")
@@ -652,6 +704,12 @@ def downgrade() -> None:
     op.drop_table("organisations")
     op.drop_table("marketing_campaigns")
     op.drop_table("mailing_lists")
+    with op.batch_alter_table("login_failures", schema=None) as batch_op:
+        batch_op.drop_index("ix_login_failures_email_at")
+        batch_op.drop_index("ix_login_failures_client_ip_at")
+        batch_op.drop_index("ix_login_failures_at")
+
+    op.drop_table("login_failures")
     with op.batch_alter_table("key_refusals", schema=None) as batch_op:
         batch_op.drop_index("ix_key_refusals_at")
 
