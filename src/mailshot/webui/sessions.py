@@ -10,8 +10,10 @@ after sign-in.
 Before sign-in, the login form's CSRF token is an HMAC (keyed by the part's secret) of a
 random value in a second cookie, ``mailshot_<part>_login``, so nothing is stored for
 anonymous visitors. Messages for the next page (:func:`flash`) travel in a third cookie,
-signed. Every cookie is HttpOnly, SameSite=Lax, limited to the part's path, and Secure
-when the request came over HTTPS (or ``web_cookie_secure`` says so).
+signed. Every cookie is HttpOnly, SameSite=Lax, named for its part, and Secure when the
+request came over HTTPS (or ``web_cookie_secure`` says so). Their path is ``/``, as the
+session cookie's always was, so a new cookie replaces a browser's old signed one instead
+of being shadowed by it.
 
 :func:`resolve` must run before the route opens a database transaction (``csrf_protect``
 does it first on every page route): it may write (a session's last use, an ended row).
@@ -305,7 +307,7 @@ def write_cookies(request: Request, response: Response) -> None:
         changes[cfg.flash_cookie] = _flash_signer(cfg).dumps(state.flashes)
     elif state.flash_cookie_seen:
         changes[cfg.flash_cookie] = None
-    path = request.scope.get("root_path") or "/"
+    path = "/"
     secure = cfg.force_secure or request.url.scheme == "https"
     for name, value in changes.items():
         if value is None:
