@@ -71,3 +71,48 @@ class KeyRefusalColumns:
             Index("ix_key_refusals_at", "at"),
             UniqueConstraint("bucket", "fingerprint", name="uq_key_refusals_bucket_fingerprint"),
         )
+
+
+class WebSessionColumns:
+    """A signed-in page session (:mod:`mailshot.webui.sessions`). The browser's cookie holds
+    only a random token; the row keeps its SHA-256, so a copy of the table signs nobody in.
+    It dies with its user (ON DELETE CASCADE), at sign-out, and when the user is disabled."""
+
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(IdType, ForeignKey("users.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: When the session was last used (kept to a minute): it ends after the idle limit.
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: When it ends however busy it is (the absolute limit).
+    expires_at: Mapped[datetime] = mapped_column()
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+
+    @declared_attr.directive
+    @classmethod
+    def __table_args__(cls) -> tuple[Index, ...]:
+        return (
+            Index(f"ix_{cls.__tablename__}_user_id", "user_id"),  # type: ignore[attr-defined]
+            Index(f"ix_{cls.__tablename__}_expires_at", "expires_at"),  # type: ignore[attr-defined]
+        )
+
+
+class LoginFailureColumns:
+    """A failed sign-in (wrong password or unknown address): the address typed, the client's
+    address and when. Sign-in throttling counts these (:mod:`mailshot.webui.throttle`), so
+    every process of an installation agrees; rows older than the counting window go."""
+
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    email: Mapped[str] = mapped_column(String(320))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+
+    @declared_attr.directive
+    @classmethod
+    def __table_args__(cls) -> tuple[Index, ...]:
+        name = cls.__tablename__  # type: ignore[attr-defined]
+        return (
+            Index(f"ix_{name}_email_at", "email", "at"),
+            Index(f"ix_{name}_client_ip_at", "client_ip", "at"),
+            Index(f"ix_{name}_at", "at"),
+        )

@@ -24,7 +24,18 @@ from enum import StrEnum
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
+#: Passwords: argon2id with OWASP's first recommended setting (19 MiB, 2 passes, 1 lane).
+#: argon2-cffi's default (RFC 9106's 64 MiB, 4 lanes) made every sign-in attempt cost a
+#: server 64 MiB. A hash records its own parameters, so hashes made with the old ones
+#: still verify (:func:`password_needs_rehash` says when to store a new one).
+PASSWORD_MEMORY_KIB = 19 * 1024
+PASSWORD_TIME_COST = 2
+PASSWORD_PARALLELISM = 1
+_hasher = PasswordHasher(
+    time_cost=PASSWORD_TIME_COST,
+    memory_cost=PASSWORD_MEMORY_KIB,
+    parallelism=PASSWORD_PARALLELISM,
+)
 
 
 @dataclass(frozen=True)
@@ -153,4 +164,13 @@ def verify_password(password: str, stored: str) -> bool:
     try:
         return _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
+        return False
+
+
+def password_needs_rehash(stored: str) -> bool:
+    """Whether ``stored`` was made with other parameters than today's (re-hash it after a
+    successful sign-in)."""
+    try:
+        return _hasher.check_needs_rehash(stored)
+    except InvalidHashError:
         return False

@@ -114,6 +114,45 @@ class Settings(BaseSettings):
     key_refusal_retention_days: float = Field(
         default=30, gt=0, description="Days a refused request stays in key_refusals."
     )
+    web_session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 31, description="A page session ends this long after sign-in."
+    )
+    web_session_idle_minutes: float = Field(
+        default=120.0, gt=0, description="A page session ends after this long without a request."
+    )
+    web_cookie_secure: bool = Field(
+        default=False,
+        description="Mark the pages' cookies Secure even on plain HTTP requests (they are "
+        "whenever a request came over HTTPS); for a proxy that ends HTTPS without saying so.",
+    )
+    login_account_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Failed sign-ins to one address (in the window) before each further "
+        "attempt waits, longer after every failure.",
+    )
+    login_address_failures: int = Field(
+        default=20,
+        ge=1,
+        description="Failed sign-ins from one client address (in the window) before each "
+        "further attempt waits, longer after every failure.",
+    )
+    login_failure_window_minutes: float = Field(
+        default=15.0,
+        gt=0,
+        description="How long a failed sign-in counts; also the longest wait it can cause.",
+    )
+    login_hash_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Password checks (argon2, about 19 MiB each) one process runs at once.",
+    )
+    login_hash_wait_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a sign-in waits for a password check before it is refused (503).",
+    )
 
     @field_validator("log_level")
     @classmethod

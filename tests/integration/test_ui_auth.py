@@ -199,7 +199,8 @@ def test_admin_links_are_shown_to_admins_only(client: TestClient, users: PageUse
 def test_crm_and_esp_sessions_are_separate(client: TestClient, users: PageUsers) -> None:
     sign_in(client, "crm", users.crm_admin)
     assert client.get("/esp/campaigns", follow_redirects=False).status_code == 303
-    # A CRM session cookie presented as the ESP's is not accepted (different signing keys).
+    # A CRM session cookie presented as the ESP's is not accepted (each part's sessions are
+    # rows of its own database).
     crm_cookie = client.cookies.get("mailshot_crm_session")
     assert crm_cookie
     client.cookies.set("mailshot_esp_session", crm_cookie)

@@ -24,6 +24,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailshot.db import begin_read
 from mailshot.errors import AppError
+from mailshot.webui.sessions import ensure_csrf as ensure_csrf  # pages import it from here
+from mailshot.webui.sessions import flash as flash
+from mailshot.webui.sessions import take_flashes, write_cookies
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,9 @@ class UiPart:
     title: str
     home_route: str
     user_model: Any
+    #: The part's ``web_sessions`` and ``login_failures`` tables.
+    session_model: Any
+    failure_model: Any
     templates: Jinja2Templates
     nav: tuple[NavItem, ...]
     #: Extra context for every page of the part (for example the integration banner).
@@ -183,23 +189,6 @@ def db_session(request: Request) -> Iterator[Session]:
 DbDep = Annotated[Session, Depends(db_session)]
 
 
-def flash(request: Request, text: str, kind: str = "ok") -> None:
-    """Show ``text`` once on the next page this browser renders."""
-    messages = list(request.session.get("flash", []))
-    messages.append([kind, text])
-    request.session["flash"] = messages[-5:]
-
-
-def ensure_csrf(request: Request) -> str:
-    import secrets
-
-    token = request.session.get("csrf")
-    if not isinstance(token, str) or len(token) < 32:
-        token = secrets.token_urlsafe(32)
-        request.session["csrf"] = token
-    return token
-
-
 def secure(response: Response, *, preview: bool = False) -> Response:
     response.headers["Content-Security-Policy"] = CSP_WITH_PREVIEW if preview else CSP
     for name, value in SECURITY_HEADERS.items():
@@ -223,7 +212,7 @@ def render(
         "user": user,
         "csrf_token": ensure_csrf(request),
         "nav": [n for n in part.nav if user is not None and (user.is_admin or not n.admin_only)],
-        "flashes": request.session.pop("flash", []),
+        "flashes": take_flashes(request),
         "banner": None,
     }
     if part.context_hook is not None and user is not None:
@@ -268,6 +257,11 @@ class PageRoute(APIRoute):
         original = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
+            response = await respond(request)
+            write_cookies(request, response)
+            return response
+
+        async def respond(request: Request) -> Response:
             try:
                 return await original(request)
             except LoginRequired:

@@ -1,8 +1,9 @@
-"""The per-installation secret that signs page sessions.
+"""The per-installation secret behind the pages' login-form tokens and signed messages.
 
 It lives in ``<data_dir>/session-secret`` (mode 0600), made on first use from 32 random
-bytes. Every process of one installation reads the same file, so a session stays valid
-across restarts and across server processes; deleting the file signs everybody out.
+bytes. Every process of one installation reads the same file, so a login form stays valid
+across restarts and across server processes. (Sessions themselves are database rows:
+:mod:`mailshot.webui.sessions`.)
 The file is written under a temporary name and linked into place, so two processes
 starting at once agree on one secret.
 """

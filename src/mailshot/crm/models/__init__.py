@@ -1,6 +1,13 @@
 """CRM storage: SQLAlchemy tables. API schemas live in :mod:`mailshot.crm.schemas`."""
 
-from mailshot.crm.models.access import ApiKey, AuditEntry, KeyRefusalRecord, User
+from mailshot.crm.models.access import (
+    ApiKey,
+    AuditEntry,
+    KeyRefusalRecord,
+    LoginFailure,
+    User,
+    WebSession,
+)
 from mailshot.crm.models.base import Base
 from mailshot.crm.models.imports import ImportRejection, ImportRun
 from mailshot.crm.models.marketing import (
@@ -31,6 +38,7 @@ __all__ = [
     "ImportRun",
     "IntegrationStatus",
     "KeyRefusalRecord",
+    "LoginFailure",
     "MailingList",
     "MailingListMember",
     "Mailshot",
@@ -43,4 +51,5 @@ __all__ = [
     "SyncUnit",
     "Template",
     "User",
+    "WebSession",
 ]

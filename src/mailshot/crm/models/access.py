@@ -1,5 +1,5 @@
-"""CRM users, API keys, refused key uses (columns shared with the ESP's, in
-:mod:`mailshot.accessmodel`) and the audit log."""
+"""CRM users, API keys, refused key uses, page sessions and failed sign-ins (columns shared
+with the ESP's, in :mod:`mailshot.accessmodel`) and the audit log."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from typing import Any
 from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailshot.accessmodel import ApiKeyColumns, KeyRefusalColumns, UserColumns
+from mailshot.accessmodel import (
+    ApiKeyColumns,
+    KeyRefusalColumns,
+    LoginFailureColumns,
+    UserColumns,
+    WebSessionColumns,
+)
 from mailshot.clock import utcnow
 from mailshot.crm.models.base import Base, IdMixin, TimestampMixin
 
@@ -24,6 +30,14 @@ class ApiKey(IdMixin, TimestampMixin, ApiKeyColumns, Base):
 
 class KeyRefusalRecord(IdMixin, KeyRefusalColumns, Base):
     __tablename__ = "key_refusals"
+
+
+class WebSession(IdMixin, WebSessionColumns, Base):
+    __tablename__ = "web_sessions"
+
+
+class LoginFailure(IdMixin, LoginFailureColumns, Base):
+    __tablename__ = "login_failures"
 
 
 class AuditEntry(IdMixin, Base):

@@ -1,12 +1,13 @@
-"""CRM users and API keys: create users, issue keys (the secret is returned once), and
-provision the integration's user and key on first run."""
+"""CRM users and API keys: create users, issue keys (the secret is returned once), end a
+user's page sessions, and provision the integration's user and key on first run."""
 
 from __future__ import annotations
 
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from mailshot import keyadmin
-from mailshot.crm.models import ApiKey, User
+from mailshot.crm.models import ApiKey, User, WebSession
 from mailshot.crm.services.api_keys import STORE
 
 INTEGRATION_EMAIL = "integration@mailshot.local"
@@ -18,7 +19,15 @@ def create_user(
     user: User = keyadmin.add_user(
         session, User, email=email, name=name, role=role, password=password
     )
+    if password:
+        end_sessions(session, user.id)  # a password is set: no session may predate it
     return user
+
+
+def end_sessions(session: Session, user_id: int) -> None:
+    """End every page session of ``user_id`` (not committed): when the user is disabled or
+    deleted, or their password is set."""
+    session.execute(delete(WebSession).where(WebSession.user_id == user_id))
 
 
 def create_key(

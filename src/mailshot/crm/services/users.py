@@ -1,6 +1,7 @@
 """CRM users, as the administration API sees them: create (with an optional password,
 stored as an argon2 hash), read, update (name, role, enabled), delete, list. An
-administrator cannot disable, demote or delete their own user. Changes are audited."""
+administrator cannot disable, demote or delete their own user. Changes are audited.
+Disabling or deleting a user ends their page sessions."""
 
 from __future__ import annotations
 
@@ -51,6 +52,8 @@ def update(session: Session, user_id: int, patch: UserUpdate, *, by: Principal) 
     changed = apply_update(user, patch)
     if changed:
         audit(session, by.actor, "user.update", "user", user.id, changed)
+    if not user.enabled:
+        access.end_sessions(session, user.id)
     session.commit()
     return user
 
@@ -59,6 +62,7 @@ def delete(session: Session, user_id: int, *, by: Principal) -> None:
     user = get(session, user_id)
     if user.id == by.user_id:
         raise AppError(USER_SELF_LOCKOUT, action="delete")
+    access.end_sessions(session, user.id)  # the foreign key cascades too; say it here
     session.delete(user)
     audit(session, by.actor, "user.delete", "user", user_id, {"email": user.email})
     session.commit()

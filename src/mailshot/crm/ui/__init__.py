@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse
 
-from mailshot.crm.models import User
+from mailshot.crm.models import LoginFailure, User, WebSession
 from mailshot.crm.ui import admin, campaigns, lists, mailshots, people, sync_pages, template_pages
 from mailshot.crm.ui.common import NAV, integration_banner
 from mailshot.settings import Settings
@@ -36,6 +36,8 @@ def install_pages(app: FastAPI, settings: Settings) -> None:
         title="CRM",
         home_route="crm_home",
         user_model=User,
+        session_model=WebSession,
+        failure_model=LoginFailure,
         templates=make_templates("mailshot.crm.ui"),
         nav=NAV,
         context_hook=integration_banner,

@@ -1,6 +1,12 @@
 """ESP storage: SQLAlchemy tables. API schemas live in :mod:`mailshot.esp.schemas`."""
 
-from mailshot.esp.models.access import EspApiKey, EspKeyRefusal, EspUser
+from mailshot.esp.models.access import (
+    EspApiKey,
+    EspKeyRefusal,
+    EspLoginFailure,
+    EspUser,
+    EspWebSession,
+)
 from mailshot.esp.models.base import Base
 from mailshot.esp.models.campaigns import (
     Campaign,
@@ -19,7 +25,9 @@ __all__ = [
     "Contact",
     "EspApiKey",
     "EspKeyRefusal",
+    "EspLoginFailure",
     "EspUser",
+    "EspWebSession",
     "IntegrationState",
     "IntegrationWorker",
     "Suppression",

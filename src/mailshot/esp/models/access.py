@@ -1,9 +1,15 @@
-"""ESP users, API keys and refused key uses (columns shared with the CRM's, in
-:mod:`mailshot.accessmodel`)."""
+"""ESP users, API keys, refused key uses, page sessions and failed sign-ins (columns shared
+with the CRM's, in :mod:`mailshot.accessmodel`)."""
 
 from __future__ import annotations
 
-from mailshot.accessmodel import ApiKeyColumns, KeyRefusalColumns, UserColumns
+from mailshot.accessmodel import (
+    ApiKeyColumns,
+    KeyRefusalColumns,
+    LoginFailureColumns,
+    UserColumns,
+    WebSessionColumns,
+)
 from mailshot.esp.models.base import Base, IdMixin, TimestampMixin
 
 
@@ -17,3 +23,11 @@ class EspApiKey(IdMixin, TimestampMixin, ApiKeyColumns, Base):
 
 class EspKeyRefusal(IdMixin, KeyRefusalColumns, Base):
     __tablename__ = "key_refusals"
+
+
+class EspWebSession(IdMixin, WebSessionColumns, Base):
+    __tablename__ = "web_sessions"
+
+
+class EspLoginFailure(IdMixin, LoginFailureColumns, Base):
+    __tablename__ = "login_failures"

@@ -1,11 +1,12 @@
 """ESP users and API keys: create, list and change users (a disabled user's keys are
-refused), and the whole key lifecycle (create with the token shown once, list, read,
-change, disable, enable, rotate, refused requests), shared with the CRM through
-:mod:`mailshot.keyadmin`; and the provisioning helpers (``create_user``, ``create_key``)."""
+refused and their page sessions end), and the whole key lifecycle (create with the token
+shown once, list, read, change, disable, enable, rotate, refused requests), shared with the
+CRM through :mod:`mailshot.keyadmin`; and the provisioning helpers (``create_user``,
+``create_key``)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,7 +19,7 @@ from mailshot.esp.errors import (
     USER_SELF_LOCKOUT,
 )
 from mailshot.esp.models import EspApiKey as ApiKey
-from mailshot.esp.models import EspKeyRefusal
+from mailshot.esp.models import EspKeyRefusal, EspWebSession
 from mailshot.esp.models import EspUser as User
 from mailshot.esp.schemas.access import UserCreate, UserUpdate
 from mailshot.esp.scopes import ALL_SCOPES, ROLE_SCOPES
@@ -52,7 +53,15 @@ def create_user(
     user: User = keyadmin.add_user(
         session, User, email=email, name=name, role=role, password=password
     )
+    if password:
+        end_sessions(session, user.id)  # a password is set: no session may predate it
     return user
+
+
+def end_sessions(session: Session, user_id: int) -> None:
+    """End every page session of ``user_id`` (not committed): when the user is disabled or
+    deleted, or their password is set."""
+    session.execute(delete(EspWebSession).where(EspWebSession.user_id == user_id))
 
 
 def create_key(
@@ -105,6 +114,8 @@ def update_user(session: Session, user_id: int, patch: UserUpdate, *, by_user_id
             raise AppError(USER_SELF_LOCKOUT, action="demote")
     for name, value in patch.model_dump(exclude_unset=True, exclude_none=True).items():
         setattr(user, name, value)
+    if not user.enabled:
+        end_sessions(session, user.id)
     session.commit()
     return user
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse
 
-from mailshot.esp.models import EspUser
+from mailshot.esp.models import EspLoginFailure, EspUser, EspWebSession
 from mailshot.esp.ui import pages
 from mailshot.settings import Settings
 from mailshot.webui.pages import NavItem, UiPart, make_templates
@@ -42,6 +42,8 @@ def install_pages(app: FastAPI, settings: Settings) -> None:
         title="ESP",
         home_route="esp_home",
         user_model=EspUser,
+        session_model=EspWebSession,
+        failure_model=EspLoginFailure,
         templates=make_templates("mailshot.esp.ui"),
         nav=NAV,
         context_hook=pages.integration_banner,

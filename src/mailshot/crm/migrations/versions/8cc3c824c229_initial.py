@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: fdd05547c13b
+Revision ID: 8cc3c824c229
 Revises:
-Create Date: 2026-12-04 03:29:50.996339
+Create Date: 2026-12-04 04:43:53.304595
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.db
 
-revision: str = "fdd05547c13b"
+revision: str = "8cc3c824c229"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -87,6 +87,24 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("key_refusals", schema=None) as batch_op:
         batch_op.create_index("ix_key_refusals_at", ["at"], unique=False)
+
+    op.create_table(
+        "login_failures",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("client_ip", sa.String(length=64), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
+    )
+    with op.batch_alter_table("login_failures", schema=None) as batch_op:
+        batch_op.create_index("ix_login_failures_at", ["at"], unique=False)
+        batch_op.create_index("ix_login_failures_client_ip_at", ["client_ip", "at"], unique=False)
+        batch_op.create_index("ix_login_failures_email_at", ["email", "at"], unique=False)
 
     op.create_table(
         "mailing_lists",
@@ -341,6 +359,35 @@ def upgrade() -> None:
     with op.batch_alter_table("people", schema=None) as batch_op:
         batch_op.create_index("ix_people_email_normalised", ["email_normalised"], unique=False)
         batch_op.create_index("ix_people_organisation_id", ["organisation_id"], unique=False)
+
+    op.create_table(
+        "web_sessions",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("csrf_token", sa.String(length=64), nullable=False),
+        sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("client_ip", sa.String(length=64), nullable=True),
+        sa.Column("user_agent", sa.String(length=255), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_web_sessions_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_web_sessions")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_web_sessions_token_hash")),
+    )
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.create_index("ix_web_sessions_expires_at", ["expires_at"], unique=False)
+        batch_op.create_index("ix_web_sessions_user_id", ["user_id"], unique=False)
 
     op.create_table(
         "campaign_members",
@@ -638,6 +685,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_campaign_members_person_id")
 
     op.drop_table("campaign_members")
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.drop_index("ix_web_sessions_user_id")
+        batch_op.drop_index("ix_web_sessions_expires_at")
+
+    op.drop_table("web_sessions")
     with op.batch_alter_table("people", schema=None) as batch_op:
         batch_op.drop_index("ix_people_organisation_id")
         batch_op.drop_index("ix_people_email_normalised")
@@ -657,6 +709,12 @@ def downgrade() -> None:
     op.drop_table("organisations")
     op.drop_table("marketing_campaigns")
     op.drop_table("mailing_lists")
+    with op.batch_alter_table("login_failures", schema=None) as batch_op:
+        batch_op.drop_index("ix_login_failures_email_at")
+        batch_op.drop_index("ix_login_failures_client_ip_at")
+        batch_op.drop_index("ix_login_failures_at")
+
+    op.drop_table("login_failures")
     with op.batch_alter_table("key_refusals", schema=None) as batch_op:
         batch_op.drop_index("ix_key_refusals_at")
 
