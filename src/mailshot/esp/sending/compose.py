@@ -169,7 +169,8 @@ class CompiledMessage:
                 b"\r\n--" + boundary + b"--\r\n",
             )
         else:
-            fixed.append(b"Content-Type: text/plain" + _QP)
+            fixed.append(b"Content-Type: text/plain; charset=utf-8\r\n")
+            fixed.append(b"Content-Transfer-Encoding: quoted-printable\r\n")
             self._parts = (b"", b"", b"")
         self._fixed = fixed
         self._canonical = {raw: relaxed_header(raw) for raw in [self._from, self._reply_to, *fixed]}

@@ -23,7 +23,7 @@ _HEX = [f"={b:02X}".encode() for b in range(256)]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u0085]")
 _ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
-_WORD_BYTES = 39  # UTF-8 bytes per encoded word: 52 base64 characters, 64 in all
+_WORD_BYTES = 45  # UTF-8 bytes per encoded word: 60 base64 characters, 72 in all
 FOLD_AT = 78
 
 
@@ -112,19 +112,34 @@ def clean_text(value: object) -> str:
     return text.strip()
 
 
-def encoded_words(text: str) -> list[str]:
-    """``text`` as RFC 2047 B encoded words (UTF-8), none splitting a character."""
+def clean_phrase(value: object) -> str:
+    """A display name: :func:`clean_text` with each run of whitespace made one space (a
+    phrase's words are separated by whitespace, which readers show as one space)."""
+    return " ".join(clean_text(value).split())
+
+
+def encoded_words(text: str, first_line_used: int = 0) -> list[str]:
+    """``text`` as RFC 2047 B encoded words (UTF-8), none splitting a character, each
+    on a line of at most 76 characters: the first after ``first_line_used`` characters
+    (``Subject: ``), the others after one space of folding."""
+    limit = _word_bytes(76 - first_line_used)
     words: list[str] = []
     chunk = bytearray()
     for char in text:
         data = char.encode("utf-8")
-        if len(chunk) + len(data) > _WORD_BYTES:
+        if chunk and len(chunk) + len(data) > limit:
             words.append(_word(chunk))
             chunk = bytearray()
+            limit = _WORD_BYTES
         chunk += data
     if chunk:
         words.append(_word(chunk))
     return words
+
+
+def _word_bytes(room: int) -> int:
+    """UTF-8 bytes whose encoded word fits ``room`` characters (at most 75 of them)."""
+    return max(3, (min(room, 75) - 12) // 4 * 3)
 
 
 def _word(data: bytearray) -> str:
@@ -154,7 +169,7 @@ def unstructured(name: str, value: object) -> bytes:
     if not _needs_words(text):
         # fold at spaces: the continuation line starts with the space it folded at
         return _fold_spaces(name, text)
-    return _fold(name, encoded_words(text))
+    return _fold(name, encoded_words(text, len(name) + 2))
 
 
 def _fold_spaces(name: str, text: str) -> bytes:
@@ -203,11 +218,11 @@ def address_field(name: str, display_name: object, address: str) -> bytes:
 
 def mailbox_field(name: str, display_name: object, spec: str) -> bytes:
     """:func:`address_field` for an address already through :func:`addr_spec`."""
-    display = clean_text(display_name)
+    display = clean_phrase(display_name)
     if not display:
         return _fold(name, [spec])
     if _needs_words(display):
-        return _fold(name, [*encoded_words(display), f"<{spec}>"])
+        return _fold(name, [*encoded_words(display, len(name) + 2), f"<{spec}>"])
     quoted = '"' + display.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return _fold_spaces(name, f"{quoted} <{spec}>")
 
