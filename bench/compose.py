@@ -29,30 +29,33 @@ PARAGRAPH = (
 )
 
 
+PRODUCT = "https://shop.example.com/products/"
+UTM = "utm_source=mail&utm_campaign=autumn"
+
+
 def campaign() -> MessageContent:
     links = "".join(
-        f'<tr><td style="padding:8px 0;"><a href="https://shop.example.com/products/{i}?utm_source=mail&amp;utm_campaign=autumn" '
+        f'<tr><td style="padding:8px 0;"><a href="{PRODUCT}{i}?{UTM.replace("&", "&amp;")}" '
         f'style="color:#1a73e8;text-decoration:none;">Product {i}: see the details</a></td></tr>\n'
         for i in range(10)
     )
     html = (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Autumn</title>"
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Autumn</title>'
         "<style>body{font-family:Arial,sans-serif;color:#222;} td{font-size:15px;}</style></head>\n"
         '<body style="margin:0;padding:0;background:#f4f4f4;">\n'
         '<table role="presentation" width="100%" cellpadding="0" cellspacing="0">\n'
-        '<tr><td><h1 style="font-size:24px;">Hello {{ first_name | default("there") }},</h1></td></tr>\n'
+        '<tr><td><h1 style="font-size:24px;">'
+        'Hello {{ first_name | default("there") }},</h1></td></tr>\n'
         + "".join(f"<tr><td><p>{PARAGRAPH * 3}</p></td></tr>\n" for _ in range(12))
         + links
         + "<tr><td><p>Sent to {{ email }} for {{ organisation }} ({{ last_name }}).</p>"
-        '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p></td></tr>\n</table>\n</body></html>\n'
+        '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p></td></tr>\n'
+        "</table>\n</body></html>\n"
     )
     text = (
         'Hello {{ first_name | default("there") }},\n\n'
         + "".join(f"{PARAGRAPH}\n\n" for _ in range(12))
-        + "".join(
-            f"Product {i}: https://shop.example.com/products/{i}?utm_source=mail&utm_campaign=autumn\n"
-            for i in range(10)
-        )
+        + "".join(f"Product {i}: {PRODUCT}{i}?{UTM}\n" for i in range(10))
         + "\nSent to {{ email }} for {{ organisation }} ({{ last_name }}).\n"
         "Unsubscribe: {{ unsubscribe_url }}\n"
     )

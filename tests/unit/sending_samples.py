@@ -93,7 +93,7 @@ def check_wire_form(data: bytes) -> None:
     assert data.isascii()
     assert b"\n" not in data.replace(b"\r\n", b"")
     assert b"\r" not in data.replace(b"\r\n", b"")
-    head, _, body = data.partition(b"\r\n\r\n")
+    _head, _, body = data.partition(b"\r\n\r\n")
     for line in data.split(b"\r\n"):
         assert len(line) <= 998
     for line in body.split(b"\r\n"):

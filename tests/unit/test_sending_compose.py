@@ -11,7 +11,7 @@ import pytest
 
 from mailshot.esp.sending import tokens
 from mailshot.esp.sending.compose import compile_message
-from mailshot.esp.sending.mime import AddressProblem
+from mailshot.esp.sending.mime import AddressError
 from mailshot.esp.sending.tokens import TokenFields, TokenKind
 from tests.unit.sending_samples import (
     BASE,
@@ -143,7 +143,9 @@ def test_links_are_numbered_rewritten_and_their_tokens_verify() -> None:
 def test_another_recipient_gets_other_tokens_for_the_same_links() -> None:
     compiled = compile_message(content(), context())
     first = CLICK.findall(part(parse(compiled.render(recipient(recipient_id=1)).data), "text/html"))
-    second = CLICK.findall(part(parse(compiled.render(recipient(recipient_id=2)).data), "text/html"))
+    second = CLICK.findall(
+        part(parse(compiled.render(recipient(recipient_id=2)).data), "text/html")
+    )
     assert set(first).isdisjoint(second)
     assert [tokens.verify(t, SECRET).recipient_id for t in second] == [2, 2, 2]  # type: ignore[union-attr]
 
@@ -205,7 +207,9 @@ def test_a_long_subject_is_folded_and_reads_back_whole() -> None:
 
 def test_long_lines_and_non_ascii_bodies_are_quoted_printable() -> None:
     long_line = "é" * 3000 + " " + "x" * 2000 + " = end  "
-    compiled = compile_message(content(html=None, text=long_line + "\n{{ first_name }}\n"), context())
+    compiled = compile_message(
+        content(html=None, text=long_line + "\n{{ first_name }}\n"), context()
+    )
     rendered = compiled.render(recipient(first_name="Zoë\nSecond line "))
     check_wire_form(rendered.data)
     text = part(parse(rendered.data), "text/plain")
@@ -243,9 +247,9 @@ def test_html_only_content_gets_a_derived_text_part() -> None:
 
 def test_a_recipient_address_that_cannot_be_sent_is_refused() -> None:
     compiled = compile_message(content(), context())
-    with pytest.raises(AddressProblem):
+    with pytest.raises(AddressError):
         compiled.render(recipient(email="zoë@example.org"))
-    with pytest.raises(AddressProblem):
+    with pytest.raises(AddressError):
         compiled.render(recipient(email="not an address"))
     rendered = compiled.render(recipient(email="ann@bücher.example"))
     assert rendered.rcpt_to == "ann@xn--bcher-kva.example"

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from mailshot.esp.sending.compose import compile_message
 from mailshot.esp.sending.dkim import (
     DkimConfig,
-    DkimKeyProblem,
+    DkimKeyError,
     DkimSigner,
     dns_record,
     relaxed_body,
@@ -55,7 +55,10 @@ ALGORITHMS = ["rsa-sha256", "ed25519-sha256"]
 def test_dkimpy_verifies_the_signature(algorithm: str) -> None:
     config = _config(algorithm)
     compiled = compile_message(content(), context(dkim=config, unsubscribe_mailto=True))
-    for person in (recipient(), recipient(recipient_id=7, first_name="Zoë", last_name="  two  spaces")):
+    for person in (
+        recipient(),
+        recipient(recipient_id=7, first_name="Zoë", last_name="  two  spaces"),
+    ):
         data = compiled.render(person).data
         check_wire_form(data)
         assert data.startswith(b"DKIM-Signature: v=1; a=" + algorithm.encode())
@@ -68,7 +71,9 @@ def test_the_signature_covers_the_required_headers(algorithm: str) -> None:
     data = compile_message(content(), context(dkim=config)).render(recipient()).data
     signature = str(parse(data)["DKIM-Signature"])
     tags = dict(
-        item.strip().split("=", 1) for item in signature.replace("\r\n", "").split(";") if "=" in item
+        item.strip().split("=", 1)
+        for item in signature.replace("\r\n", "").split(";")
+        if "=" in item
     )
     assert tags["c"] == "relaxed/relaxed" and tags["d"] == "shop.example.com"
     assert tags["s"] == "mail2026"
@@ -95,7 +100,9 @@ def test_a_message_altered_after_signing_fails(algorithm: str) -> None:
     assert dkim.verify(data, dnsfunc=lookup)
     assert data.count(b"Newsletter") == 2  # in the footer of each part
     assert not dkim.verify(data.replace(b"Newsletter", b"Newsbetter"), dnsfunc=lookup)
-    assert not dkim.verify(data.replace(b"List-Unsubscribe-Post: ", b"List-Unsubscribe-Post:  x"), dnsfunc=lookup)
+    assert not dkim.verify(
+        data.replace(b"List-Unsubscribe-Post: ", b"List-Unsubscribe-Post:  x"), dnsfunc=lookup
+    )
 
 
 def test_a_text_only_message_without_reply_to_verifies() -> None:
@@ -120,11 +127,11 @@ def test_relaxed_body_canonicalisation() -> None:
 
 
 def test_unusable_keys_are_refused_at_compile_time() -> None:
-    with pytest.raises(DkimKeyProblem):
+    with pytest.raises(DkimKeyError):
         DkimSigner(DkimConfig("shop.example.com", "s", b"not a key"))
-    with pytest.raises(DkimKeyProblem):  # an Ed25519 key named as RSA
+    with pytest.raises(DkimKeyError):  # an Ed25519 key named as RSA
         DkimSigner(DkimConfig("shop.example.com", "s", _pem("ed25519-sha256"), "rsa-sha256"))
-    with pytest.raises(DkimKeyProblem):
+    with pytest.raises(DkimKeyError):
         DkimSigner(DkimConfig("shop.example.com", "bad selector", _pem("rsa-sha256")))
-    with pytest.raises(DkimKeyProblem):
+    with pytest.raises(DkimKeyError):
         compile_message(content(), context(dkim=DkimConfig("shop.example.com", "s", "junk")))

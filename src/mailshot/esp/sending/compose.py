@@ -73,7 +73,7 @@ def check_template(
 
 def compile_message(content: MessageContent, context: SendContext) -> CompiledMessage:
     """The message of a send, ready to render; raises :class:`TemplateProblem` (the first
-    one found), :class:`mime.AddressProblem` or :class:`dkim.DkimKeyProblem`."""
+    one found), :class:`mime.AddressError` or :class:`dkim.DkimKeyError`."""
     problems = check_template(content, context.custom_fields)
     if problems:
         raise problems[0]
@@ -97,9 +97,9 @@ class _Part:
         self.template: Template = merge.compile_template(field, source)
         self.body = mime.QPBody(merge.static_strings(self.template))
 
-    def render(self, values: dict[str, Any]) -> bytes:
+    def render(self, values: dict[str, Any], known: dict[str, mime.Piece]) -> bytes:
         try:
-            return self.body.join(merge.chunks(self.template, values))
+            return self.body.join(merge.chunks(self.template, values), known)
         except Exception as exc:  # a user's template failing for this recipient
             raise merge.problem_from(self.field, self.template, exc) from exc
 
@@ -142,6 +142,8 @@ class CompiledMessage:
         else:
             self._subject_field = mime.unstructured("Subject", subject)
         self._dkim = DkimSigner(context.dkim) if context.dkim is not None else None
+        longest = f"{self._base}/t/c/{'A' * 43}"  # a token of the largest ids and index
+        self._plain_urls = mime.is_plain(longest)
         self._prepare_fixed()
         self._date: tuple[int, bytes] = (-1, b"")
 
@@ -171,7 +173,7 @@ class CompiledMessage:
         else:
             fixed.append(b"Content-Type: text/plain; charset=utf-8\r\n")
             fixed.append(b"Content-Transfer-Encoding: quoted-printable\r\n")
-            self._parts = (b"", b"", b"")
+            self._parts = (b"", b"", b"")  # a single part: its body alone
         self._fixed = fixed
         self._canonical = {raw: relaxed_header(raw) for raw in [self._from, self._reply_to, *fixed]}
         if self._subject_field:
@@ -187,9 +189,14 @@ class CompiledMessage:
         return cached
 
     def render(self, recipient: Recipient, *, now: datetime | None = None) -> RenderedMessage:
-        """One recipient's message. Raises :class:`mime.AddressProblem` for an address
+        """One recipient's message. Raises :class:`mime.AddressError` for an address
         that cannot be sent to, :class:`TemplateProblem` if a template fails on its values."""
-        signer, base, send, rid = self._signer, self._base, self.context.send_id, recipient.recipient_id
+        signer, base, send, rid = (
+            self._signer,
+            self._base,
+            self.context.send_id,
+            recipient.recipient_id,
+        )
         spec = mime.addr_spec(recipient.email)
         click = signer.token_prefix(TokenKind.CLICK, send, rid)
         unsubscribe_url = f"{base}/u/{signer.token(TokenKind.UNSUBSCRIBE, send, rid)}"
@@ -205,8 +212,13 @@ class CompiledMessage:
         }
         if self.context.track_opens and self._html is not None:
             values[OPEN_NAME] = f"{base}/t/o/{signer.token(TokenKind.OPEN, send, rid)}.gif"
-        text = self._text.render(values) if self._text is not None else b""
-        html = self._html.render(values) if self._html is not None else b""
+        known: dict[str, mime.Piece] = {}
+        if self._plain_urls:  # every URL made here is its own QP form
+            plain = mime.plain
+            known = {url: plain(url) for url in values[LINKS_NAME]}
+            known[unsubscribe_url] = plain(unsubscribe_url)
+        text = self._text.render(values, known) if self._text is not None else b""
+        html = self._html.render(values, known) if self._html is not None else b""
         if self._subject is not None:
             try:
                 subject_text = "".join(merge.chunks(self._subject, values))
@@ -233,13 +245,12 @@ class CompiledMessage:
         if self._reply_to:
             fields.append(("reply-to", self._reply_to))
         fields.append(("list-unsubscribe", mime.words_field("List-Unsubscribe", unsubscribe)))
-        fields.append(("x-mailshot-recipient", f"X-Mailshot-Recipient: {tags['f']}\r\n".encode("ascii")))
+        fields.append(
+            ("x-mailshot-recipient", f"X-Mailshot-Recipient: {tags['f']}\r\n".encode("ascii"))
+        )
         fields.extend((raw.split(b":", 1)[0].lower().decode("ascii"), raw) for raw in self._fixed)
         head, middle, tail = self._parts
-        if self._html is not None:
-            body = b"".join((head, text, middle, html, tail))
-        else:
-            body = text + tail
+        body = b"".join((head, text, middle, html, tail)) if self._html is not None else text
         out = _join(raw for _name, raw in fields)
         if self._dkim is not None:
             out = self._dkim.sign(fields, body, second, self._canonical) + out

@@ -37,7 +37,7 @@ _WSP = re.compile(rb"[ \t]+")
 _SELECTOR = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 
-class DkimKeyProblem(ValueError):
+class DkimKeyError(ValueError):
     """A DKIM configuration that cannot sign (unreadable key, wrong algorithm, bad name)."""
 
 
@@ -57,21 +57,23 @@ def _load(config: DkimConfig) -> rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise DkimKeyProblem(f"the DKIM private key cannot be read: {exc}") from None
+        raise DkimKeyError(f"the DKIM private key cannot be read: {exc}") from None
     if config.algorithm == "rsa-sha256" and isinstance(key, rsa.RSAPrivateKey):
         if key.key_size < 1024:
-            raise DkimKeyProblem("an RSA DKIM key needs at least 1024 bits (2048 advised)")
+            raise DkimKeyError("an RSA DKIM key needs at least 1024 bits (2048 advised)")
         return key
     if config.algorithm == "ed25519-sha256" and isinstance(key, ed25519.Ed25519PrivateKey):
         return key
-    raise DkimKeyProblem(f"the DKIM private key is not a key for {config.algorithm}")
+    raise DkimKeyError(f"the DKIM private key is not a key for {config.algorithm}")
 
 
 def relaxed_header(field: bytes) -> bytes:
     """One header field (``Name: value\\r\\n``, perhaps folded) in relaxed form."""
     name, _, value = field.partition(b":")
-    value = _WSP.sub(b" ", value.replace(b"\r\n", b"")).strip(b" ")
-    return name.rstrip(b" \t").lower() + b":" + value + b"\r\n"
+    value = value[:-2] if value.endswith(b"\r\n") else value
+    if b"\r\n" in value or b"\t" in value or b"  " in value:
+        value = _WSP.sub(b" ", value.replace(b"\r\n", b""))
+    return name.rstrip(b" \t").lower() + b":" + value.strip(b" ") + b"\r\n"
 
 
 def relaxed_body(body: bytes) -> bytes:
@@ -92,13 +94,12 @@ class DkimSigner:
 
     def __init__(self, config: DkimConfig) -> None:
         if not _SELECTOR.fullmatch(config.selector) or not _SELECTOR.fullmatch(config.domain):
-            raise DkimKeyProblem("the DKIM selector or domain is not a DNS name")
+            raise DkimKeyError("the DKIM selector or domain is not a DNS name")
         self.config = config
         self._key = _load(config)
         self._wanted = tuple(h.strip().lower() for h in config.headers)
         self._prefix = (
-            f"v=1; a={config.algorithm}; c=relaxed/relaxed; d={config.domain};"
-            f" s={config.selector};"
+            f"v=1; a={config.algorithm}; c=relaxed/relaxed; d={config.domain}; s={config.selector};"
         )
 
     def sign(
@@ -142,15 +143,13 @@ def dns_record(config: DkimConfig) -> str:
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         return f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode('ascii')}"
-    raw = key.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return f"v=DKIM1; k=ed25519; p={base64.b64encode(raw).decode('ascii')}"
 
 
 def sign_with_dkimpy(message: bytes, config: DkimConfig) -> bytes:
     """dkimpy's signature of a whole message (the reference; slower per message)."""
-    import dkim  # noqa: PLC0415  # only the reference path needs it
+    import dkim  # only the reference path needs it
 
     key = _load(config)
     if isinstance(key, rsa.RSAPrivateKey):
@@ -161,10 +160,16 @@ def sign_with_dkimpy(message: bytes, config: DkimConfig) -> bytes:
         )
     else:
         seed = key.private_bytes(
-            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
         )
         pem = base64.b64encode(seed)
-    present = {line.split(b":", 1)[0].strip().lower() for line in message.split(b"\r\n\r\n", 1)[0].split(b"\r\n") if line[:1] not in (b" ", b"\t")}
+    present = {
+        line.split(b":", 1)[0].strip().lower()
+        for line in message.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        if line[:1] not in (b" ", b"\t")
+    }
     include = [h.encode("ascii") for h in config.headers if h.encode("ascii") in present]
     signature: bytes = dkim.sign(
         message,

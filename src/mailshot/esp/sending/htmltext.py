@@ -34,9 +34,7 @@ class _Text(HTMLParser):
         elif tag in _PARAGRAPH:
             self.out.append("\n\n")
             self.pre += tag == "pre"
-        elif tag in _LINE:
-            self.out.append("\n")
-        elif tag == "br":
+        elif tag in _LINE or tag == "br":
             self.out.append("\n")
         elif tag == "li":
             self.out.append("\n- ")

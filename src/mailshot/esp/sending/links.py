@@ -96,8 +96,9 @@ def rewrite_text(source: str, links: list[str], tracking_base: str) -> str:
     def url(match: re.Match[str]) -> str:
         found = match.group(0)
         cut = len(found)
-        while cut and found[cut - 1] in ".,;:!?'\"]>" or (
-            cut and found[cut - 1] == ")" and found[:cut].count("(") < found[:cut].count(")")
+        while cut and (
+            found[cut - 1] in ".,;:!?'\"]>"
+            or (found[cut - 1] == ")" and found[:cut].count("(") < found[:cut].count(")"))
         ):
             cut -= 1
         candidate, rest = found[:cut], found[cut:]

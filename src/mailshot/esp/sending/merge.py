@@ -39,7 +39,7 @@ OPEN_NAME = "mailshot_open"
 INJECTED_NAMES = frozenset({LINKS_NAME, OPEN_NAME})
 
 
-class TemplateProblem(Exception):
+class TemplateProblem(Exception):  # noqa: N818  # the name the send API and preflight use
     """A template that cannot be rendered: which field, which line (1-based), and why."""
 
     def __init__(self, field: str, line: int | None, message: str) -> None:
@@ -126,7 +126,7 @@ def compile_template(field: str, source: str) -> Template:
 
 def chunks(template: Template, values: dict[str, Any]) -> Iterator[str]:
     """The strings a template yields for ``values``, its static pieces as they are."""
-    return template.root_render_func(template.new_context(values, shared=True))  # type: ignore[no-any-return]
+    return template.root_render_func(template.new_context(values, shared=True))
 
 
 def static_strings(template: Template) -> set[str]:
@@ -184,32 +184,38 @@ def check_source(
         if node.name in unknown and node.ctx == "load":
             unknown.discard(node.name)
             problems.append(TemplateProblem(field, node.lineno, _unknown_name(node.name)))
-    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-        key = node.attr if isinstance(node, nodes.Getattr) else _const(node.arg)
+    for access in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        assert isinstance(access, (nodes.Getattr, nodes.Getitem))
+        key = access.attr if isinstance(access, nodes.Getattr) else _const(access.arg)
         if isinstance(key, str) and key.startswith("_"):
-            problems.append(TemplateProblem(field, node.lineno, _unsafe(key)))
+            problems.append(TemplateProblem(field, access.lineno, _unsafe(key)))
         elif (
             custom_fields is not None
-            and isinstance(node.node, nodes.Name)
-            and node.node.name == "custom"
+            and isinstance(access.node, nodes.Name)
+            and access.node.name == "custom"
             and isinstance(key, str)
             and key not in custom_fields
         ):
-            problems.append(TemplateProblem(field, node.lineno, _unknown_custom(key, custom_fields)))
-    for node in ast.find_all((nodes.Filter, nodes.Test)):
-        known = env.filters if isinstance(node, nodes.Filter) else env.tests
-        kind = "filter" if isinstance(node, nodes.Filter) else "test"
-        if node.name not in known:
-            close = difflib.get_close_matches(node.name, list(known), n=1)
+            problems.append(
+                TemplateProblem(field, access.lineno, _unknown_custom(key, custom_fields))
+            )
+    for call in ast.find_all((nodes.Filter, nodes.Test)):
+        assert isinstance(call, (nodes.Filter, nodes.Test))
+        known = env.filters if isinstance(call, nodes.Filter) else env.tests
+        kind = "filter" if isinstance(call, nodes.Filter) else "test"
+        if call.name not in known:
+            close = difflib.get_close_matches(call.name, list(known), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(TemplateProblem(field, node.lineno, f"unknown {kind} {node.name!r}{hint}"))
-        elif node.name == "attr" and node.args:
-            key = _const(node.args[0])
+            problems.append(
+                TemplateProblem(field, call.lineno, f"unknown {kind} {call.name!r}{hint}")
+            )
+        elif call.name == "attr" and call.args:
+            key = _const(call.args[0])
             if not isinstance(key, str) or key.startswith("_"):
-                problems.append(TemplateProblem(field, node.lineno, _unsafe(str(key))))
-    for node in ast.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
+                problems.append(TemplateProblem(field, call.lineno, _unsafe(str(key))))
+    for statement in ast.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
         problems.append(
-            TemplateProblem(field, node.lineno, "a template cannot include or import another")
+            TemplateProblem(field, statement.lineno, "a template cannot include or import another")
         )
     return sorted(set(problems), key=lambda p: (p.line or 0, p.message))
 

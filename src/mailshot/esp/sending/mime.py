@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 #: One encoded piece: its bytes (CRLF line ends), the lengths of its first and last lines
 #: without the line end, and whether it holds a line end.
@@ -27,7 +27,7 @@ _WORD_BYTES = 45  # UTF-8 bytes per encoded word: 60 base64 characters, 72 in al
 FOLD_AT = 78
 
 
-class AddressProblem(ValueError):
+class AddressError(ValueError):
     """An address that cannot be written in a 7-bit message (or is not an address)."""
 
     def __init__(self, address: str, message: str) -> None:
@@ -64,16 +64,29 @@ def encode_qp(text: str) -> Piece:
 
 def encode_value(value: str) -> Piece:
     """:func:`encode_qp` with a fast path for short printable ASCII (links, most names)."""
-    n = len(value)
-    if (
-        n <= _CONTENT_MAX
+    if is_plain(value):
+        return value.encode("ascii"), len(value), len(value), False
+    return encode_qp(value)
+
+
+_NONE: Mapping[str, Piece] = {}
+
+
+def is_plain(value: str) -> bool:
+    """Whether ``value`` is its own quoted-printable form on one line: short printable
+    ASCII without '=' and not ending in a space."""
+    return (
+        len(value) <= _CONTENT_MAX
         and value.isascii()
         and value.isprintable()
         and "=" not in value
         and not value.endswith(" ")
-    ):
-        return value.encode("ascii"), n, n, False
-    return encode_qp(value)
+    )
+
+
+def plain(value: str) -> Piece:
+    """The piece of a value known to pass :func:`is_plain`, without checking it again."""
+    return value.encode("ascii"), len(value), len(value), False
 
 
 class QPBody:
@@ -84,17 +97,20 @@ class QPBody:
     def __init__(self, static: Iterable[str]) -> None:
         self._cache: dict[str, Piece] = {s: encode_qp(s) for s in static if s}
 
-    def join(self, chunks: Iterable[str]) -> bytes:
+    def join(self, chunks: Iterable[str], known: Mapping[str, Piece] = _NONE) -> bytes:
+        """The encoded body of ``chunks``; ``known``: values encoded beforehand (the
+        links made for this recipient, which each part yields)."""
         out: list[bytes] = []
         append = out.append
         cache_get = self._cache.get
+        known_get = known.get
         col = 0
         for chunk in chunks:
             piece = cache_get(chunk)
             if piece is None:
                 if not chunk:
                     continue
-                piece = encode_value(chunk)
+                piece = known_get(chunk) or encode_value(chunk)
             data, first, last, multi = piece
             if col and col + first > _CONTENT_MAX:
                 append(b"=\r\n")
@@ -194,19 +210,19 @@ def addr_spec(address: str) -> str:
     value = address.strip()
     local, at, domain = value.rpartition("@")
     if not at or not local or not domain:
-        raise AddressProblem(address, "not an email address")
+        raise AddressError(address, "not an email address")
     if not domain.isascii():
         try:
             domain = domain.encode("idna").decode("ascii")
         except UnicodeError:
-            raise AddressProblem(address, "the domain cannot be written in ASCII") from None
+            raise AddressError(address, "the domain cannot be written in ASCII") from None
     if not _DOMAIN.fullmatch(domain) or ".." in domain:
-        raise AddressProblem(address, "not a valid domain")
+        raise AddressError(address, "not a valid domain")
     if not local.isascii():
-        raise AddressProblem(address, "a non-ASCII local part needs SMTPUTF8")
+        raise AddressError(address, "a non-ASCII local part needs SMTPUTF8")
     if not _ATEXT.fullmatch(local):
         if len(local) > 64 or not local.isprintable():
-            raise AddressProblem(address, "not a valid local part")
+            raise AddressError(address, "not a valid local part")
         local = '"' + local.strip('"').replace("\\", "\\\\").replace('"', '\\"') + '"'
     return f"{local}@{domain}"
 

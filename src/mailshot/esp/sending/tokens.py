@@ -252,4 +252,3 @@ def parse_verp(address: str, secrets: bytes | Sequence[bytes]) -> TagFields | No
     unsubscribe address (``u+...@domain``); None for any other or a forged address."""
     local, at, _domain = address.strip().strip("<>").rpartition("@")
     return parse_tag(local, secrets) if at else None
-
