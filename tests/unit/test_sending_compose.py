@@ -11,6 +11,7 @@ import pytest
 
 from mailshot.esp.sending import tokens
 from mailshot.esp.sending.compose import compile_message
+from mailshot.esp.sending.merge import TemplateProblem
 from mailshot.esp.sending.mime import AddressError
 from mailshot.esp.sending.tokens import TokenFields, TokenKind
 from tests.unit.sending_samples import (
@@ -254,3 +255,30 @@ def test_a_recipient_address_that_cannot_be_sent_is_refused() -> None:
     rendered = compiled.render(recipient(email="ann@bücher.example"))
     assert rendered.rcpt_to == "ann@xn--bcher-kva.example"
     check_wire_form(rendered.data)
+
+
+def test_a_template_failing_on_one_recipients_values_names_field_and_line() -> None:
+    source = "Hi\n{% if custom.n %}{{ custom.n + 1 }}{% endif %}\n"
+    compiled = compile_message(content(html=None, text=source), context())
+    assert compiled.render(recipient(custom={"n": 2})).data  # numbers add up
+    with pytest.raises(TemplateProblem) as raised:
+        compiled.render(recipient(custom={"n": "two"}))
+    assert (raised.value.field, raised.value.line) == ("text", 2)
+
+
+def test_bad_sender_or_domains_are_refused_at_compile_time() -> None:
+    with pytest.raises(AddressError):
+        compile_message(content(from_address="news at shop"), context())
+    with pytest.raises(AddressError):
+        compile_message(content(), context(bounce_domain="bad domain"))
+
+
+def test_a_long_tracking_base_still_gives_valid_lines() -> None:
+    base = "https://esp.example.com/" + "very-long-path-segment/" * 4 + "esp"
+    compiled = compile_message(content(), context(tracking_base_url=base))
+    rendered = compiled.render(recipient())
+    check_wire_form(rendered.data)
+    html = part(parse(rendered.data), "text/html")
+    token = re.search(re.escape(base) + r"/t/c/([A-Za-z0-9_-]+)", html)
+    assert token is not None
+    assert tokens.verify(token.group(1), SECRET) == TokenFields(TokenKind.CLICK, 42, 1001, 0)
