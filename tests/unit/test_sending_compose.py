@@ -282,3 +282,19 @@ def test_a_long_tracking_base_still_gives_valid_lines() -> None:
     token = re.search(re.escape(base) + r"/t/c/([A-Za-z0-9_-]+)", html)
     assert token is not None
     assert tokens.verify(token.group(1), SECRET) == TokenFields(TokenKind.CLICK, 42, 1001, 0)
+
+
+def test_a_derived_text_part_keeps_opt_outs_and_mail_addresses() -> None:
+    html = (
+        "<p><a data-mailshot-notrack href='https://x.example.com/private'>Private</a>"
+        " <a href='mailto:help@x.example.com'>Write</a>"
+        " <a href='https://x.example.com/t'>Tracked</a></p>"
+    )
+    compiled = compile_message(content(html=html, text=None), context())
+    assert compiled.links == ["https://x.example.com/t"]
+    text = part(parse(compiled.render(recipient()).data), "text/plain")
+    assert text.startswith(
+        "Private (https://x.example.com/private) Write (help@x.example.com) Tracked ("
+        + BASE
+        + "/t/c/"
+    )

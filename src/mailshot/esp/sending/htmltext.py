@@ -1,7 +1,8 @@
 """The text part of a campaign that has only HTML: derived once per send from the HTML
 template's source, its Jinja constructs carried over untouched, so the text part merges
 the same fields. Paragraphs, headings, line breaks, list items and table rows become lines;
-a link becomes ``text (URL)``; scripts, styles and the head are dropped.
+a link becomes ``text (URL)`` (a mailto link ``text (address)``); scripts, styles and the
+head are dropped. A link marked ``data-mailshot-notrack`` stays untracked in the text too.
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ class _Text(HTMLParser):
         elif tag in ("td", "th"):
             self.out.append(" ")
         elif tag == "a":
-            href = (dict(attrs).get("href") or "").strip()
+            values = dict(attrs)
+            href = (values.get("href") or "").strip()
+            if "data-mailshot-notrack" in values and not has_placeholder(href):
+                href = "{{ %r }}" % href  # a Jinja constant: the text part does not track it
             self.links.append((href, len(self.out)))
         elif tag == "img":
             alt = (dict(attrs).get("alt") or "").strip()
@@ -59,7 +63,12 @@ class _Text(HTMLParser):
         elif tag == "a" and self.links:
             href, start = self.links.pop()
             shown = "".join(self.out[start:]).strip()
-            web = href.lower().startswith(("http://", "https://")) or has_placeholder(href)
+            if href.lower().startswith("mailto:"):
+                address = href[7:].split("?")[0]
+                if address and address not in shown:
+                    self.out.append(f" ({address})" if shown else address)
+                return
+            web = href.lower().startswith(("http://", "https://", "{{ ")) or has_placeholder(href)
             if web and href != shown:
                 self.out.append(f" ({href})" if shown else href)
 
