@@ -45,7 +45,8 @@ class _Text(HTMLParser):
             values = dict(attrs)
             href = (values.get("href") or "").strip()
             if "data-mailshot-notrack" in values and not has_placeholder(href):
-                href = "{{ %r }}" % href  # a Jinja constant: the text part does not track it
+                # a Jinja constant: the text part's link search does not see into it
+                href = "{{ " + repr(href) + " }}"
             self.links.append((href, len(self.out)))
         elif tag == "img":
             alt = (dict(attrs).get("alt") or "").strip()
