@@ -135,3 +135,15 @@ def test_unusable_keys_are_refused_at_compile_time() -> None:
         DkimSigner(DkimConfig("shop.example.com", "bad selector", _pem("rsa-sha256")))
     with pytest.raises(DkimKeyError):
         compile_message(content(), context(dkim=DkimConfig("shop.example.com", "s", "junk")))
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_bodies_with_tabs_runs_of_spaces_and_blank_lines_verify(algorithm: str) -> None:
+    config = _config(algorithm)
+    text = "a\tb  c   d \n\n  indented\t\n{{ custom.v }}\n\n\n"
+    for html in (None, "<p>x  y\t</p>  {{ custom.v }}  \n"):
+        compiled = compile_message(content(html=html, text=text), context(dkim=config))
+        data = compiled.render(recipient(custom={"v": " v  \t w "})).data
+        assert dkim.verify(data, dnsfunc=_dns(config))
+        body = data.split(b"\r\n\r\n", 1)[1]
+        assert relaxed_body(body) == relaxed_body(body, whitespace_done=True)

@@ -253,7 +253,8 @@ class CompiledMessage:
         body = b"".join((head, text, middle, html, tail)) if self._html is not None else text
         out = _join(raw for _name, raw in fields)
         if self._dkim is not None:
-            out = self._dkim.sign(fields, body, second, self._canonical) + out
+            # the body's whitespace is already relaxed (see mime): only its end is checked
+            out = self._dkim.sign(fields, body, second, self._canonical, True) + out
         return RenderedMessage(
             envelope_from=f"{tags['b']}@{self._bounce_domain}",
             rcpt_to=spec,

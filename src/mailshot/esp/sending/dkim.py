@@ -76,7 +76,14 @@ def relaxed_header(field: bytes) -> bytes:
     return name.rstrip(b" \t").lower() + b":" + value.strip(b" ") + b"\r\n"
 
 
-def relaxed_body(body: bytes) -> bytes:
+def relaxed_body(body: bytes, whitespace_done: bool = False) -> bytes:
+    """The relaxed form of a body; ``whitespace_done``: the body is known to hold no tab,
+    no two spaces in a row and no space before a line end (bodies made by ``mime``)."""
+    if whitespace_done:
+        if body.endswith(b"\r\n") and not body.endswith(b"\r\n\r\n"):
+            return body
+        body = body.rstrip(b"\r\n")
+        return body + b"\r\n" if body else b""
     if b"\t" in body or b"  " in body:
         body = _WSP.sub(b" ", body)
     if b" \r\n" in body:
@@ -108,10 +115,12 @@ class DkimSigner:
         body: bytes,
         timestamp: int,
         canonical: dict[bytes, bytes] | None = None,
+        whitespace_done: bool = False,
     ) -> bytes:
         """The ``DKIM-Signature`` field (CRLF-terminated) for a message whose header
         fields are ``fields`` (lower-case name, the field as written) and whose body is
-        ``body``. ``canonical`` may hold the relaxed form of fields known in advance."""
+        ``body``. ``canonical`` may hold the relaxed form of fields known in advance;
+        ``whitespace_done`` is passed to :func:`relaxed_body`."""
         present = {name: raw for name, raw in fields}
         names = [n for n in self._wanted if n in present]
         hashed = bytearray()
@@ -119,7 +128,9 @@ class DkimSigner:
             raw = present[name]
             relaxed = canonical.get(raw) if canonical is not None else None
             hashed += relaxed if relaxed is not None else relaxed_header(raw)
-        bh = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest()).decode("ascii")
+        bh = base64.b64encode(hashlib.sha256(relaxed_body(body, whitespace_done)).digest()).decode(
+            "ascii"
+        )
         head = (
             f"DKIM-Signature: {self._prefix}\r\n t={timestamp}; h={':'.join(names)};\r\n"
             f" bh={bh};\r\n b="

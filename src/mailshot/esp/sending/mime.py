@@ -4,7 +4,9 @@ addresses) and quoted-printable bodies assembled from pieces encoded once.
 A body is the sequence of strings a Jinja template yields: its static pieces are encoded
 when the send is compiled (:class:`QPBody`), per-recipient values when rendered, and the
 pieces are joined with a soft line break wherever a line would pass 76 characters, so no
-line is ever re-encoded. Every line of the result is at most 76 octets.
+line is ever re-encoded. Every line of the result is at most 76 octets, and the result
+needs no change to be in DKIM's relaxed body form (no piece starts or ends with a literal
+space, none holds a tab or two spaces in a row).
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ class AddressError(ValueError):
 
 
 def encode_qp(text: str) -> Piece:
-    """Quoted-printable encoding of ``text`` (newlines become CRLF line ends)."""
+    """Quoted-printable encoding of ``text`` (newlines become CRLF line ends). Tabs, a
+    space after a space and a space ending the text or a line are encoded, so the result
+    is already in DKIM's relaxed body form (no run of whitespace, none at a line's end)."""
     data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
     lines: list[bytes] = []
     for raw in data.split(b"\n"):
@@ -45,7 +49,7 @@ def encode_qp(text: str) -> Piece:
         out: list[bytes] = []
         end = len(raw)
         for i, byte in enumerate(raw):
-            if byte in _SAFE or (byte in (9, 32) and i != end - 1):
+            if byte in _SAFE or (byte == 32 and i != end - 1 and line[-1:] != b" "):
                 token = bytes((byte,))
             else:
                 token = _HEX[byte]
@@ -74,13 +78,14 @@ _NONE: Mapping[str, Piece] = {}
 
 def is_plain(value: str) -> bool:
     """Whether ``value`` is its own quoted-printable form on one line: short printable
-    ASCII without '=' and not ending in a space."""
+    ASCII without '=', two spaces in a row or a space at its end."""
     return (
         len(value) <= _CONTENT_MAX
         and value.isascii()
         and value.isprintable()
         and "=" not in value
         and not value.endswith(" ")
+        and "  " not in value
     )
 
 
