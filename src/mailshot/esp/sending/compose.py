@@ -14,10 +14,10 @@ the original headers, so a complaint finds its recipient with ``tokens.parse_tag
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import Template, meta
 
@@ -73,7 +73,9 @@ def check_template(
 
 def compile_message(content: MessageContent, context: SendContext) -> CompiledMessage:
     """The message of a send, ready to render; raises :class:`TemplateProblem` (the first
-    one found), :class:`mime.AddressError` or :class:`dkim.DkimKeyError`."""
+    one found), :class:`mime.AddressError` (sender, reply-to or a domain),
+    :class:`dkim.DkimKeyError`, or ValueError for a tracking base that is not a URL.
+    A compiled message is not picklable: compile it in each process that renders."""
     problems = check_template(content, context.custom_fields)
     if problems:
         raise problems[0]
@@ -112,6 +114,9 @@ class CompiledMessage:
         self.context = context
         self._signer = Signer(context.secret)
         self._base = context.tracking_base_url.rstrip("/")
+        parts = urlsplit(self._base)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError(f"the tracking base URL is not an http(s) URL: {self._base!r}")
         html = _normalise(content.html) or None
         text = _normalise(content.text) or None
         if html is not None and text is None:
@@ -175,6 +180,7 @@ class CompiledMessage:
             fixed.append(b"Content-Transfer-Encoding: quoted-printable\r\n")
             self._parts = (b"", b"", b"")  # a single part: its body alone
         self._fixed = fixed
+        self._fixed_fields = [(raw.split(b":", 1)[0].lower().decode("ascii"), raw) for raw in fixed]
         self._canonical = {raw: relaxed_header(raw) for raw in [self._from, self._reply_to, *fixed]}
         if self._subject_field:
             self._canonical[self._subject_field] = relaxed_header(self._subject_field)
@@ -210,13 +216,17 @@ class CompiledMessage:
             "unsubscribe_url": unsubscribe_url,
             LINKS_NAME: [f"{base}/t/c/{signer.seal(click + s)}" for s in self._link_suffixes],
         }
+        open_url = ""
         if self.context.track_opens and self._html is not None:
-            values[OPEN_NAME] = f"{base}/t/o/{signer.token(TokenKind.OPEN, send, rid)}.gif"
+            open_url = f"{base}/t/o/{signer.token(TokenKind.OPEN, send, rid)}.gif"
+            values[OPEN_NAME] = open_url
         known: dict[str, mime.Piece] = {}
         if self._plain_urls:  # every URL made here is its own QP form
             plain = mime.plain
             known = {url: plain(url) for url in values[LINKS_NAME]}
             known[unsubscribe_url] = plain(unsubscribe_url)
+            if open_url:
+                known[open_url] = plain(open_url)
         text = self._text.render(values, known) if self._text is not None else b""
         html = self._html.render(values, known) if self._html is not None else b""
         if self._subject is not None:
@@ -248,10 +258,10 @@ class CompiledMessage:
         fields.append(
             ("x-mailshot-recipient", f"X-Mailshot-Recipient: {tags['f']}\r\n".encode("ascii"))
         )
-        fields.extend((raw.split(b":", 1)[0].lower().decode("ascii"), raw) for raw in self._fixed)
+        fields.extend(self._fixed_fields)
         head, middle, tail = self._parts
         body = b"".join((head, text, middle, html, tail)) if self._html is not None else text
-        out = _join(raw for _name, raw in fields)
+        out = b"".join([raw for _name, raw in fields])
         if self._dkim is not None:
             # the body's whitespace is already relaxed (see mime): only its end is checked
             out = self._dkim.sign(fields, body, second, self._canonical, True) + out
@@ -261,7 +271,3 @@ class CompiledMessage:
             message_id=message_id,
             data=out + b"\r\n" + body,
         )
-
-
-def _join(parts: Iterable[bytes]) -> bytes:
-    return b"".join(parts)
