@@ -1,0 +1,1 @@
+"""Sending Integrated Campaigns: the per-recipient message, compiled once per send."""
