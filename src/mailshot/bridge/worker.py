@@ -496,7 +496,7 @@ class WorkerPool:
             }
             campaign = self.esp.put_campaign(unit.mailshot_id, body)
             keeper.check()
-            self.crm.prepare(unit, chunks_pending=True)
+            self.crm.prepare(unit)
             keeper.check()
             return lambda: self.crm.complete(unit, esp_campaign_id=str(campaign["id"]))
         if unit.kind == "chunk":

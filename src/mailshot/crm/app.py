@@ -7,9 +7,11 @@ from fastapi import FastAPI
 from mailshot import metrics
 from mailshot.crm.api import build_router
 from mailshot.crm.metrics import CrmCollector
-from mailshot.crm.sync import wakeups
 from mailshot.crm.sync.running import RunningSnapshots
+from mailshot.crm.sync.tables import units
 from mailshot.crm.ui import install_pages
+from mailshot.queue import QueueSignal
+from mailshot.queue import install as install_wakeups
 from mailshot.settings import Settings
 from mailshot.webapp import make_part_app
 
@@ -21,11 +23,12 @@ def create_crm_app(settings: Settings) -> FastAPI:
         settings=settings,
         db_url=settings.crm_db_url(),
     )
-    app.state.queue_signal = wakeups.QueueSignal()
+    app.state.queue_signal = QueueSignal()
     app.state.running_snapshots = RunningSnapshots(app.state.engine, app.state.sessions)
-    wakeups.install(
+    install_wakeups(
         app.state.engine,
         app.state.sessions,
+        units,
         app.state.queue_signal,
         app.state.running_snapshots.poke,
     )

@@ -5,7 +5,7 @@ A snapshot otherwise notices only at its next checkpoint, and planning a 1M audi
 one statement of about half a second of CPU: a user pressing Synchronise again and again
 would keep several such plans running for jobs that are already over, and every request
 of the process would wait for the CPU. Here each snapshot registers its job while it runs;
-after a commit that wrote sync units (see :mod:`mailshot.crm.sync.wakeups`) a checker
+after a commit that wrote sync units (see :mod:`mailshot.queue.wakeups`) a checker
 thread reads the states of the registered jobs, and for one that has ended it sets the
 snapshot's stop flag. On SQLite the snapshot's connection carries a progress handler that
 aborts the running statement once the flag is set (so the statement fails with

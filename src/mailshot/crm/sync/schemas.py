@@ -251,15 +251,6 @@ class HeartbeatAnswer(BaseModel):
     lease_expires_at: datetime
 
 
-class PrepareBody(TokenBody):
-    chunks_pending: bool = Field(
-        default=False,
-        description="The ESP campaign of this snapshot already exists (created from "
-        "`POST /sync/units/{id}/campaign`): cut the chunk units as the snapshot is written, "
-        "ready to lease at once, instead of all at the end.",
-    )
-
-
 class CampaignFieldsAnswer(BaseModel):
     crm_mailshot_id: int
     snapshot: int = Field(description="The snapshot id (the sync job's id) for the ESP.")

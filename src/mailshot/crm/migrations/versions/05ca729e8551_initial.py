@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: da952fac3e58
+Revision ID: 05ca729e8551
 Revises:
-Create Date: 2026-11-27 01:22:26.942575
+Create Date: 2026-12-04 03:37:24.224940
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.db
 
-revision: str = "da952fac3e58"
+revision: str = "05ca729e8551"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -64,6 +64,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "key_refusals",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("key_prefix", sa.String(length=64), nullable=True),
         sa.Column(
@@ -72,12 +78,6 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=64), nullable=False),
         sa.Column("client_ip", sa.String(length=64), nullable=True),
         sa.Column("path", sa.String(length=500), nullable=True),
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_key_refusals")),
     )
     with op.batch_alter_table("key_refusals", schema=None) as batch_op:
@@ -152,11 +152,6 @@ def upgrade() -> None:
     )
     op.create_table(
         "users",
-        sa.Column("email", sa.String(length=320), nullable=False),
-        sa.Column("name", sa.String(length=255), nullable=False),
-        sa.Column("password_hash", sa.String(length=255), nullable=True),
-        sa.Column("role", sa.String(length=20), nullable=False),
-        sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column(
             "id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
@@ -165,11 +160,24 @@ def upgrade() -> None:
         ),
         sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("password_hash", sa.String(length=255), nullable=True),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
     )
     op.create_table(
         "api_keys",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("public_id", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
@@ -185,14 +193,6 @@ def upgrade() -> None:
         sa.Column(
             "rotated_from_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_api_keys_user_id_users"), ondelete="CASCADE"
         ),
@@ -445,23 +445,14 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=20), nullable=False),
         sa.Column("requested_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("requested_by", sa.String(length=255), nullable=True),
-        sa.Column("started_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("running_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("finished_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("chunk_size", sa.Integer(), nullable=False),
         sa.Column("recipients_total", sa.Integer(), nullable=True),
         sa.Column("excluded_total", sa.Integer(), nullable=True),
         sa.Column("chunks_total", sa.Integer(), nullable=True),
         sa.Column("chunks_done", sa.Integer(), nullable=False),
         sa.Column("recipients_written", sa.Integer(), nullable=False),
-        sa.Column("units_leased", sa.Integer(), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("takeovers", sa.Integer(), nullable=False),
         sa.Column("esp_campaign_id", sa.String(length=64), nullable=True),
-        sa.Column("last_error_code", sa.String(length=64), nullable=True),
-        sa.Column("last_error_message", sa.Text(), nullable=True),
-        sa.Column("last_error_fix", sa.Text(), nullable=True),
-        sa.Column("next_retry_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "superseded_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
@@ -472,6 +463,15 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
+        sa.Column("started_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("units_leased", sa.Integer(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("takeovers", sa.Integer(), nullable=False),
+        sa.Column("last_error_code", sa.String(length=64), nullable=True),
+        sa.Column("last_error_message", sa.Text(), nullable=True),
+        sa.Column("last_error_fix", sa.Text(), nullable=True),
+        sa.Column("next_retry_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["mailshot_id"],
             ["mailshots.id"],
@@ -511,18 +511,18 @@ def upgrade() -> None:
     op.create_table(
         "sync_lease_log",
         sa.Column("job_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("unit_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("lease_token", sa.String(length=64), nullable=False),
-        sa.Column("worker_id", sa.String(length=255), nullable=False),
-        sa.Column("leased_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("outcome", sa.String(length=16), nullable=True),
-        sa.Column("ended_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
             autoincrement=True,
             nullable=False,
         ),
+        sa.Column("unit_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("lease_token", sa.String(length=64), nullable=False),
+        sa.Column("worker_id", sa.String(length=255), nullable=False),
+        sa.Column("leased_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=True),
+        sa.Column("ended_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["job_id"],
             ["sync_jobs.id"],
@@ -560,10 +560,17 @@ def upgrade() -> None:
     op.create_table(
         "sync_units",
         sa.Column("job_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("kind", sa.String(length=10), nullable=False),
         sa.Column("chunk_no", sa.Integer(), nullable=True),
         sa.Column("first_seq", sa.Integer(), nullable=True),
         sa.Column("last_seq", sa.Integer(), nullable=True),
+        sa.Column("recipients_written", sa.Integer(), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("kind", sa.String(length=10), nullable=False),
         sa.Column("state", sa.String(length=10), nullable=False),
         sa.Column("available_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("lease_token", sa.String(length=64), nullable=True),
@@ -573,14 +580,7 @@ def upgrade() -> None:
         sa.Column("takeovers", sa.Integer(), nullable=False),
         sa.Column("last_error_code", sa.String(length=64), nullable=True),
         sa.Column("last_error_message", sa.Text(), nullable=True),
-        sa.Column("recipients_written", sa.Integer(), nullable=False),
         sa.Column("done_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
         sa.ForeignKeyConstraint(
             ["job_id"],
             ["sync_jobs.id"],
