@@ -248,7 +248,7 @@ def test_only_a_large_audience_is_snapshotted_as_bulk_work(
     source is small: then they go before large snapshots' slices."""
     seen: list[bool] = []
     _small_slices(monkeypatch, lambda write: seen.append(db._BULK_WRITES.get()))
-    monkeypatch.setattr(audience_snapshot, "SMALL_SNAPSHOT_MEMBERS", limit)
+    monkeypatch.setattr(db, "SMALL_WRITE_ROWS", limit)
     with sessions() as s:
         _queued(s, settings, "bulk")
         unit = _lease(s, T0)

@@ -9,9 +9,9 @@ import pytest
 
 from mailshot.crm.models.sync import _ACTIVE_SQL, ACTIVE_JOB_STATES
 from mailshot.crm.sync import states
-from mailshot.crm.sync.states import JobState
 from mailshot.crm.sync.progress import rate_and_eta, summary
 from mailshot.crm.sync.schemas import LastError, SyncStatus
+from mailshot.crm.sync.states import JobState
 from mailshot.queue import IllegalMoveError
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

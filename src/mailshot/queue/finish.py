@@ -190,12 +190,14 @@ def end_job(
     fault: Fault | None = None,
     failing_unit_id: int | None = None,
     values: Mapping[str, Any] | None = None,
+    close_open: bool = True,
 ) -> Row[Any] | None:
     """Move a job to the end ``state`` without committing: its open units are cancelled
-    (the failing one marked failed), its open leases closed, ``values`` set on it, and the
-    part's ``on_job_end`` called. Only from a state the part's moves allow: answers None
-    when the job had ended already; raises :class:`IllegalMoveError` for a state that is
-    not an end, or a job in an active state that may not move there."""
+    (the failing one marked failed), its open leases closed (``close_open=False``: the
+    caller, completing the job's last unit, knows there are none), ``values`` set on it,
+    and the part's ``on_job_end`` called. Only from a state the part's moves allow:
+    answers None when the job had ended already; raises :class:`IllegalMoveError` for a
+    state that is not an end, or a job in an active state that may not move there."""
     units, jobs, log = spec.tables.units, spec.tables.jobs, spec.tables.lease_log
     sources = spec.moves.sources(state)
     if state not in spec.moves.ended or not sources:
@@ -210,16 +212,17 @@ def end_job(
                 last_error_message=fault.message if fault else None,
             )
         )
-    session.execute(
-        update(units)
-        .where(units.c.job_id == job_id, units.c.state.in_(UNIT_OPEN))
-        .values(state=UnitState.CANCELLED)
-    )
-    session.execute(
-        update(log)
-        .where(log.c.job_id == job_id, log.c.ended_at.is_(None))
-        .values(ended_at=now, outcome=state)
-    )
+    if close_open:
+        session.execute(
+            update(units)
+            .where(units.c.job_id == job_id, units.c.state.in_(UNIT_OPEN))
+            .values(state=UnitState.CANCELLED)
+        )
+        session.execute(
+            update(log)
+            .where(log.c.job_id == job_id, log.c.ended_at.is_(None))
+            .values(ended_at=now, outcome=state)
+        )
     errors = (
         {
             "last_error_code": fault.code,

@@ -68,12 +68,13 @@ class JobMoves(Generic[S]):
     def allowed(self, current: S, target: S) -> bool:
         return target in self.table.get(current, frozenset())
 
-    def move(self, current: S, target: S) -> S:
-        """``target``, once the table allows ``current -> target``: what a statement that
-        moves a job from ``current`` writes (raises :class:`IllegalMoveError` otherwise)."""
+    def move(self, current: S, target: S) -> str:
+        """``target``'s value, once the table allows ``current -> target``: what a statement
+        that moves a job from ``current`` writes (raises :class:`IllegalMoveError`
+        otherwise). A plain ``str``, so that it binds as one in a ``CASE``."""
         if not self.allowed(current, target):
             raise IllegalMoveError(f"a job may not move from {current} to {target}")
-        return target
+        return str(target)
 
     def sources(self, target: S) -> frozenset[S]:
         """The states a job may move to ``target`` from."""

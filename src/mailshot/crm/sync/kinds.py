@@ -155,6 +155,7 @@ def _finalize_completed(session: Session, done: Row[Any], report: Report, now: d
             "last_error_message": None,
             "last_error_fix": None,
         },
+        close_open=False,  # every chunk is done, and this was the last unit
     )
     if job is None:  # not finalizing: it ended meanwhile
         state = session.scalar(select(jobs.c.state).where(jobs.c.id == done.job_id))
