@@ -205,9 +205,9 @@ class LeaseRequest(_Body):
     worker_id: str = Field(min_length=1, max_length=255)
     small_only: bool = Field(
         default=False,
-        description="Lease only the chunk and finalize units of small syncs (an audience "
-        "of at most one chunk): a worker's express lane, so a small mailshot never waits "
-        "for a large one's chunk to finish.",
+        description="Lease only the chunk and finalize units of one-chunk syncs (an "
+        "audience of at most one chunk): a worker's express lane, so a small mailshot never "
+        "waits for a large one's chunk to finish.",
     )
     wait_seconds: float = Field(
         default=0,
