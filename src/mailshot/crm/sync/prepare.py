@@ -93,6 +93,7 @@ class PreparedCampaign(CampaignFields):
 def _snapshot_audience(
     session: Session, job_id: int, mailshot: Mailshot, checkpoint: Checkpoint, resume: bool
 ) -> AudienceCounts:
+    """The audience's snapshot, in the default slices (tests make them smaller here)."""
     return audience_snapshot.snapshot(
         session, job_id, mailshot, checkpoint=checkpoint, resume=resume
     )
