@@ -33,18 +33,18 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: ``cache_size``) for as long as it lives, so a large pool is resident memory. SQLite
 #: serialises writers anyway; connections beyond these (the overflow) are closed on return.
 SQLITE_POOL_SIZE = 4
-#: Page cache per SQLite connection (KiB). Measured with `bench/sync.py --recipients
-#: 1000000` (two runs each): 8 MB 9.7-9.8 s and 247-251 MB peak RSS; 6 MB 9.96-9.98 s and
-#: 228-237 MB; 4 MB 10.9-11.9 s and 203-225 MB.
+#: Page cache per SQLite connection (KiB): a trade of speed against resident memory (see
+#: docs/PERFORMANCE.md).
 SQLITE_CACHE_KIB = 6144
 #: Page size (bytes) of the SQLite files mailshot creates (SQLite's default is 4,096). A
 #: sync appends a million rows to a few tables and their indexes: with 16 KiB pages there
-#: are a quarter as many pages to split, write to the WAL and checkpoint. Measured with
-#: ``bench/sync.py --recipients 1000000``, five interleaved pairs: 6.68-7.44 s (mean 7.0)
-#: against 6.65-8.60 s (mean 7.6) with 4 KiB pages; the ESP's chunk statements alone (a
-#: sqlite3 replica): 3.0-3.2 s against 3.3-3.6 s per million rows. It applies when the
-#: file is created (set before anything is written); an existing file keeps its size.
+#: are a quarter as many pages to split, write to the WAL and checkpoint. It applies when
+#: the file is created (set before anything is written); an existing file keeps its size.
 SQLITE_PAGE_SIZE = 16_384
+#: A write of at most this many rows is a small write, ordinary work; a larger one (a
+#: large source's snapshot, a large chunk of recipients) is bulk work (:func:`bulk_writes`),
+#: so small writes go before it.
+SMALL_WRITE_ROWS = 1000
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -15,10 +15,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailshot.crm.sync import queue, wakeups
+from mailshot.crm.sync import queue
 from mailshot.crm.sync.running import RunningSnapshots
+from mailshot.crm.sync.tables import units
 from mailshot.db import make_engine, make_sessionmaker
 from mailshot.migrate import upgrade
+from mailshot.queue import QueueSignal, install
 from tests.e2e.data import add_list, add_mailshot
 
 #: A statement of far more than PROGRESS_STEPS steps (minutes if nothing stops it).
@@ -47,7 +49,7 @@ def crm(tmp_path: Path) -> Iterator[Crm]:
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     running = RunningSnapshots(engine, sessions)
-    wakeups.install(engine, sessions, wakeups.QueueSignal(), running.poke)
+    install(engine, sessions, units, QueueSignal(), running.poke)
     list_id, _ = add_list(engine, "l", 3)
     mailshot_id = add_mailshot(engine, list_id, "Snapshot")
     with sessions() as session:

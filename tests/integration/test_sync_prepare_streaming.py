@@ -1,4 +1,4 @@
-"""A prepare whose ESP campaign already exists (``chunks_pending``) cuts its chunk units
+"""A prepare (whose ESP campaign the worker has created first) cuts its chunk units
 while the snapshot is written: they can be leased and written before the snapshot ends,
 the job waits for its prepare unit before it finalizes, and a prepare taken over half-way
 resumes after what was committed (the chunks already cut stay valid: none missing, none
@@ -18,7 +18,7 @@ from mailshot import db
 from mailshot.crm.models import SyncJob, SyncRecipient
 from mailshot.crm.models.sync import SyncUnit
 from mailshot.crm.services import snapshot as audience_snapshot
-from mailshot.crm.sync import prepare, queue, work
+from mailshot.crm.sync import prepare, queue, recipients, work
 from mailshot.db import make_engine, make_sessionmaker
 from mailshot.errors import AppError
 from mailshot.settings import Settings
@@ -66,7 +66,7 @@ def _small_slices(
             s, job_id, mailshot, checkpoint=observed, slice_members=SLICE, resume=resume
         )
 
-    monkeypatch.setattr(prepare, "_default_snapshot", snapshot)
+    monkeypatch.setattr(prepare, "_snapshot_audience", snapshot)
 
 
 def _chunk_units(s: Session) -> list[tuple[int, int, int, str]]:
@@ -102,7 +102,7 @@ def test_chunks_are_leasable_while_the_snapshot_is_written(
         unit = _lease(s, T0)
         fields = prepare.campaign_fields(s, unit.unit_id, unit.lease_token)
         assert (fields.snapshot, fields.name) == (unit.job_id, "Mailshot stream")
-        done = prepare.prepare(s, unit.unit_id, unit.lease_token, chunks_pending=True, now=T0)
+        done = prepare.prepare(s, unit.unit_id, unit.lease_token, now=T0)
         assert (done.recipients_total, done.excluded_total) == (PEOPLE - 3, 3)
 
         # Units appeared, pending, before the snapshot ended, each over committed rows.
@@ -117,7 +117,7 @@ def test_chunks_are_leasable_while_the_snapshot_is_written(
         # A cut chunk can be read while the job is still preparing; beyond it, not yet.
         job = s.get(SyncJob, unit.job_id)
         assert job is not None and job.state == "preparing"
-        body = prepare.read_recipients_json(s, unit.job_id, 0, CHUNK - 1)
+        body = recipients.read_recipients_json(s, unit.job_id, 0, CHUNK - 1)
         assert body.count(b"@example.com") == CHUNK
 
         # Workers write every chunk before the prepare unit completes: the job waits.
@@ -144,7 +144,7 @@ def test_a_read_beyond_the_chunks_cut_so_far_is_refused(
         _queued(s, settings, "early")
         unit = _lease(s, T0)
         with pytest.raises(AppError) as early:
-            prepare.read_recipients_json(s, unit.job_id, 0, CHUNK - 1)
+            recipients.read_recipients_json(s, unit.job_id, 0, CHUNK - 1)
         assert early.value.code == "SYNC_NO_SNAPSHOT"
 
 
@@ -168,7 +168,7 @@ def test_a_prepare_taken_over_half_way_resumes_after_what_was_committed(
         _queued(s, settings, "resume")
         first = _lease(s, T0)
         with pytest.raises(_WorkerDiedError):
-            prepare.prepare(s, first.unit_id, first.lease_token, chunks_pending=True, now=T0)
+            prepare.prepare(s, first.unit_id, first.lease_token, now=T0)
         s.rollback()
         cut_before = _chunk_units(s)
         assert cut_before, "the first worker cut no chunk before it died"
@@ -181,7 +181,7 @@ def test_a_prepare_taken_over_half_way_resumes_after_what_was_committed(
         later = T0 + timedelta(seconds=LEASE + 1)
         taker = _lease(s, later)
         assert (taker.unit_id, taker.takeover) == (first.unit_id, True)
-        done = prepare.prepare(s, taker.unit_id, taker.lease_token, chunks_pending=True, now=later)
+        done = prepare.prepare(s, taker.unit_id, taker.lease_token, now=later)
 
         units = _chunk_units(s)
         _assert_cut_exactly(units, done.recipients_total)
@@ -213,7 +213,7 @@ def test_a_prepare_drops_earlier_snapshots_and_skips_jobs_that_hold_none(
     with sessions() as s:
         mailshot_id = _queued(s, settings, "again")
         first = _lease(s, T0)
-        prepare.prepare(s, first.unit_id, first.lease_token, chunks_pending=False, now=T0)
+        prepare.prepare(s, first.unit_id, first.lease_token, now=T0)
         held = s.scalar(select(func.count()).where(SyncRecipient.job_id == first.job_id))
         assert held == PEOPLE - 3
         for _ in range(30):  # pressed again and again: jobs superseded before any snapshot
@@ -223,7 +223,7 @@ def test_a_prepare_drops_earlier_snapshots_and_skips_jobs_that_hold_none(
         engine = s.get_bind()
         event.listen(engine, "before_cursor_execute", count_deletes)
         try:
-            prepare.prepare(s, last.unit_id, last.lease_token, chunks_pending=False, now=T0)
+            prepare.prepare(s, last.unit_id, last.lease_token, now=T0)
         finally:
             event.remove(engine, "before_cursor_execute", count_deletes)
         per_job = dict(
@@ -248,9 +248,9 @@ def test_only_a_large_audience_is_snapshotted_as_bulk_work(
     source is small: then they go before large snapshots' slices."""
     seen: list[bool] = []
     _small_slices(monkeypatch, lambda write: seen.append(db._BULK_WRITES.get()))
-    monkeypatch.setattr(audience_snapshot, "SMALL_SNAPSHOT_MEMBERS", limit)
+    monkeypatch.setattr(db, "SMALL_WRITE_ROWS", limit)
     with sessions() as s:
         _queued(s, settings, "bulk")
         unit = _lease(s, T0)
-        prepare.prepare(s, unit.unit_id, unit.lease_token, chunks_pending=True, now=T0)
+        prepare.prepare(s, unit.unit_id, unit.lease_token, now=T0)
     assert seen and set(seen) == {bulk}

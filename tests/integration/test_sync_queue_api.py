@@ -102,6 +102,10 @@ def test_a_sync_runs_from_request_to_synchronised(
     bridge = Bridge(client, keys)
     prep = bridge.lease()
     assert prep is not None and prep["kind"] == "prepare" and prep["attempt"] == 1
+    # As the bridge does: the campaign's fields first (it creates the ESP campaign), then
+    # the snapshot.
+    campaign = bridge.call(prep, "campaign").json()
+    assert (campaign["name"], campaign["snapshot"]) == ("Mailshot of 10", prep["job_id"])
     fields = bridge.call(prep, "prepare").json()
     assert fields["name"] == "Mailshot of 10"
     assert fields["snapshot"] == prep["job_id"]
@@ -110,13 +114,11 @@ def test_a_sync_runs_from_request_to_synchronised(
         2,
         2,
     )
-    # Chunks wait for the campaign to exist in the ESP: nothing else is due yet.
-    assert bridge.lease() is None
-    assert bridge.call(prep, "complete", esp_campaign_id="77").status_code == 200
-
+    # The ESP campaign exists: the chunks can be written before the prepare unit completes.
     seen: set[str] = set()
     chunks = [bridge.lease(), bridge.lease()]
     assert bridge.lease() is None  # the finalize waits for both chunks
+    assert bridge.call(prep, "complete", esp_campaign_id="77").status_code == 200
     for unit in chunks:
         assert unit is not None and unit["kind"] == "chunk"
         body = bridge.recipients(unit).json()

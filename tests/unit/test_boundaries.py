@@ -1,5 +1,5 @@
 """The architecture's import rule: CRM and ESP never import each other, and the bridge
-imports neither; it reaches them only over HTTP."""
+imports neither; it reaches them only over HTTP. The lease queue imports no part."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ FORBIDDEN = {
     "crm": ("mailshot.esp", "mailshot.bridge", "mailshot.server", "mailshot.cli"),
     "esp": ("mailshot.crm", "mailshot.bridge", "mailshot.server", "mailshot.cli"),
     "bridge": ("mailshot.crm", "mailshot.esp", "mailshot.server", "mailshot.cli"),
+    # The lease queue serves every part's queue: it knows none of them.
+    "queue": ("mailshot.crm", "mailshot.esp", "mailshot.bridge", "mailshot.server", "mailshot.cli"),
 }
 
 

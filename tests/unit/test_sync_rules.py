@@ -1,33 +1,53 @@
-"""The sync queue's pure rules: transitions, chunking, backoff, rate and ETA, summaries."""
+"""The sync queue's pure rules: its job moves, chunking, rate and ETA, summaries."""
 
 from __future__ import annotations
 
 import itertools
-import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mailshot.crm.models.sync import _ACTIVE_SQL, ACTIVE_JOB_STATES
 from mailshot.crm.sync import states
-from mailshot.crm.sync.backoff import RetryPolicy
 from mailshot.crm.sync.progress import rate_and_eta, summary
 from mailshot.crm.sync.schemas import LastError, SyncStatus
+from mailshot.crm.sync.states import JobState
+from mailshot.queue import IllegalMoveError
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def test_job_transitions_follow_the_documented_path() -> None:
-    path = ["queued", "preparing", "running", "finalizing", "completed"]
+def test_job_moves_follow_the_documented_path() -> None:
+    moves = states.JOB_MOVES
+    path = [
+        JobState.QUEUED,
+        JobState.PREPARING,
+        JobState.RUNNING,
+        JobState.FINALIZING,
+        JobState.COMPLETED,
+    ]
     for a, b in itertools.pairwise(path):
-        assert states.can_move(a, b)
-    assert not states.can_move("queued", "completed")
-    assert not states.can_move("running", "preparing")
-    for ended in states.JOB_TERMINAL:
-        assert not any(states.can_move(ended, s) for s in states.JOB_TRANSITIONS)
-    for active in states.JOB_ACTIVE:
-        assert {"failed", "cancelled", "superseded"} <= states.JOB_TRANSITIONS[active]
-    assert not states.can_move_unit("done", "leased")
-    assert states.can_move_unit("leased", "leased")  # a takeover
+        assert moves.allowed(a, b)
+    # Every chunk written while the snapshot was taken: straight to finalizing.
+    assert moves.allowed(JobState.PREPARING, JobState.FINALIZING)
+    assert not moves.allowed(JobState.QUEUED, JobState.COMPLETED)
+    assert not moves.allowed(JobState.RUNNING, JobState.PREPARING)
+    assert moves.sources(JobState.COMPLETED) == {JobState.FINALIZING}
+    assert moves.ended == {
+        JobState.COMPLETED,
+        JobState.FAILED,
+        JobState.CANCELLED,
+        JobState.SUPERSEDED,
+    }
+    for active in moves.active:
+        assert {JobState.FAILED, JobState.CANCELLED, JobState.SUPERSEDED} <= moves.table[active]
+    with pytest.raises(IllegalMoveError):
+        moves.move(JobState.COMPLETED, JobState.RUNNING)
+
+
+def test_the_one_active_sync_index_covers_the_active_job_states() -> None:
+    assert frozenset(ACTIVE_JOB_STATES) == states.JOB_ACTIVE
+    assert f"state IN ({', '.join(repr(str(s)) for s in ACTIVE_JOB_STATES)})" == _ACTIVE_SQL
 
 
 @pytest.mark.parametrize(("total", "size"), [(1, 5), (5, 5), (6, 5), (10_001, 1000), (0, 3)])
@@ -36,22 +56,6 @@ def test_chunks_cover_every_seq_exactly_once(total: int, size: int) -> None:
     covered = [seq for first, last in bounds for seq in range(first, last + 1)]
     assert covered == list(range(total))
     assert all(last - first + 1 <= size for first, last in bounds)
-
-
-def test_backoff_is_full_jitter_under_an_exponential_ceiling() -> None:
-    policy = RetryPolicy(base_seconds=1, multiplier=2, cap_seconds=60)
-    assert [policy.ceiling(a) for a in (1, 2, 3, 4, 10)] == [1, 2, 4, 8, 60]
-    rng = random.Random(7)
-    delays = [policy.delay(4, rng=rng) for _ in range(500)]
-    assert 0 <= min(delays) < 1 and 7 < max(delays) <= 8
-    assert policy.delay(1000, rng=rng) <= 60  # no overflow for large attempt counts
-
-
-def test_backoff_honours_retry_after_within_the_cap() -> None:
-    policy = RetryPolicy(cap_seconds=30)
-    assert policy.delay(5, retry_after=2) == 2
-    assert policy.delay(1, retry_after=3600) == 30
-    assert policy.next_time(T0, 1, retry_after=1) == T0 + timedelta(seconds=1)
 
 
 def test_rate_and_eta() -> None:

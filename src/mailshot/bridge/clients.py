@@ -185,10 +185,10 @@ class CrmClient:
         fields: dict[str, Any] = self._unit(unit, "campaign")
         return fields
 
-    def prepare(self, unit: Unit, *, chunks_pending: bool = False) -> dict[str, Any]:
-        """Have the CRM snapshot the job's audience; with ``chunks_pending`` (the ESP
-        campaign exists already) its chunks become leasable while it is written."""
-        fields: dict[str, Any] = self._unit(unit, "prepare", chunks_pending=chunks_pending)
+    def prepare(self, unit: Unit) -> dict[str, Any]:
+        """Have the CRM snapshot the job's audience, once the ESP campaign exists: its
+        chunks become leasable while it is written."""
+        fields: dict[str, Any] = self._unit(unit, "prepare")
         return fields
 
     def recipients(self, job_id: int, first_seq: int, last_seq: int) -> dict[str, Any]:

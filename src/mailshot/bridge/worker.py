@@ -200,8 +200,8 @@ class WorkerPool:
         targets.append(("bridge-limits", relay))
         for n in range(self.config.concurrency):
             targets.append((f"bridge-{n}", lambda n=n: self._lease_loop(n)))  # type: ignore[misc]
-        # The express lane: one more loop that takes only small syncs' chunks and finalize
-        # units, so a 100-recipient mailshot does not wait for a large chunk to finish.
+        # The express lane: one more loop that takes only one-chunk syncs' chunks and
+        # finalize units, so a 100-recipient mailshot does not wait for a large chunk to finish.
         express = self.config.concurrency
         targets.append(("bridge-express", lambda: self._lease_loop(express, small_only=True)))
         for name, target in targets:
@@ -496,7 +496,7 @@ class WorkerPool:
             }
             campaign = self.esp.put_campaign(unit.mailshot_id, body)
             keeper.check()
-            self.crm.prepare(unit, chunks_pending=True)
+            self.crm.prepare(unit)
             keeper.check()
             return lambda: self.crm.complete(unit, esp_campaign_id=str(campaign["id"]))
         if unit.kind == "chunk":

@@ -10,9 +10,11 @@ from mailshot.crm.api import build_router
 from mailshot.crm.api.deps import scoped
 from mailshot.crm.metrics import CrmCollector
 from mailshot.crm.models import KeyRefusalRecord
-from mailshot.crm.sync import wakeups
 from mailshot.crm.sync.running import RunningSnapshots
+from mailshot.crm.sync.tables import units
 from mailshot.crm.ui import install_pages
+from mailshot.queue import QueueSignal
+from mailshot.queue import install as install_wakeups
 from mailshot.settings import Settings
 from mailshot.webapp import make_part_app
 
@@ -25,11 +27,12 @@ def create_crm_app(settings: Settings) -> FastAPI:
         db_url=settings.crm_db_url(),
     )
     keyrefusals.install(app, KeyRefusalRecord, settings.key_refusal_retention_days)
-    app.state.queue_signal = wakeups.QueueSignal()
+    app.state.queue_signal = QueueSignal()
     app.state.running_snapshots = RunningSnapshots(app.state.engine, app.state.sessions)
-    wakeups.install(
+    install_wakeups(
         app.state.engine,
         app.state.sessions,
+        units,
         app.state.queue_signal,
         app.state.running_snapshots.poke,
     )

@@ -21,38 +21,28 @@ from sqlalchemy.orm import Mapped, mapped_column
 from mailshot.clock import utcnow
 from mailshot.crm.models.base import Base, IdMixin
 from mailshot.db import IdType
+from mailshot.queue.columns import JobColumns, LeaseLogColumns, UnitColumns
 
 ACTIVE_JOB_STATES = ("queued", "preparing", "running", "finalizing")
 _ACTIVE_SQL = "state IN ('queued', 'preparing', 'running', 'finalizing')"
 
 
-class SyncJob(IdMixin, Base):
+class SyncJob(IdMixin, JobColumns, Base):
     __tablename__ = "sync_jobs"
 
     mailshot_id: Mapped[int] = mapped_column(IdType, ForeignKey("mailshots.id", ondelete="CASCADE"))
     state: Mapped[str] = mapped_column(String(20), default="queued")
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     requested_by: Mapped[str | None] = mapped_column(String(255))
-    started_at: Mapped[datetime | None] = mapped_column()
     #: When the prepare unit completed and chunks could start: the base of the rate.
     running_at: Mapped[datetime | None] = mapped_column()
-    finished_at: Mapped[datetime | None] = mapped_column()
     chunk_size: Mapped[int] = mapped_column(Integer)
     recipients_total: Mapped[int | None] = mapped_column(Integer)
     excluded_total: Mapped[int | None] = mapped_column(Integer)
     chunks_total: Mapped[int | None] = mapped_column(Integer)
     chunks_done: Mapped[int] = mapped_column(Integer, default=0)
     recipients_written: Mapped[int] = mapped_column(Integer, default=0)
-    #: Units handed out so far: the fairness key (least served first).
-    units_leased: Mapped[int] = mapped_column(Integer, default=0)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    takeovers: Mapped[int] = mapped_column(Integer, default=0)
     esp_campaign_id: Mapped[str | None] = mapped_column(String(64))
-    last_error_code: Mapped[str | None] = mapped_column(String(64))
-    last_error_message: Mapped[str | None] = mapped_column(Text)
-    #: What to do about the last error (the ESP's fix for its own codes).
-    last_error_fix: Mapped[str | None] = mapped_column(Text)
-    next_retry_at: Mapped[datetime | None] = mapped_column()
     superseded_by: Mapped[int | None] = mapped_column(IdType)
     #: The ESP's counts at the end (included, suppressed, duplicates, ...).
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -71,29 +61,18 @@ class SyncJob(IdMixin, Base):
     )
 
 
-class SyncUnit(IdMixin, Base):
-    __tablename__ = "sync_units"
+class SyncUnit(IdMixin, UnitColumns, Base):
+    """A unit of a sync job: its ``kind`` is 'prepare', 'chunk' or 'finalize'; it is
+    'waiting' (the finalize until every chunk is written), 'pending', 'leased', 'done',
+    'failed' (the unit whose error failed its job) or 'cancelled'."""
 
-    job_id: Mapped[int] = mapped_column(IdType, ForeignKey("sync_jobs.id", ondelete="CASCADE"))
-    #: 'prepare', 'chunk' or 'finalize'.
-    kind: Mapped[str] = mapped_column(String(10))
+    __tablename__ = "sync_units"
+    __job_table__ = "sync_jobs"
+
     chunk_no: Mapped[int | None] = mapped_column(Integer)
     first_seq: Mapped[int | None] = mapped_column(Integer)
     last_seq: Mapped[int | None] = mapped_column(Integer)
-    #: 'pending', 'leased', 'waiting' (chunks until the prepare is done, the finalize until
-    #: every chunk is), 'done', 'failed' (the unit whose error failed its job) or 'cancelled'.
-    state: Mapped[str] = mapped_column(String(10), default="pending")
-    #: Not to be leased before this time (backoff; None = now).
-    available_at: Mapped[datetime | None] = mapped_column()
-    lease_token: Mapped[str | None] = mapped_column(String(64))
-    lease_owner: Mapped[str | None] = mapped_column(String(255))
-    lease_expires_at: Mapped[datetime | None] = mapped_column()
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    takeovers: Mapped[int] = mapped_column(Integer, default=0)
-    last_error_code: Mapped[str | None] = mapped_column(String(64))
-    last_error_message: Mapped[str | None] = mapped_column(Text)
     recipients_written: Mapped[int] = mapped_column(Integer, default=0)
-    done_at: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (
         Index("ix_sync_units_job_id", "job_id", "kind", "chunk_no"),
@@ -164,20 +143,12 @@ class IntegrationStatus(Base):
     esp_paused_at: Mapped[datetime | None] = mapped_column()
 
 
-class SyncLeaseLog(IdMixin, Base):
+class SyncLeaseLog(IdMixin, LeaseLogColumns, Base):
     """One lease of one unit: by whom, from when, and when it ended (completed, failed, or
     expired and taken over). Two leases of one unit never overlap in time."""
 
     __tablename__ = "sync_lease_log"
-
-    job_id: Mapped[int] = mapped_column(IdType, ForeignKey("sync_jobs.id", ondelete="CASCADE"))
-    unit_id: Mapped[int] = mapped_column(IdType)
-    lease_token: Mapped[str] = mapped_column(String(64))
-    worker_id: Mapped[str] = mapped_column(String(255))
-    leased_at: Mapped[datetime] = mapped_column()
-    #: 'completed', 'failed', 'retry', 'expired' (taken over) or None while it holds.
-    outcome: Mapped[str | None] = mapped_column(String(16))
-    ended_at: Mapped[datetime | None] = mapped_column()
+    __job_table__ = "sync_jobs"
 
     __table_args__ = (
         Index("ix_sync_lease_log_job_id", "job_id"),

@@ -43,6 +43,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Subquery
 
+from mailshot import db
 from mailshot.crm.models import (
     Mailshot,
     Person,
@@ -59,8 +60,8 @@ from mailshot.crm.services.common import upsert
 from mailshot.db import is_sqlite
 
 #: Members written per slice (one short write transaction each when given a checkpoint).
-#: Shorter slices let other writers in sooner (Synchronise p95 beside a 1M sync: 56 ms with
-#: 20,000, 41-42 ms with 15,000 or 10,000) but cost the snapshot a little time.
+#: Shorter slices let other writers in sooner but cost the snapshot a little time (see
+#: docs/PERFORMANCE.md).
 SLICE_MEMBERS = 15_000
 
 #: The shared addresses are looked for in one ordered pass over every person's address
@@ -71,11 +72,6 @@ PEOPLE_PER_MEMBER_FOR_ONE_PASS = 3
 
 #: Shared addresses, or their holders' ids, read per statement.
 BATCH = 500
-
-#: A source of at most this many members is snapshotted as ordinary work, not bulk work
-#: (see :func:`mailshot.db.bulk_writes`): its one short write goes before the slices of
-#: large snapshots waiting for the write lock, so a small mailshot is not held up by them.
-SMALL_SNAPSHOT_MEMBERS = 1000
 
 #: Recipients of a job's earlier (partial) snapshot deleted per write transaction.
 REDO_DELETE_BATCH = 50_000
@@ -105,9 +101,11 @@ def _in_range(column: Any, after: int | None, upto: int | None) -> list[ColumnEl
 
 def is_small(session: Session, mailshot: Mailshot, members: int | None = None) -> bool:
     """Whether the mailshot's source has at most ``members`` (default
-    :data:`SMALL_SNAPSHOT_MEMBERS`) members: one step of that many entries along the
-    source's key (``LIMIT 1 OFFSET members``), whatever its size."""
-    members = SMALL_SNAPSHOT_MEMBERS if members is None else members
+    :data:`mailshot.db.SMALL_WRITE_ROWS`) members, so that its snapshot is a small write
+    (ordinary work, not bulk work: it goes before the slices of large snapshots waiting for
+    the write lock); one step of that many entries along the source's key (``LIMIT 1
+    OFFSET members``), whatever its size."""
+    members = db.SMALL_WRITE_ROWS if members is None else members
     src, _ = _source(session, mailshot)
     beyond = select(src.c.person_id).order_by(src.c.person_id).limit(1).offset(members)
     return session.scalar(beyond) is None

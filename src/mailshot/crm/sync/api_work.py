@@ -4,17 +4,16 @@ suppresses (finalize), complete or fail a unit."""
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, SessionsDep, SettingsDep, scoped
 from mailshot.crm.sync import prepare as prep
-from mailshot.crm.sync import suppressed, wakeups, work
+from mailshot.crm.sync import recipients as chunk_reads
+from mailshot.crm.sync import suppressed, work
 from mailshot.crm.sync.schemas import (
     CampaignFieldsAnswer,
     CompleteBody,
@@ -23,7 +22,6 @@ from mailshot.crm.sync.schemas import (
     LeaseAnswer,
     LeaseRequest,
     PrepareAnswer,
-    PrepareBody,
     SuppressedAnswer,
     SuppressedBody,
     TokenBody,
@@ -34,6 +32,7 @@ from mailshot.db import read_only
 from mailshot.errors import FieldProblem, validation_error
 from mailshot.jsonresp import JSONBytes
 from mailshot.keyauth import Principal
+from mailshot.queue import QueueSignal, long_poll
 from mailshot.settings import Settings
 
 router = APIRouter(prefix="/sync", tags=["sync (bridge)"])
@@ -56,18 +55,13 @@ async def lease(
     request: Request, sessions: SessionsDep, settings: SettingsDep, _: Worker, body: LeaseRequest
 ) -> LeaseAnswer | Response:
     """Claim the next due unit. With ``wait_seconds``, a request that finds none waits for
-    one to be queued (woken by :mod:`mailshot.crm.sync.wakeups`), on the event loop: a
+    one to be queued (woken by :mod:`mailshot.queue.wakeups`), on the event loop: a
     waiting worker holds no thread."""
-    signal: wakeups.QueueSignal = request.app.state.queue_signal
-    deadline = time.monotonic() + body.wait_seconds
-    while True:
-        generation = signal.generation
-        unit = await run_in_threadpool(_lease_once, sessions, settings, body)
-        if unit is not None:
-            return LeaseAnswer(unit=UnitPublic(**unit.__dict__))
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not await signal.wait(generation, remaining):
-            return Response(status_code=status.HTTP_204_NO_CONTENT)
+    signal: QueueSignal = request.app.state.queue_signal
+    unit = await long_poll(signal, lambda: _lease_once(sessions, settings, body), body.wait_seconds)
+    if unit is None:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return LeaseAnswer(unit=UnitPublic(**unit.__dict__))
 
 
 def _lease_once(
@@ -106,14 +100,12 @@ def campaign(session: SessionDep, _: Worker, unit_id: int, body: TokenBody) -> C
 
 @router.post("/units/{unit_id}/prepare", summary="Snapshot the audience of a job")
 def prepare(
-    request: Request, session: SessionDep, _: Worker, unit_id: int, body: PrepareBody
+    request: Request, session: SessionDep, _: Worker, unit_id: int, body: TokenBody
 ) -> PrepareAnswer:
+    """Snapshot the audience of the unit's job, once; its chunks can be leased as it is
+    written (the worker has created the ESP campaign from ``.../campaign`` first)."""
     fields = prep.prepare(
-        session,
-        unit_id,
-        body.lease_token,
-        chunks_pending=body.chunks_pending,
-        running=request.app.state.running_snapshots,
+        session, unit_id, body.lease_token, running=request.app.state.running_snapshots
     )
     return PrepareAnswer(**fields.__dict__)
 
@@ -131,18 +123,18 @@ def recipients(
     first_seq: Annotated[int, Query(ge=0)],
     last_seq: Annotated[int, Query(ge=0)],
 ) -> Response:
-    if last_seq < first_seq or last_seq - first_seq >= prep.MAX_RECIPIENTS_PER_READ:
+    if last_seq < first_seq or last_seq - first_seq >= chunk_reads.MAX_RECIPIENTS_PER_READ:
         raise validation_error(
             [
                 FieldProblem(
                     "last_seq",
                     "range",
                     f"last_seq must be from first_seq to first_seq + "
-                    f"{prep.MAX_RECIPIENTS_PER_READ - 1}",
+                    f"{chunk_reads.MAX_RECIPIENTS_PER_READ - 1}",
                 )
             ]
         )
-    body = prep.read_recipients_json(session, job_id, first_seq, last_seq)
+    body = chunk_reads.read_recipients_json(session, job_id, first_seq, last_seq)
     return Response(content=body, media_type="application/json")
 
 

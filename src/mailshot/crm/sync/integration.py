@@ -21,6 +21,7 @@ from mailshot.crm.sync.schemas import (
     WorkerPublic,
 )
 from mailshot.crm.sync.tables import current_time, is_postgres, units, workers
+from mailshot.queue import UnitState
 
 #: A worker is alive if it sent a heartbeat within this long (and has not said goodbye).
 ALIVE_WITHIN = timedelta(seconds=60)
@@ -85,7 +86,7 @@ def release_waiting_units(session: Session, now: datetime) -> int:
     integration, says both are fixed: the syncs carry on at once, not at the end of that
     wait."""
     waiting = and_(
-        units.c.state == "pending",
+        units.c.state == UnitState.PENDING,
         units.c.available_at > now,
         or_(
             units.c.last_error_code == ESP_PAUSED_CODE,

@@ -3,7 +3,7 @@
 Synchronise is O(1) whatever the audience: in one transaction it supersedes the mailshot's
 active job (if any), inserts a ``queued`` job with its ``prepare`` unit, and sets the
 mailshot's ``sync_state``. The audience is read later, by the prepare step of a worker.
-:func:`end_job` is the single way a job leaves the active states other than completing.
+A job ends through :func:`mailshot.queue.end_job` (superseded, cancelled here).
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from mailshot.crm.models import Mailshot
 from mailshot.crm.services.common import get_or_404
 from mailshot.crm.sync import errors, progress
 from mailshot.crm.sync import preflight as preflight_checks
+from mailshot.crm.sync.kinds import SYNC_QUEUE
 from mailshot.crm.sync.schemas import SyncStatus
-from mailshot.crm.sync.states import JOB_ACTIVE, MAILSHOT_STATE_FOR_JOB, RETRYABLE, UNIT_OPEN
-from mailshot.crm.sync.tables import current_time, jobs, lease_log, mailshots, units
+from mailshot.crm.sync.states import JOB_ACTIVE, RETRYABLE, JobState, SyncState, UnitKind
+from mailshot.crm.sync.tables import current_time, jobs, mailshots, units
 from mailshot.errors import AppError
+from mailshot.queue import UnitState, end_job
 
 #: How often Synchronise retries when a concurrent Synchronise of the same mailshot won.
 _REQUEST_TRIES = 3
@@ -124,12 +126,12 @@ def _insert_job(
         select(jobs.c.id).where(jobs.c.mailshot_id == mailshot_id, jobs.c.state.in_(JOB_ACTIVE))
     ).scalar_one_or_none()
     if active is not None:
-        end_job(session, active, "superseded", now=now, touch_mailshot=False)
+        end_job(SYNC_QUEUE, session, active, JobState.SUPERSEDED, now=now)
     job_id = session.execute(
         insert(jobs)
         .values(
             mailshot_id=mailshot_id,
-            state="queued",
+            state=JobState.QUEUED,
             requested_at=now,
             requested_by=actor,
             chunk_size=chunk_size,
@@ -144,8 +146,8 @@ def _insert_job(
     session.execute(
         insert(units).values(
             job_id=job_id,
-            kind="prepare",
-            state="pending",
+            kind=UnitKind.PREPARE,
+            state=UnitState.PENDING,
             attempts=0,
             takeovers=0,
             recipients_written=0,
@@ -157,7 +159,7 @@ def _insert_job(
         update(mailshots)
         .where(mailshots.c.id == mailshot_id)
         .values(
-            sync_state="queued",
+            sync_state=SyncState.QUEUED,
             sync_job_id=job_id,
             sync_error_code=None,
             sync_error_message=None,
@@ -166,75 +168,17 @@ def _insert_job(
     return int(job_id)
 
 
-def end_job(
-    session: Session,
-    job_id: int,
-    state: str,
-    *,
-    now: datetime,
-    code: str | None = None,
-    message: str | None = None,
-    fix: str | None = None,
-    failing_unit_id: int | None = None,
-    touch_mailshot: bool = True,
-) -> bool:
-    """Move an active job to ``state`` (failed, cancelled or superseded) without committing:
-    its open units are cancelled (the failing one marked failed), its open leases closed,
-    and the mailshot's summary updated if this job is still the mailshot's latest. Returns
-    False when the job had already ended."""
-    if failing_unit_id is not None:
-        session.execute(
-            update(units)
-            .where(units.c.id == failing_unit_id, units.c.state.in_(UNIT_OPEN))
-            .values(state="failed", last_error_code=code, last_error_message=message)
-        )
-    session.execute(
-        update(units)
-        .where(units.c.job_id == job_id, units.c.state.in_(UNIT_OPEN))
-        .values(state="cancelled")
-    )
-    session.execute(
-        update(lease_log)
-        .where(lease_log.c.job_id == job_id, lease_log.c.ended_at.is_(None))
-        .values(ended_at=now, outcome=state)
-    )
-    ended = session.execute(
-        update(jobs)
-        .where(jobs.c.id == job_id, jobs.c.state.in_(JOB_ACTIVE))
-        .values(
-            state=state,
-            finished_at=now,
-            next_retry_at=None,
-            **(
-                {"last_error_code": code, "last_error_message": message, "last_error_fix": fix}
-                if code is not None
-                else {}
-            ),
-        )
-        .returning(jobs.c.mailshot_id)
-    ).scalar_one_or_none()
-    if ended is None:
-        return False
-    if touch_mailshot and state in MAILSHOT_STATE_FOR_JOB:
-        session.execute(
-            update(mailshots)
-            .where(mailshots.c.id == ended, mailshots.c.sync_job_id == job_id)
-            .values(
-                sync_state=MAILSHOT_STATE_FOR_JOB[state],
-                sync_error_code=code,
-                sync_error_message=message,
-            )
-        )
-    return True
-
-
 def cancel(session: Session, mailshot_id: int, *, now: datetime | None = None) -> int:
     """Cancel the mailshot's active sync; commit; return the job id."""
     mailshot = get_or_404(session, Mailshot, mailshot_id, "mailshot")
     job_id = session.execute(
         select(jobs.c.id).where(jobs.c.mailshot_id == mailshot_id, jobs.c.state.in_(JOB_ACTIVE))
     ).scalar_one_or_none()
-    if job_id is None or not end_job(session, job_id, "cancelled", now=current_time(session, now)):
+    if (
+        job_id is None
+        or end_job(SYNC_QUEUE, session, job_id, JobState.CANCELLED, now=current_time(session, now))
+        is None
+    ):
         raise AppError(errors.SYNC_NOT_ACTIVE, name=mailshot.name, state=mailshot.sync_state)
     session.commit()
     return int(job_id)

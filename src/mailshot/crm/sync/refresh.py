@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from mailshot.crm.models import MarketingCampaign
 from mailshot.crm.sync import queue
+from mailshot.crm.sync.states import SyncState
 from mailshot.crm.sync.tables import current_time, is_postgres, jobs, mailshots
 
 ACTOR = "refresh scheduler"
@@ -58,7 +59,7 @@ def _candidates(session: Session, only: int | None = None) -> Any:
         .join(jobs, jobs.c.id == m.c.sync_job_id)
         .where(
             m.c.mailshot_type == "refresh_recurring",
-            m.c.sync_state == "synchronised",
+            m.c.sync_state == SyncState.SYNCHRONISED,
             m.c.status != "closed",
             m.c.sync_with.is_not(None),
             m.c.refresh_period_hours.is_not(None),

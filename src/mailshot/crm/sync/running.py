@@ -1,11 +1,11 @@
 """The audience snapshots this CRM process is taking, so that one whose job ends meanwhile
 (superseded by a new Synchronise, cancelled) stops at once.
 
-A snapshot otherwise notices only at its next checkpoint, and planning a 1M audience is
-one statement of about half a second of CPU: a user pressing Synchronise again and again
-would keep several such plans running for jobs that are already over, and every request
-of the process would wait for the CPU. Here each snapshot registers its job while it runs;
-after a commit that wrote sync units (see :mod:`mailshot.crm.sync.wakeups`) a checker
+A snapshot otherwise notices only at its next checkpoint, and planning a large audience
+is one long statement: a user pressing Synchronise again and again would keep several
+such plans running for jobs that are already over, and every request of the process
+would wait for the CPU. Here each snapshot registers its job while it runs;
+after a commit that wrote sync units (see :mod:`mailshot.queue.wakeups`) a checker
 thread reads the states of the registered jobs, and for one that has ended it sets the
 snapshot's stop flag. On SQLite the snapshot's connection carries a progress handler that
 aborts the running statement once the flag is set (so the statement fails with

@@ -205,9 +205,9 @@ class LeaseRequest(_Body):
     worker_id: str = Field(min_length=1, max_length=255)
     small_only: bool = Field(
         default=False,
-        description="Lease only the chunk and finalize units of small syncs (an audience "
-        "of at most one chunk): a worker's express lane, so a small mailshot never waits "
-        "for a large one's chunk to finish.",
+        description="Lease only the chunk and finalize units of one-chunk syncs (an "
+        "audience of at most one chunk): a worker's express lane, so a small mailshot never "
+        "waits for a large one's chunk to finish.",
     )
     wait_seconds: float = Field(
         default=0,
@@ -249,15 +249,6 @@ class TokenBody(_Body):
 class HeartbeatAnswer(BaseModel):
     unit_id: int
     lease_expires_at: datetime
-
-
-class PrepareBody(TokenBody):
-    chunks_pending: bool = Field(
-        default=False,
-        description="The ESP campaign of this snapshot already exists (created from "
-        "`POST /sync/units/{id}/campaign`): cut the chunk units as the snapshot is written, "
-        "ready to lease at once, instead of all at the end.",
-    )
 
 
 class CampaignFieldsAnswer(BaseModel):

@@ -1,80 +1,80 @@
-"""Which sync state may follow which, as data, and the pure rules built on it.
+"""The sync's states as data: a job's states and the moves between them (enforced by
+:mod:`mailshot.queue`), its unit kinds, and the mailshot's ``sync_state`` (the user's
+summary of its latest job).
 
-A job moves ``queued -> preparing -> running -> finalizing -> completed``; while active it
+A job moves ``queued -> preparing -> running -> finalizing -> completed`` (``preparing ->
+finalizing`` when every chunk was written while the snapshot was taken); while active it
 may instead end ``failed``, ``cancelled`` or ``superseded`` (a newer Synchronise of the
-same mailshot). Units move ``waiting -> pending -> leased -> done`` (or back to ``pending``
-for a retry, or ``leased`` again on a takeover) and end ``failed`` or ``cancelled`` with
-their job. The mailshot's ``sync_state`` is the user's summary of its latest job.
+same mailshot). Unit states are the queue's (:class:`mailshot.queue.UnitState`).
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Final
 
-from mailshot.crm.models.sync import ACTIVE_JOB_STATES
+from mailshot.queue import JobMoves
 
-JOB_TERMINAL: Final = frozenset({"completed", "failed", "cancelled", "superseded"})
-JOB_ACTIVE: Final = frozenset(ACTIVE_JOB_STATES)
-_ENDINGS: Final = frozenset({"failed", "cancelled", "superseded"})
 
-JOB_TRANSITIONS: Final[dict[str, frozenset[str]]] = {
-    "queued": frozenset({"preparing"}) | _ENDINGS,
-    "preparing": frozenset({"running"}) | _ENDINGS,
-    "running": frozenset({"finalizing"}) | _ENDINGS,
-    "finalizing": frozenset({"completed"}) | _ENDINGS,
-    "completed": frozenset(),
-    "failed": frozenset(),
-    "cancelled": frozenset(),
-    "superseded": frozenset(),
-}
+class JobState(StrEnum):
+    QUEUED = "queued"
+    PREPARING = "preparing"
+    RUNNING = "running"
+    FINALIZING = "finalizing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SUPERSEDED = "superseded"
 
-UNIT_TRANSITIONS: Final[dict[str, frozenset[str]]] = {
-    "waiting": frozenset({"pending", "leased", "cancelled"}),
-    "pending": frozenset({"leased", "cancelled"}),
-    "leased": frozenset({"leased", "pending", "done", "failed", "cancelled"}),
-    "done": frozenset(),
-    "failed": frozenset(),
-    "cancelled": frozenset(),
-}
 
-#: Units that may still be worked on (and so are cancelled when their job ends).
-UNIT_OPEN: Final = ("waiting", "pending", "leased")
+class UnitKind(StrEnum):
+    #: Snapshot the audience (once per job) and cut it into chunks.
+    PREPARE = "prepare"
+    #: Write one range of the snapshot to the ESP.
+    CHUNK = "chunk"
+    #: Check the ESP's counts; waits until every chunk is written.
+    FINALIZE = "finalize"
+
+
+class SyncState(StrEnum):
+    """A mailshot's ``sync_state``."""
+
+    NOT_SYNCHRONISED = "not_synchronised"
+    QUEUED = "queued"
+    SYNCHRONISING = "synchronising"
+    SYNCHRONISED = "synchronised"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+_ENDINGS: Final = frozenset({JobState.FAILED, JobState.CANCELLED, JobState.SUPERSEDED})
+JOB_MOVES: Final = JobMoves[JobState](
+    table={
+        JobState.QUEUED: frozenset({JobState.PREPARING}) | _ENDINGS,
+        JobState.PREPARING: frozenset({JobState.RUNNING, JobState.FINALIZING}) | _ENDINGS,
+        JobState.RUNNING: frozenset({JobState.FINALIZING}) | _ENDINGS,
+        JobState.FINALIZING: frozenset({JobState.COMPLETED}) | _ENDINGS,
+        JobState.COMPLETED: frozenset(),
+        JobState.FAILED: frozenset(),
+        JobState.CANCELLED: frozenset(),
+        JobState.SUPERSEDED: frozenset(),
+    },
+    failed=JobState.FAILED,
+)
+JOB_ACTIVE: Final = JOB_MOVES.active
 
 #: The mailshot's sync_state while its latest job is in each job state.
-MAILSHOT_STATE_FOR_JOB: Final[dict[str, str]] = {
-    "queued": "queued",
-    "preparing": "synchronising",
-    "running": "synchronising",
-    "finalizing": "synchronising",
-    "completed": "synchronised",
-    "failed": "failed",
-    "cancelled": "cancelled",
+MAILSHOT_STATE_FOR_JOB: Final[dict[JobState, SyncState]] = {
+    JobState.QUEUED: SyncState.QUEUED,
+    JobState.PREPARING: SyncState.SYNCHRONISING,
+    JobState.RUNNING: SyncState.SYNCHRONISING,
+    JobState.FINALIZING: SyncState.SYNCHRONISING,
+    JobState.COMPLETED: SyncState.SYNCHRONISED,
+    JobState.FAILED: SyncState.FAILED,
+    JobState.CANCELLED: SyncState.CANCELLED,
 }
-
-MAILSHOT_STATES: Final = (
-    "not_synchronised",
-    "queued",
-    "synchronising",
-    "synchronised",
-    "failed",
-    "cancelled",
-)
 #: Mailshot sync states from which Retry may start a new job.
-RETRYABLE: Final = frozenset({"failed", "cancelled"})
-
-
-def is_active(job_state: str) -> bool:
-    return job_state in JOB_ACTIVE
-
-
-def can_move(current: str, target: str) -> bool:
-    """Whether a job may move from ``current`` to ``target``."""
-    return target in JOB_TRANSITIONS.get(current, frozenset())
-
-
-def can_move_unit(current: str, target: str) -> bool:
-    """Whether a unit may move from ``current`` to ``target``."""
-    return target in UNIT_TRANSITIONS.get(current, frozenset())
+RETRYABLE: Final = frozenset({SyncState.FAILED, SyncState.CANCELLED})
 
 
 def chunk_bounds(total: int, chunk_size: int) -> list[tuple[int, int]]:

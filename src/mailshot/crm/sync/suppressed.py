@@ -22,11 +22,9 @@ from sqlalchemy.orm import Session
 from mailshot.crm.models import Person, SyncExclusion
 from mailshot.crm.services.audience import SUPPRESSED_AT_ESP
 from mailshot.crm.services.common import upsert
-from mailshot.crm.sync import errors
-from mailshot.crm.sync.states import JOB_ACTIVE
-from mailshot.crm.sync.tables import is_postgres, jobs, units
-from mailshot.crm.sync.work import raise_why
-from mailshot.errors import AppError
+from mailshot.crm.sync.kinds import SYNC_QUEUE
+from mailshot.crm.sync.states import UnitKind
+from mailshot.queue import hold
 
 PEOPLE = cast(Table, Person.__table__)
 #: The most people one call may carry (one page of the ESP's listing).
@@ -48,25 +46,9 @@ def record_suppressed(
     """Record ``people`` ((CRM person id, ESP reason) pairs) as excluded from the job of
     the finalize unit ``unit_id`` held with ``token``, reason ``suppressed_at_esp``;
     commit. Unknown person ids (deleted since the snapshot) are skipped."""
-    unit_q = select(units.c.kind, units.c.state, units.c.lease_token, units.c.job_id).where(
-        units.c.id == unit_id
-    )
-    if is_postgres(session):
-        # Lock the unit row: a concurrent completion or takeover waits for this call.
-        unit_q = unit_q.with_for_update()
-    unit = session.execute(unit_q).first()
-    if unit is None or unit.state != "leased" or unit.lease_token != token:
-        raise_why(session, unit_id)
-    if unit.kind != "finalize":
-        session.rollback()
-        raise AppError(
-            errors.SYNC_WRONG_UNIT_KIND, unit_id=unit_id, kind=unit.kind, expected="finalize"
-        )
-    job_id = int(unit.job_id)
-    state = session.scalar(select(jobs.c.state).where(jobs.c.id == job_id))
-    if state not in JOB_ACTIVE:
-        session.rollback()
-        raise AppError(errors.SYNC_JOB_ENDED, job_id=job_id, state=state)
+    # Locks the unit and job rows: a concurrent completion or takeover waits for this call.
+    held = hold(SYNC_QUEUE, session, unit_id, token, kind=UnitKind.FINALIZE)
+    job_id = int(held.job_id)
     ids = sorted({int(pid) for pid, _ in people})
     for start in range(0, len(ids), _SLICE):
         some = ids[start : start + _SLICE]

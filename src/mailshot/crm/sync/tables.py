@@ -9,7 +9,6 @@ time, so the order does not matter there.)
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table
@@ -17,20 +16,16 @@ from sqlalchemy.orm import Session
 
 from mailshot.crm.models import Mailshot, SyncExclusion, SyncJob, SyncRecipient, SyncUnit
 from mailshot.crm.models.sync import IntegrationStatus, SyncLeaseLog
-from mailshot.db import db_now, is_sqlite
+from mailshot.db import is_sqlite
+from mailshot.queue import QueueTables
+from mailshot.queue import current_time as current_time  # the clock seam, re-exported
 
-jobs = cast(Table, SyncJob.__table__)
-units = cast(Table, SyncUnit.__table__)
+QUEUE_TABLES = QueueTables.of(SyncJob, SyncUnit, SyncLeaseLog)
+jobs, units, lease_log = QUEUE_TABLES.jobs, QUEUE_TABLES.units, QUEUE_TABLES.lease_log
 recipients = cast(Table, SyncRecipient.__table__)
 exclusions = cast(Table, SyncExclusion.__table__)
-lease_log = cast(Table, SyncLeaseLog.__table__)
 mailshots = cast(Table, Mailshot.__table__)
 workers = cast(Table, IntegrationStatus.__table__)
-
-
-def current_time(session: Session, now: datetime | None = None) -> datetime:
-    """``now`` when a caller (a test) gives one, else the database's clock."""
-    return now if now is not None else db_now(session)
 
 
 def is_postgres(session: Session) -> bool:

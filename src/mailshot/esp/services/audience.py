@@ -54,7 +54,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import Subquery
 
 from mailshot.clock import utcnow
-from mailshot.db import UTCDateTime, bulk_writes, is_sqlite
+from mailshot.db import SMALL_WRITE_ROWS, UTCDateTime, bulk_writes, is_sqlite
 from mailshot.errors import AppError
 from mailshot.esp import errors
 from mailshot.esp.models import (
@@ -71,8 +71,6 @@ from mailshot.esp.services.common import upsert
 from mailshot.esp.services.integration import ensure_not_paused
 from mailshot.paging import decode_cursor, encode_cursor
 
-#: Chunks of more rows than this are written as bulk work (:func:`mailshot.db.bulk_writes`).
-SMALL_CHUNK_ROWS = 1000
 CONTACTS = Contact.__table__
 RECIPIENTS = CampaignRecipient.__table__
 DUPLICATES = CampaignDuplicate.__table__
@@ -340,7 +338,7 @@ def write_recipients(
     engine = sessions.kw["bind"]
     # A large chunk is bulk work: a campaign, a small chunk or a finalize waiting for the
     # write lock goes first.
-    bulk = bulk_writes() if parsed.count > SMALL_CHUNK_ROWS else nullcontext()
+    bulk = bulk_writes() if parsed.count > SMALL_WRITE_ROWS else nullcontext()
     with engine.connect() as conn, bulk:
         if parsed.count and conn.dialect.name == "sqlite":
             _stage_rows(conn, parsed.columns)

@@ -1,9 +1,9 @@
-"""The retry policy of a sync step after a transient fault, as data.
+"""The retry policy of a unit after a transient fault, as data.
 
-Exponential backoff with full jitter (a delay drawn uniformly between 0 and
-``min(cap, base * multiplier ** (attempt - 1))``), so many failing steps do not retry in
-step; when the ESP said when to come back (``Retry-After``), that is honoured instead,
-within the cap. ``max_attempts`` comes from the settings.
+At most ``max_attempts`` attempts; before each retry an exponential back-off with full
+jitter (a delay drawn uniformly between 0 and ``min(cap, base * multiplier ** (attempt -
+1))``), so many failing units do not retry in step; when the other side said when to come
+back (``Retry-After``), that is honoured instead, within the cap.
 """
 
 from __future__ import annotations
@@ -15,9 +15,14 @@ from datetime import datetime, timedelta
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    max_attempts: int = 5
     base_seconds: float = 1.0
     multiplier: float = 2.0
     cap_seconds: float = 300.0
+
+    def exhausted(self, attempts: int) -> bool:
+        """Whether a unit that has used ``attempts`` attempts may not be retried."""
+        return attempts >= self.max_attempts
 
     def ceiling(self, attempt: int) -> float:
         """The largest delay before retry number ``attempt`` (1 = the first retry)."""

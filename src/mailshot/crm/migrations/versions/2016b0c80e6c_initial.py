@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 8cc3c824c229
+Revision ID: 2016b0c80e6c
 Revises:
-Create Date: 2026-12-04 04:43:53.304595
+Create Date: 2026-12-04 05:02:55.477187
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.db
 
-revision: str = "8cc3c824c229"
+revision: str = "2016b0c80e6c"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -497,23 +497,14 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=20), nullable=False),
         sa.Column("requested_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("requested_by", sa.String(length=255), nullable=True),
-        sa.Column("started_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("running_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("finished_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("chunk_size", sa.Integer(), nullable=False),
         sa.Column("recipients_total", sa.Integer(), nullable=True),
         sa.Column("excluded_total", sa.Integer(), nullable=True),
         sa.Column("chunks_total", sa.Integer(), nullable=True),
         sa.Column("chunks_done", sa.Integer(), nullable=False),
         sa.Column("recipients_written", sa.Integer(), nullable=False),
-        sa.Column("units_leased", sa.Integer(), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("takeovers", sa.Integer(), nullable=False),
         sa.Column("esp_campaign_id", sa.String(length=64), nullable=True),
-        sa.Column("last_error_code", sa.String(length=64), nullable=True),
-        sa.Column("last_error_message", sa.Text(), nullable=True),
-        sa.Column("last_error_fix", sa.Text(), nullable=True),
-        sa.Column("next_retry_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "superseded_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
@@ -524,6 +515,15 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
+        sa.Column("started_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("units_leased", sa.Integer(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("takeovers", sa.Integer(), nullable=False),
+        sa.Column("last_error_code", sa.String(length=64), nullable=True),
+        sa.Column("last_error_message", sa.Text(), nullable=True),
+        sa.Column("last_error_fix", sa.Text(), nullable=True),
+        sa.Column("next_retry_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["mailshot_id"],
             ["mailshots.id"],
@@ -563,18 +563,18 @@ def upgrade() -> None:
     op.create_table(
         "sync_lease_log",
         sa.Column("job_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("unit_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("lease_token", sa.String(length=64), nullable=False),
-        sa.Column("worker_id", sa.String(length=255), nullable=False),
-        sa.Column("leased_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("outcome", sa.String(length=16), nullable=True),
-        sa.Column("ended_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
             autoincrement=True,
             nullable=False,
         ),
+        sa.Column("unit_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("lease_token", sa.String(length=64), nullable=False),
+        sa.Column("worker_id", sa.String(length=255), nullable=False),
+        sa.Column("leased_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=True),
+        sa.Column("ended_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["job_id"],
             ["sync_jobs.id"],
@@ -612,10 +612,17 @@ def upgrade() -> None:
     op.create_table(
         "sync_units",
         sa.Column("job_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("kind", sa.String(length=10), nullable=False),
         sa.Column("chunk_no", sa.Integer(), nullable=True),
         sa.Column("first_seq", sa.Integer(), nullable=True),
         sa.Column("last_seq", sa.Integer(), nullable=True),
+        sa.Column("recipients_written", sa.Integer(), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("kind", sa.String(length=10), nullable=False),
         sa.Column("state", sa.String(length=10), nullable=False),
         sa.Column("available_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("lease_token", sa.String(length=64), nullable=True),
@@ -625,14 +632,7 @@ def upgrade() -> None:
         sa.Column("takeovers", sa.Integer(), nullable=False),
         sa.Column("last_error_code", sa.String(length=64), nullable=True),
         sa.Column("last_error_message", sa.Text(), nullable=True),
-        sa.Column("recipients_written", sa.Integer(), nullable=False),
         sa.Column("done_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
         sa.ForeignKeyConstraint(
             ["job_id"],
             ["sync_jobs.id"],

@@ -1,4 +1,4 @@
-"""The sync queue's wake-up signal (the long-polling lease): a raise from any thread wakes
+"""The lease queue's wake-up signal (the long-polling lease): a raise from any thread wakes
 the waiters of an event loop; a wait that starts after a raise it has not seen returns at
 once; a wait with nothing raised ends at its timeout."""
 
@@ -8,7 +8,7 @@ import asyncio
 import threading
 import time
 
-from mailshot.crm.sync.wakeups import QueueSignal
+from mailshot.queue import QueueSignal
 
 
 def test_a_raise_from_another_thread_wakes_the_waiter() -> None:

@@ -1,12 +1,12 @@
-"""Wake-ups for workers waiting on the sync queue: the long-polling lease.
+"""Wake-ups for workers waiting on a queue: the long-polling claim.
 
-A worker that finds no unit to lease may ask the CRM to hold its ``POST /sync/lease`` open
-for a while (``wait_seconds``). The CRM then waits on a :class:`QueueSignal`, which is
-raised after every committed transaction of this process that wrote ``sync_units`` (a job
-queued, chunks cut, a unit completed or failed), so the waiting lease looks again at once
-instead of the worker polling on a timer. Units that become due with time alone (a lease
-that expires, a retry's back-off) or are written by another process are seen when the wait
-ends; the bridge keeps its waits short (``BridgeConfig.lease_wait_seconds``) for that.
+A worker that finds no unit to claim may have its request held open for a while. The
+request then waits on a :class:`QueueSignal`, which :func:`install` raises after every
+committed transaction of this process that wrote the queue's unit table (a job queued,
+units cut, a unit completed or failed), so the waiting claim looks again at once instead
+of the worker polling on a timer (:func:`long_poll`). Units that become due with time
+alone (a lease that lapses, a retry's back-off) or are written by another process are
+seen when the wait ends, so waits are kept short.
 
 The signal has a generation number: a waiter reads it before looking for work, and waits
 only if nothing was raised since, so a unit queued between the look and the wait is not
@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, event
+import anyio.to_thread
+from sqlalchemy import Engine, Table, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailshot.crm.sync.tables import units
+T = TypeVar("T")
 
 
 class QueueSignal:
@@ -71,28 +73,46 @@ def _settle(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+async def long_poll(
+    signal: QueueSignal, attempt: Callable[[], T | None], seconds: float
+) -> T | None:
+    """Call ``attempt`` (blocking: in a worker thread) until it answers something, waiting
+    for ``signal`` between calls, for at most ``seconds``; None when time is up."""
+    deadline = time.monotonic() + seconds
+    while True:
+        generation = signal.generation
+        found = await anyio.to_thread.run_sync(attempt)
+        if found is not None:
+            return found
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not await signal.wait(generation, remaining):
+            return None
+
+
 def install(
     engine: Engine,
     sessions: sessionmaker[Session],
+    units: Table,
     signal: QueueSignal,
     *also: Callable[[], None],
 ) -> None:
     """Raise ``signal`` (and call ``also``) after each commit of a ``sessions`` session
-    that wrote sync units.
+    that wrote the table ``units``.
 
     A statement's thread marks the write; the session's ``after_commit`` (same thread: a
     session is not shared between threads) raises the signal once the data is visible."""
     marked = threading.local()
+    name = units.name
 
     def after_execute(
         _conn: Any, _cursor: Any, _sql: str, _params: Any, context: Any, _many: bool
     ) -> None:
-        # Every write of sync units is a compiled INSERT or UPDATE of the table (Core or
-        # ORM): its flags and target's name are read, not the SQL text (this runs after
-        # every CRM statement).
+        # Every write of units is a compiled INSERT or UPDATE of the table (Core or ORM):
+        # its flags and target's name are read, not the SQL text (this runs after every
+        # statement of the engine).
         if (context.isinsert or context.isupdate) and getattr(
             getattr(context.compiled.statement, "table", None), "name", None
-        ) == units.name:
+        ) == name:
             marked.units = True
 
     def after_commit(_session: Session) -> None:
