@@ -135,10 +135,11 @@ def add_key_routes(
         values: dict[str, Any] | None = None,
         status: int = 200,
     ) -> Response:
+        flush_of(request.app)  # this process's tally, before the read
+        db.rollback()  # a read begun before the flush would not see it (SQLite's snapshot)
         rows, next_cursor = keys.page(
             db, cursor=request.query_params.get("cursor"), limit=PAGE_SIZE
         )
-        flush_of(request.app)  # this process's tally, before the read
         refusals, _ = keys.refusals(db, cursor=None, limit=REFUSALS_SHOWN)
         return render(
             request,
