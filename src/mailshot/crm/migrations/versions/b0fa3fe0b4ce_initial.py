@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: da952fac3e58
+Revision ID: b0fa3fe0b4ce
 Revises:
-Create Date: 2026-11-27 01:22:26.942575
+Create Date: 2026-12-04 03:24:56.710858
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.db
 
-revision: str = "da952fac3e58"
+revision: str = "b0fa3fe0b4ce"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -35,6 +35,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.create_index("ix_audit_log_entity", ["entity", "entity_id"], unique=False)
@@ -64,6 +65,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "key_refusals",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("key_prefix", sa.String(length=64), nullable=True),
         sa.Column(
@@ -72,13 +79,8 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=64), nullable=False),
         sa.Column("client_ip", sa.String(length=64), nullable=True),
         sa.Column("path", sa.String(length=500), nullable=True),
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_key_refusals")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("key_refusals", schema=None) as batch_op:
         batch_op.create_index("ix_key_refusals_at", ["at"], unique=False)
@@ -98,6 +100,7 @@ def upgrade() -> None:
         sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mailing_lists")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "marketing_campaigns",
@@ -118,6 +121,7 @@ def upgrade() -> None:
         sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_marketing_campaigns")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "organisations",
@@ -133,6 +137,7 @@ def upgrade() -> None:
         sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organisations")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "templates",
@@ -149,14 +154,10 @@ def upgrade() -> None:
         sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_templates")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "users",
-        sa.Column("email", sa.String(length=320), nullable=False),
-        sa.Column("name", sa.String(length=255), nullable=False),
-        sa.Column("password_hash", sa.String(length=255), nullable=True),
-        sa.Column("role", sa.String(length=20), nullable=False),
-        sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column(
             "id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
@@ -165,11 +166,25 @@ def upgrade() -> None:
         ),
         sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("password_hash", sa.String(length=255), nullable=True),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "api_keys",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("public_id", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
@@ -185,19 +200,12 @@ def upgrade() -> None:
         sa.Column(
             "rotated_from_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_api_keys_user_id_users"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("public_id", name=op.f("uq_api_keys_public_id")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "import_runs",
@@ -232,6 +240,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_import_runs")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("import_runs", schema=None) as batch_op:
         batch_op.create_index("ix_import_runs_file_hash", ["file_hash"], unique=False)
@@ -300,6 +309,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mailshots")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("mailshots", schema=None) as batch_op:
         batch_op.create_index("ix_mailshots_sync_state", ["sync_state"], unique=False)
@@ -332,6 +342,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_people")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("people", schema=None) as batch_op:
         batch_op.create_index("ix_people_email_normalised", ["email_normalised"], unique=False)
@@ -392,6 +403,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_compliance_records")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("compliance_records", schema=None) as batch_op:
         batch_op.create_index("ix_compliance_records_person_id", ["person_id"], unique=False)
@@ -479,6 +491,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_jobs")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("sync_jobs", schema=None) as batch_op:
         batch_op.create_index("ix_sync_jobs_mailshot_id", ["mailshot_id"], unique=False)
@@ -530,6 +543,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_lease_log")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("sync_lease_log", schema=None) as batch_op:
         batch_op.create_index("ix_sync_lease_log_job_id", ["job_id"], unique=False)
@@ -588,6 +602,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_units")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("sync_units", schema=None) as batch_op:
         batch_op.create_index("ix_sync_units_job_id", ["job_id", "kind", "chunk_no"], unique=False)
