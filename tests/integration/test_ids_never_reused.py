@@ -127,3 +127,48 @@ def test_a_new_mailshot_does_not_take_over_a_deleted_mailshots_campaign(
     assert api.esp("GET", f"integrated-campaigns/{new}")["name"] == "Autumn sale"
     pool.crm.http.close()
     pool.esp.http.close()
+
+
+def test_the_esp_refuses_a_mailshot_of_another_crm_database_with_the_same_id(
+    client: TestClient, keys: Keys
+) -> None:
+    """A CRM database recreated against the same ESP gives its mailshots ids the ESP has
+    campaigns for: that sync fails for good with the ESP's reason, the campaign keeps its
+    mailshot, and the other syncs carry on."""
+    api = Api(client, keys)
+    people = [
+        api.crm("POST", "people", json={"first_name": f"P{i}", "email": f"p{i}@example.com"})["id"]
+        for i in range(2)
+    ]
+    clash = _mailshot(api, "Clash", people)
+    fine = _mailshot(api, "Fine", people)
+    elsewhere = "00000000-0000-4000-8000-00000000beef"
+    body = {
+        "snapshot": 1,
+        "crm_mailshot_uid": elsewhere,
+        "name": "Of the old CRM",
+        "subject": "Old",
+        "from_name": "Old",
+        "from_address": "old@example.com",
+        "text": "old",
+    }
+    api.esp("PUT", f"integrated-campaigns/{clash}", json=body)
+    pool = in_process_pool(client.app, keys)
+    for mailshot in (clash, fine):
+        api.crm("POST", f"mailshots/{mailshot}/synchronise")
+    work_all(pool)
+    pool.crm.http.close()
+    pool.esp.http.close()
+
+    status = api.crm("GET", f"mailshots/{clash}/sync")
+    assert status["state"] == "failed", status
+    assert status["last_error"]["code"] == "CAMPAIGN_OF_ANOTHER_MAILSHOT", status
+    uid = api.crm("GET", f"mailshots/{clash}")["uid"]
+    assert uid in status["last_error"]["message"] and elsewhere in status["last_error"]["message"]
+    assert status["last_error"]["fix"]
+    kept = api.esp("GET", f"integrated-campaigns/{clash}")
+    assert (kept["name"], kept["crm_mailshot_uid"]) == ("Of the old CRM", elsewhere)
+
+    assert api.crm("GET", f"mailshots/{fine}/sync")["state"] == "synchronised"
+    made = api.esp("GET", f"integrated-campaigns/{fine}")
+    assert made["crm_mailshot_uid"] == api.crm("GET", f"mailshots/{fine}")["uid"]

@@ -80,6 +80,7 @@ class CampaignFields:
     """The campaign fields the worker sends to the ESP."""
 
     crm_mailshot_id: int
+    crm_mailshot_uid: str
     snapshot: int
     name: str
     subject: str | None
@@ -94,6 +95,7 @@ class CampaignFields:
     def of(cls, mailshot: Mailshot, job_id: int) -> CampaignFields:
         return cls(
             crm_mailshot_id=mailshot.id,
+            crm_mailshot_uid=str(mailshot.uid),
             snapshot=job_id,
             name=mailshot.name,
             subject=mailshot.subject,

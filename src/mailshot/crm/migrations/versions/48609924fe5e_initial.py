@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: b0fa3fe0b4ce
+Revision ID: 48609924fe5e
 Revises:
-Create Date: 2026-12-04 03:24:56.710858
+Create Date: 2026-12-04 03:34:26.909274
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.db
 
-revision: str = "b0fa3fe0b4ce"
+revision: str = "48609924fe5e"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -247,6 +247,7 @@ def upgrade() -> None:
 
     op.create_table(
         "mailshots",
+        sa.Column("uid", sa.Uuid(), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("subject", sa.String(length=255), nullable=True),
@@ -309,6 +310,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mailshots")),
+        sa.UniqueConstraint("uid", name=op.f("uq_mailshots_uid")),
         sqlite_autoincrement=True,
     )
     with op.batch_alter_table("mailshots", schema=None) as batch_op:

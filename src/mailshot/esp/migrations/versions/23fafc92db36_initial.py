@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 5ce1b25ba83e
+Revision ID: 23fafc92db36
 Revises:
-Create Date: 2026-12-04 03:24:57.876036
+Create Date: 2026-12-04 03:34:33.592570
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.db
 
-revision: str = "5ce1b25ba83e"
+revision: str = "23fafc92db36"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column(
             "crm_mailshot_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
+        sa.Column("crm_mailshot_uid", sa.Uuid(), nullable=True),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("campaign_type", sa.String(length=32), nullable=False),
         sa.Column("subject", sa.String(length=255), nullable=False),
