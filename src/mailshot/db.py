@@ -26,6 +26,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from mailshot.clock import require_aware, utcnow
+from mailshot.private_files import private_file
 
 #: Primary-key type: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
@@ -187,10 +188,8 @@ def _sqlite_on_begin(conn: Any) -> None:
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """Create an engine for ``url`` with the settings mailshot relies on."""
     url = normalise_url(url)
-    u = make_url(url)
-    if u.get_backend_name() == "sqlite":
-        if u.database and u.database != ":memory:":
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    if make_url(url).get_backend_name() == "sqlite":
+        _private_sqlite_file(url)
         return _sqlite_engine(url, pool_size, _WriteTurns(), foreign_keys=True)
     return _postgresql_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
 
@@ -213,6 +212,14 @@ def _without_values(context: Any) -> None:
     wrapped = context.sqlalchemy_exception  # its text was made from the driver's already
     if wrapped is not None:
         wrapped.args = (f"({type(orig).__module__}.{type(orig).__name__}) {primary}",)
+
+
+def _private_sqlite_file(url: str) -> None:
+    """Create a new SQLite database file 0600 in a 0700 folder before SQLite would create
+    it 0644: it holds people's data and password hashes (its WAL files take its mode)."""
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        private_file(Path(database))
 
 
 def _sqlite_engine(url: str, pool_size: int, turns: _WriteTurns, *, foreign_keys: bool) -> Engine:
@@ -265,6 +272,7 @@ def make_unpooled_engine(url: str) -> Engine:
     """An engine without a pool, for one-off administrative work (migrations, tests)."""
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
+        _private_sqlite_file(url)
         engine = create_engine(url, poolclass=NullPool, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
