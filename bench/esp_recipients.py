@@ -13,6 +13,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from mailshot.db import make_engine, make_sessionmaker
@@ -62,6 +63,7 @@ def main() -> None:
     sessions = make_sessionmaker(make_engine(url))
     put = IntegratedCampaignPut(
         snapshot=1,
+        crm_mailshot_uid=uuid.uuid4(),
         name="Bench",
         subject="S",
         from_name="F",

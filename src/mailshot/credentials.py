@@ -5,11 +5,12 @@ Secrets are never logged."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import orjson
 from pydantic import BaseModel, SecretStr
+
+from mailshot.private_files import open_private, private_folder
 
 
 class Credentials(BaseModel):
@@ -26,14 +27,13 @@ def load(path: Path) -> Credentials:
 
 
 def save(path: Path, creds: Credentials) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     data = {
         k: (v.get_secret_value() if isinstance(v, SecretStr) else v)
         for k, v in creds.model_dump().items()
         if v is not None
     }
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
+    with open_private(tmp) as fh:
         fh.write(orjson.dumps(data, option=orjson.OPT_INDENT_2))
     tmp.replace(path)

@@ -2,7 +2,9 @@
 
 One code path serves both engines. SQLite runs in WAL mode with a busy timeout and foreign
 keys on; PostgreSQL runs through psycopg 3. Timestamps are stored in UTC and come back
-timezone-aware; identifiers are 64-bit on PostgreSQL and SQLite's rowid on SQLite.
+timezone-aware; identifiers are 64-bit on PostgreSQL and SQLite's rowid on SQLite. No
+engine puts a statement's parameters (people's addresses and names) in its errors, hence
+in no log line or traceback (``hide_parameters``, and PostgreSQL's DETAIL lines dropped).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from mailshot.clock import require_aware, utcnow
+from mailshot.private_files import private_file
 
 #: Primary-key type: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
@@ -185,22 +188,44 @@ def _sqlite_on_begin(conn: Any) -> None:
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """Create an engine for ``url`` with the settings mailshot relies on."""
     url = normalise_url(url)
-    u = make_url(url)
-    if u.get_backend_name() == "sqlite":
-        if u.database and u.database != ":memory:":
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    if make_url(url).get_backend_name() == "sqlite":
+        _private_sqlite_file(url)
         return _sqlite_engine(url, pool_size, _WriteTurns(), foreign_keys=True)
-    return create_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=20,
-        pool_pre_ping=True,
-    )
+    return _postgresql_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+
+
+def _postgresql_engine(url: str, **options: Any) -> Engine:
+    engine = create_engine(url, hide_parameters=True, **options)
+    event.listen(engine, "handle_error", _without_values)
+    return engine
+
+
+def _without_values(context: Any) -> None:
+    """PostgreSQL's error text names the offending values in its DETAIL line (``Key
+    (email)=(someone@example.com) already exists``): the error keeps the primary message
+    only (which names the constraint); the detail stays on the driver's ``diag``."""
+    orig = context.original_exception
+    primary = getattr(getattr(orig, "diag", None), "message_primary", None)
+    if not primary:
+        return
+    orig.args = (primary,)
+    wrapped = context.sqlalchemy_exception  # its text was made from the driver's already
+    if wrapped is not None:
+        wrapped.args = (f"({type(orig).__module__}.{type(orig).__name__}) {primary}",)
+
+
+def _private_sqlite_file(url: str) -> None:
+    """Create a new SQLite database file 0600 in a 0700 folder before SQLite would create
+    it 0644: it holds people's data and password hashes (its WAL files take its mode)."""
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        private_file(Path(database))
 
 
 def _sqlite_engine(url: str, pool_size: int, turns: _WriteTurns, *, foreign_keys: bool) -> Engine:
     engine = create_engine(
         url,
+        hide_parameters=True,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         pool_size=min(pool_size, SQLITE_POOL_SIZE),
         max_overflow=20 + max(0, pool_size - SQLITE_POOL_SIZE),
@@ -247,11 +272,12 @@ def make_unpooled_engine(url: str) -> Engine:
     """An engine without a pool, for one-off administrative work (migrations, tests)."""
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
-        engine = create_engine(url, poolclass=NullPool)
+        _private_sqlite_file(url)
+        engine = create_engine(url, poolclass=NullPool, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
-    return create_engine(url, poolclass=NullPool)
+    return _postgresql_engine(url, poolclass=NullPool)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

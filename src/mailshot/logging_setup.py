@@ -7,6 +7,10 @@ API keys (``mscrm_<id>_<secret>`` -> ``mscrm_<id>_***``) and bearer tokens where
 appear: in the message, its arguments, the ``extra`` fields and tracebacks. The public id of
 a key stays visible, since it is what people use to tell keys apart.
 
+No log line carries a control character from data: a text line shows them as escapes
+(:mod:`mailshot.safetext`; a name with a newline cannot forge a line, nor an ANSI escape
+recolour the terminal; a traceback's lines are indented), a JSON line as JSON escapes.
+
 A JSON line carries ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``message``, every
 ``extra`` field given to the log call, and ``exc`` with the traceback when there is one.
 """
@@ -16,11 +20,13 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import textwrap
 from datetime import UTC, datetime
 from typing import IO, Any
 
 import orjson
 
+from mailshot.safetext import json_safe, plain
 from mailshot.settings import Settings
 
 __all__ = ["JsonFormatter", "SecretFilter", "TextFormatter", "configure", "mask_secrets"]
@@ -93,11 +99,15 @@ class TextFormatter(logging.Formatter):
         extras = extra_fields(record)
         if extras:
             parts.append(" ".join(f"{k}={_render(v)}" for k, v in sorted(extras.items())))
-        line = " ".join(parts)
+        line = plain(" ".join(parts))
+        more = None
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+            more = self.formatException(record.exc_info)
         elif record.stack_info:
-            line += "\n" + self.formatStack(record.stack_info)
+            more = self.formatStack(record.stack_info)
+        if more:
+            # Indented: a line break in an exception's message cannot start a line of its own.
+            line += "\n" + textwrap.indent(plain(more, keep_newlines=True), "  ")
         return mask_secrets(line)
 
 
@@ -121,7 +131,7 @@ class JsonFormatter(logging.Formatter):
             event[f"extra_{key}" if key in event else key] = value
         if record.exc_info:
             event["exc"] = self.formatException(record.exc_info)
-        line = orjson.dumps(event, default=str).decode()
+        line = json_safe(orjson.dumps(event, default=str).decode())
         return mask_secrets(line)
 
 

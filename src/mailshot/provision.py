@@ -9,6 +9,9 @@ What :func:`ensure` makes, once:
   integration user with its key;
 - ``<data_dir>/credentials.json`` (mode 0600) holding the three keys.
 
+The data folder and the SQLite files are created 0700 and 0600
+(:mod:`mailshot.private_files`).
+
 It is idempotent: a second run changes nothing and says so. It also heals: a key missing
 from the credentials file, or one the database no longer knows (a database recreated, a key
 deleted), is issued again; users are never duplicated. The password is returned once and
@@ -38,6 +41,7 @@ from mailshot.esp.models import EspApiKey
 from mailshot.esp.services import access as esp_access
 from mailshot.keys import parse_token, secret_matches
 from mailshot.migrate import Part, upgrade
+from mailshot.private_files import open_private, private_folder
 from mailshot.settings import Settings
 
 __all__ = ["ADMIN_EMAIL", "ProvisionResult", "ensure", "migrate_all", "migrate_part"]
@@ -74,8 +78,8 @@ class ProvisionResult:
 def _provision_lock(data_dir: Path) -> Iterator[None]:
     """One provisioning at a time per data folder (``serve`` and ``worker`` may start
     together)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with (data_dir / ".provision.lock").open("w") as fh:
+    private_folder(data_dir)
+    with open_private(data_dir / ".provision.lock") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -236,7 +240,7 @@ def _ensure_esp(
 def _make_sqlite_folder(url: str) -> None:
     u = make_url(url)
     if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
-        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        private_folder(Path(u.database).parent)
 
 
 def migrate_part(part: Part, url: str) -> None:

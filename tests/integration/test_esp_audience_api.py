@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 COLUMNS = ["seq", "person_id", "email", "first_name", "last_name", "organisation_id"]
 CAMPAIGN = {
+    "crm_mailshot_uid": "00000000-0000-4000-8000-000000000001",
     "name": "Autumn",
     "subject": "Hello",
     "from_name": "Acme",

@@ -16,6 +16,7 @@ from tests.conftest import Keys
 
 CAMPAIGN = {
     "snapshot": 1,
+    "crm_mailshot_uid": "00000000-0000-4000-8000-000000000001",
     "name": "Spring newsletter",
     "subject": "Hello",
     "from_name": "Acme",
@@ -41,6 +42,30 @@ def test_limits_for_any_valid_key(esp: TestClient, keys: Keys) -> None:
     assert esp.get("limits", headers={"Authorization": ""}).json()["error"]["code"] == (
         "AUTH_MISSING"
     )
+
+
+def test_a_campaign_is_never_given_to_another_mailshot_with_the_same_id(esp: TestClient) -> None:
+    mine = esp.put("integrated-campaigns/12", json=CAMPAIGN)
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["crm_mailshot_uid"] == CAMPAIGN["crm_mailshot_uid"]
+    other = "00000000-0000-4000-8000-0000000000ff"
+    taken = esp.put(
+        "integrated-campaigns/12",
+        json={**CAMPAIGN, "crm_mailshot_uid": other, "snapshot": 2, "name": "Takeover"},
+    )
+    assert taken.status_code == 409, taken.text
+    error = taken.json()["error"]
+    assert error["code"] == "CAMPAIGN_OF_ANOTHER_MAILSHOT"
+    assert other in error["message"] and CAMPAIGN["crm_mailshot_uid"] in error["message"]
+    assert f"ESP campaign {mine.json()['id']}" in error["fix"]
+    kept = esp.get("integrated-campaigns/12").json()
+    assert (kept["name"], kept["current_snapshot"]) == ("Spring newsletter", 1)
+    assert kept["crm_mailshot_uid"] == CAMPAIGN["crm_mailshot_uid"]
+    again = esp.put("integrated-campaigns/12", json={**CAMPAIGN, "snapshot": 2})
+    assert again.status_code == 200 and again.json()["current_snapshot"] == 2
+    nameless = {k: v for k, v in CAMPAIGN.items() if k != "crm_mailshot_uid"}
+    missing = esp.put("integrated-campaigns/13", json=nameless).json()["error"]
+    assert missing["details"][0]["field"] == "crm_mailshot_uid"
 
 
 def test_put_creates_then_updates_the_same_campaign(esp: TestClient) -> None:

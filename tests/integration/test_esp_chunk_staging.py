@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,13 @@ def test_a_chunk_is_staged_while_another_writer_holds_the_lock(tmp_path: Path) -
     engine = make_engine(f"sqlite:///{path}")
     sessions = make_sessionmaker(engine)
     put = IntegratedCampaignPut(
-        snapshot=1, name="C", subject="S", from_name="F", from_address="f@example.com", text="t"
+        snapshot=1,
+        crm_mailshot_uid=uuid.uuid4(),
+        name="C",
+        subject="S",
+        from_name="F",
+        from_address="f@example.com",
+        text="t",
     )
     with sessions() as session:
         campaigns.upsert_integrated(session, 7, put)

@@ -35,6 +35,7 @@ def test_deleting_a_contact_removes_it_from_audiences(esp: TestClient) -> None:
         "integrated-campaigns/1",
         json={
             "snapshot": 1,
+            "crm_mailshot_uid": "00000000-0000-4000-8000-000000000001",
             "name": "N",
             "subject": "S",
             "from_name": "F",

@@ -15,6 +15,7 @@ from tests.conftest import Keys
 
 CAMPAIGN = {
     "snapshot": 1,
+    "crm_mailshot_uid": "00000000-0000-4000-8000-000000000001",
     "name": "N",
     "subject": "S",
     "from_name": "F",

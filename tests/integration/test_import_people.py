@@ -4,11 +4,18 @@ run resumes from its checkpoint; the API and the CLI do the same."""
 
 from __future__ import annotations
 
+import csv
+import os
+import stat
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
@@ -183,3 +190,124 @@ def test_the_cli_imports_and_writes_the_report(
     assert {r["line"]: r["reason"] for r in json.loads(report.read_text())} == BAD
     resumed = CliRunner().invoke(app, ["import", "people", str(path), "--resume"])
     assert resumed.exit_code == 1 and "IMPORT_NOTHING_TO_RESUME" in resumed.output
+
+
+def _rejections(s: Session, run_id: int) -> dict[int, str]:
+    rows = s.execute(
+        select(ImportRejection.line, ImportRejection.reason).where(ImportRejection.run_id == run_id)
+    )
+    return {int(line): str(reason) for line, reason in rows}
+
+
+def test_an_unclosed_quote_costs_its_own_line_only(
+    crm: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    """The issue's file: a broken quote four lines from the end used to swallow the rest
+    into one last name, and the import said 'completed, rejected 0'."""
+    lines = [f"p{i}@example.com,P{i},Last{i}\n" for i in range(10)]
+    lines.insert(6, 'tail.bad@example.com,Broken,"tail\n')
+    body = ("email,first_name,last_name\n" + "".join(lines)).encode()
+    made = crm.post("imports/people", content=body)
+    assert made.status_code == 202, made.text
+    run = crm.get(f"imports/{made.json()['id']}").json()
+    assert run["state"] == "completed"
+    assert (run["inserted"], run["rejected"], run["rows_read"]) == (10, 1, 11)
+    assert run["rejected_by_reason"] == {"unclosed_quote": 1}
+    page = crm.get(f"imports/{run['id']}/rejections").json()["items"]
+    assert [(x["line"], x["reason"]) for x in page] == [(8, "unclosed_quote")]
+    with sessions() as s:
+        names = {e: n for e, n in s.execute(select(Person.email, Person.last_name))}
+    assert names == {f"p{i}@example.com": f"Last{i}" for i in range(10)}
+
+
+def test_a_broken_quote_in_a_large_file_loses_nothing_after_it(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    """Past the CSV module's field limit (128 KiB) the old reader gave up on the swallowed
+    lines with one error and dropped them all."""
+    n = 6000
+    path = tmp_path / "large.csv"
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("email,first_name,last_name\n")
+        for i in range(n):
+            if i == 100:
+                fh.write('broken@example.com,Broken,"tail ' + "x" * 200 + "\n")
+            fh.write(f"p{i}@example.com,First{i},{'L' * 40}{i}\n")
+    with sessions() as s:
+        done = people_import.run(s, people_import.start(s, path, actor="t").id, path)
+        assert (done.inserted, done.rejected, done.rows_read) == (n, 1, n + 1)
+        assert _rejections(s, done.id) == {102: "unclosed_quote"}
+        assert s.scalar(select(func.count()).select_from(Person)) == n
+
+
+_BROKEN = st.sampled_from(
+    [
+        'x@example.com,Broken,"tail',  # the issue's line
+        '"x@example.com,Broken,tail',
+        'x@example.com,"Broken, tail',
+        'x@example.com,"Closed"early,X',  # not CSV: text after the closing quote
+    ]
+)
+
+
+@hsettings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    kinds=st.lists(st.one_of(st.just("good"), _BROKEN), min_size=1, max_size=25),
+    trailing_newline=st.booleans(),
+)
+def test_every_line_is_imported_or_reported(
+    tmp_path: Path,
+    sessions: sessionmaker[Session],
+    kinds: list[str],
+    trailing_newline: bool,
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    lines, good, broken = ["email,first_name,last_name"], {}, set()
+    for i, kind in enumerate(kinds):
+        if kind == "good":
+            good[f"{tag}.{i}@example.com"] = f"Last, {i}"
+            lines.append(f'{tag}.{i}@example.com,First,"Last, {i}"')
+        else:
+            broken.add(len(lines) + 1)
+            lines.append(kind.replace("x@", f"{tag}.bad{i}@"))
+    path = tmp_path / f"{tag}.csv"
+    path.write_text("\n".join(lines) + ("\n" if trailing_newline else ""), encoding="utf-8")
+    with sessions() as s:
+        done = people_import.run(s, people_import.start(s, path, actor="t").id, path)
+        assert (done.inserted, done.rejected) == (len(good), len(broken))
+        assert done.inserted + done.rejected == done.rows_read == len(kinds)
+        assert set(_rejections(s, done.id)) == broken
+        imported = s.execute(
+            select(Person.email, Person.last_name).where(Person.email.like(f"{tag}.%"))
+        )
+        assert {e: n for e, n in imported} == good
+
+
+def test_the_csv_report_neutralises_formulas_and_is_kept_to_the_owner(
+    keys: Keys, tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailshot.cli.main import app
+
+    path = tmp_path / "people.csv"
+    formulas = ['=HYPERLINK("http://evil.example","x")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)"]
+    body = "email,first_name\n" + "".join(
+        f'"{f.replace(chr(34), 2 * chr(34))}",X\n' for f in formulas
+    )
+    path.write_text(body + "ok@example.com,Ok\n", encoding="utf-8")
+    monkeypatch.setenv("MAILSHOT_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("MAILSHOT_CRM_DATABASE_URL", settings.crm_db_url())
+    report = tmp_path / "rejected.csv"
+    old_umask = os.umask(0o022)
+    try:
+        result = CliRunner().invoke(app, ["import", "people", str(path), "--report", str(report)])
+    finally:
+        os.umask(old_umask)
+    assert result.exit_code == 0, result.output
+    with report.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["email"] for r in rows] == ["'" + f for f in formulas]
+    for row in rows:
+        assert not row["message"].startswith(("=", "+", "-", "@")), row
+    assert stat.S_IMODE(report.stat().st_mode) == 0o600

@@ -22,6 +22,7 @@ def put_campaign(client: TestClient, key: str, mailshot_id: int, emails: list[st
     base = f"/esp/api/v1/integrated-campaigns/{mailshot_id}"
     body = {
         "snapshot": 1,
+        "crm_mailshot_uid": f"00000000-0000-4000-8000-{mailshot_id:012d}",
         "name": f"Campaign {mailshot_id}",
         "subject": "Hello",
         "from_name": "Team",

@@ -83,3 +83,26 @@ def test_configure_twice_keeps_one_handler_and_applies_the_level(stream: io.Stri
     logging.getLogger("mailshot.y").info("hidden")
     logging.getLogger("mailshot.y").warning("shown")
     assert stream.getvalue().count("\n") == 1 and "shown" in stream.getvalue()
+
+
+def test_control_characters_from_data_cannot_drive_the_terminal_or_forge_a_line(
+    stream: io.StringIO,
+) -> None:
+    name = "Evil\x1b[31m\u202e\x9b2J\nFORGED ERROR the ESP is down"
+    for as_json in (False, True):
+        configure(_settings(log_json=as_json), stream=stream)
+        log = logging.getLogger("mailshot.test")
+        log.warning("mailshot %s failed", name, extra={"path": "/crm/\x1b]0;x\x07"})
+        try:
+            raise RuntimeError(name)
+        except RuntimeError:
+            log.exception("unexpected")
+    text = stream.getvalue()
+    for char in ("\x1b", "\x07", "\x9b", "\u202e"):
+        assert char not in text
+    lines = text.splitlines()
+    assert not any(line.startswith("FORGED") for line in lines)
+    assert "Evil\\x1b[31m\\u202e\\x9b2J\\nFORGED" in text
+    assert "  Traceback (most recent call last):" in lines  # a traceback keeps its lines
+    first_json = next(line for line in lines if line.startswith("{"))
+    assert orjson.loads(first_json)["message"] == f"mailshot {name} failed"

@@ -15,6 +15,7 @@ from mailshot.esp.services.common import normalise_email, plausible_address
 
 GOOD = {
     "snapshot": 1,
+    "crm_mailshot_uid": "00000000-0000-4000-8000-000000000001",
     "name": "Spring newsletter",
     "subject": "Hello",
     "from_name": "Acme",
@@ -78,7 +79,12 @@ def test_each_problem_has_its_own_code(changes: dict[str, object], code: str) ->
 
 def test_every_problem_is_listed_in_the_details() -> None:
     data = IntegratedCampaignPut.model_validate(
-        {"snapshot": 1, "name": "x" * 120, "from_address": "bad"}
+        {
+            "snapshot": 1,
+            "crm_mailshot_uid": GOOD["crm_mailshot_uid"],
+            "name": "x" * 120,
+            "from_address": "bad",
+        }
     )
     with pytest.raises(AppError) as caught:
         check_campaign(data)

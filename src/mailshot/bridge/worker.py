@@ -481,6 +481,7 @@ class WorkerPool:
             keeper.check()
             body = {
                 "snapshot": fields["snapshot"],
+                "crm_mailshot_uid": fields["crm_mailshot_uid"],
                 **{
                     k: fields.get(k)
                     for k in (

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
 import mailshot
 from mailshot import __version__
-from mailshot.cli.common import console, database_error, fail, load_settings, safe_url
+from mailshot.cli.common import console, database_error, fail, load_settings, safe_url, shown
 from mailshot.errors import CATALOGUE, ErrorSpec
 from mailshot.logging_setup import configure as configure_logging
 from mailshot.settings import Settings
@@ -56,8 +55,8 @@ def migrate() -> None:
     settings = load_settings()
     configure_logging(settings)
     migrate_checked(settings)
-    console.print(f"CRM database {safe_url(settings.crm_db_url())}: up to date.")
-    console.print(f"ESP database {safe_url(settings.esp_db_url())}: up to date.")
+    console.print(f"CRM database {shown(safe_url(settings.crm_db_url()))}: up to date.")
+    console.print(f"ESP database {shown(safe_url(settings.esp_db_url()))}: up to date.")
 
 
 def provision_command() -> None:
@@ -76,9 +75,9 @@ def provision_command() -> None:
         parts = " and ".join(result.password_for)
         console.print(
             f"Log in to the {parts} as [bold]{result.admin_email}[/] with the password "
-            f"[bold]{escape(result.admin_password)}[/] (shown only this once)."
+            f"[bold]{shown(result.admin_password)}[/] (shown only this once)."
         )
-    console.print(f"API keys are saved in {result.credentials_file} (readable by you only).")
+    console.print(f"API keys are saved in {shown(result.credentials_file)} (readable by you only).")
 
 
 def demo(
@@ -107,7 +106,7 @@ def demo(
         f"{len(result.mailshots)} mailshots:"
     )
     for name in result.mailshots:
-        console.print(f"  {escape(name)}")
+        console.print(f"  {shown(name)}")
 
 
 # ---- the error catalogue ------------------------------------------------------------------
@@ -175,9 +174,7 @@ def errors(
     for header in ("Code", "HTTP", "Part", "Message", "Fix"):
         table.add_column(header, overflow="fold")
     for spec in specs:
-        table.add_row(
-            spec.code, str(spec.status), spec.part, escape(spec.message), escape(spec.fix)
-        )
+        table.add_row(spec.code, str(spec.status), spec.part, shown(spec.message), shown(spec.fix))
     console.print(table)
 
 

@@ -1,4 +1,10 @@
-"""What every command shares: the consoles, loading settings, and showing an error.
+"""What every command shares: the consoles, showing values from data safely, loading
+settings, and showing an error.
+
+Every value a command prints that came from data (a name, an address, a message an API
+answered, a file name) goes through :func:`shown` (or :func:`json_text` for ``--json``):
+control characters and escape sequences in it are shown as escapes
+(:mod:`mailshot.safetext`), and a ``[bold]`` in a name is shown, not read as Rich markup.
 
 An error is always shown the same way, whether it was found here or answered by an API::
 
@@ -12,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
+import orjson
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -22,6 +29,7 @@ from sqlalchemy.exc import OperationalError
 from mailshot.cli.errors import DATABASE_UNREACHABLE, SETTINGS_INVALID
 from mailshot.errors import AppError
 from mailshot.logging_setup import mask_secrets
+from mailshot.safetext import json_safe, plain
 from mailshot.settings import Settings
 
 EXIT_OK = 0
@@ -46,11 +54,23 @@ class RemoteError(Exception):
         self.status = status
 
 
+def shown(value: object) -> str:
+    """``value`` (from data) fit to put in a Rich markup string: every character a
+    terminal would act on escaped (:func:`mailshot.safetext.plain`), and its square
+    brackets escaped so that they are shown, not read as markup."""
+    return escape(plain(value))
+
+
+def json_text(data: Any) -> str:
+    """``data`` as indented JSON, safe to print (:func:`mailshot.safetext.json_safe`)."""
+    return json_safe(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+
+
 def show_error(code: str, message: str, fix: str = "") -> None:
     """Print an error as ``code: message`` and ``Fix: ...`` on stderr."""
-    err_console.print(f"[bold red]{escape(code)}[/]: {escape(mask_secrets(message))}")
+    err_console.print(f"[bold red]{shown(code)}[/]: {shown(mask_secrets(message))}")
     if fix:
-        err_console.print(f"[bold]Fix:[/] {escape(fix)}")
+        err_console.print(f"[bold]Fix:[/] {shown(fix)}")
 
 
 def fail(err: AppError | RemoteError, exit_code: int = EXIT_ERROR) -> NoReturn:

@@ -17,12 +17,19 @@ import httpx
 import orjson
 import typer
 from pydantic import SecretStr
-from rich.markup import escape
 from rich.table import Table
 
 from mailshot import credentials
 from mailshot.cli import api as api_module
-from mailshot.cli.common import EXIT_ERROR, EXIT_OK, RemoteError, console, load_settings
+from mailshot.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    RemoteError,
+    console,
+    json_text,
+    load_settings,
+    shown,
+)
 from mailshot.cli.errors import CLI_CRM_UNREACHABLE
 from mailshot.errors import AppError, ErrorSpec, define
 from mailshot.settings import Settings
@@ -193,21 +200,22 @@ def run(
 def _show(report: dict[str, Any]) -> None:
     name = report.get("mailshot_name")
     title = f"Diagnosis of '{name}'" if name else "Diagnosis of the integration"
-    table = Table(title=escape(title), show_lines=False)
+    table = Table(title=shown(title), show_lines=False)
     for header in ("Check", "Status", "What it found", "Fix"):
         table.add_column(header, overflow="fold")
     for c in report["checks"]:
         style = _STYLE.get(c["status"], "")
-        code = f" [dim]({escape(c['code'])})[/]" if c.get("code") else ""
+        code = f" [dim]({shown(c['code'])})[/]" if c.get("code") else ""
         table.add_row(
-            escape(c["check"]),
-            f"[{style}]{c['status'].upper()}[/]",
-            escape(c["message"]) + code,
-            escape(c.get("fix") or ""),
+            shown(c["check"]),
+            f"[{style}]{shown(str(c['status']).upper())}[/]",
+            shown(c["message"]) + code,
+            shown(c.get("fix") or ""),
         )
     console.print(table)
     style = _STYLE.get(report["verdict"], "")
-    console.print(f"[{style}]{report['verdict'].upper()}[/]: {escape(report['summary'])}")
+    verdict = shown(str(report["verdict"]).upper())
+    console.print(f"[{style}]{verdict}[/]: {shown(report['summary'])}")
 
 
 def doctor(
@@ -234,7 +242,7 @@ def doctor(
     settings = load_settings()
     report = run(settings, mailshot, crm_url, esp_url)
     if as_json:
-        typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        typer.echo(json_text(report))
     else:
         _show(report)
     raise typer.Exit(EXIT_ERROR if report["verdict"] == "fail" else EXIT_OK)

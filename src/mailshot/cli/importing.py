@@ -1,5 +1,6 @@
 """``mailshot import people FILE.csv``: import People from a CSV file into the CRM database,
-streaming, with a progress bar, a summary and a report of the rejected lines.
+streaming, with a progress bar, a summary and a report of the rejected lines (0600, as it
+names people; in CSV, cells a spreadsheet would run as formulas are neutralised).
 
 The command works on the CRM's database directly (like ``migrate``), through the same
 service as ``POST /crm/api/v1/imports/people``: rows are matched by email address, applied
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import getpass
+import io
 import json
 from pathlib import Path
 from typing import Annotated
@@ -18,8 +20,10 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from sqlalchemy import select
 
-from mailshot.cli.common import console, fail, load_settings
+from mailshot.cli.common import console, fail, load_settings, shown
 from mailshot.errors import AppError
+from mailshot.private_files import open_private
+from mailshot.safetext import csv_cell
 
 app = typer.Typer(help="Import data into the CRM.", no_args_is_help=True)
 
@@ -90,7 +94,7 @@ def people(
                 console=console,
                 transient=True,
             ) as bar:
-                task = bar.add_task(f"Importing {file.name}", total=file.stat().st_size)
+                task = bar.add_task(f"Importing {shown(file.name)}", total=file.stat().st_size)
                 done = people_import.run(
                     session, run_id, file, progress=lambda n: bar.advance(task, n)
                 )
@@ -107,23 +111,23 @@ def people(
     finally:
         engine.dispose()
     console.print(
-        f"Import {run_id} of {file.name}: {done.rows_read:,} rows read, {done.inserted:,} "
+        f"Import {run_id} of {shown(file.name)}: {done.rows_read:,} rows read, {done.inserted:,} "
         f"people added, {done.updated:,} updated, {done.unchanged:,} unchanged, "
         f"{done.rejected:,} rejected"
         + (f", {done.added_to_list:,} added to list {done.list_id}" if done.list_id else "")
         + "."
     )
     for reason, n in sorted(by_reason.items()):
-        console.print(f"  {reason}: {n:,}")
+        console.print(f"  {shown(reason)}: {n:,}")
     if rejections:
         target = report or file.with_name(file.stem + ".rejected.csv")
         fields = ("line", "reason", "message", "email")
         rows = [{f: getattr(r, f) for f in fields} for r in rejections]
-        if target.suffix == ".json":
-            target.write_text(json.dumps(rows, indent=1), encoding="utf-8")
-        else:
-            with target.open("w", newline="", encoding="utf-8") as fh:
+        with open_private(target) as out, io.TextIOWrapper(out, "utf-8", newline="") as fh:
+            if target.suffix == ".json":
+                fh.write(json.dumps(rows, indent=1))
+            else:
                 writer = csv.DictWriter(fh, fieldnames=fields)
                 writer.writeheader()
-                writer.writerows(rows)
-        console.print(f"Rejected lines, with the reason for each: {target}")
+                writer.writerows({f: csv_cell(v) for f, v in row.items()} for row in rows)
+        console.print(f"Rejected lines, with the reason for each: {shown(target)}")

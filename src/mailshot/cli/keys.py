@@ -14,15 +14,21 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-import orjson
 import typer
-from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from mailshot.cli.common import console, database_error, err_console, fail, load_settings
+from mailshot.cli.common import (
+    console,
+    database_error,
+    err_console,
+    fail,
+    json_text,
+    load_settings,
+    shown,
+)
 from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.errors import NOT_FOUND, AppError
 from mailshot.keyadmin import (
@@ -145,7 +151,7 @@ def _actor_for(side: Side) -> str | None:
 
 
 def _dump(model: ApiKeyPublic) -> str:
-    return orjson.dumps(model.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode()
+    return json_text(model.model_dump(mode="json"))
 
 
 def _when(value: datetime | None) -> str:
@@ -154,21 +160,21 @@ def _when(value: datetime | None) -> str:
 
 def _show_key(key: ApiKeyPublic, as_json: bool) -> None:
     if as_json:
-        console.print_json(_dump(key))
+        typer.echo(_dump(key))
         return
     console.print(
-        f"Key {key.id} [bold]{escape(key.name)}[/] ({escape(key.prefix)}): {key.state}, "
-        f"acts as {escape(key.user_email or str(key.user_id))}, "
-        f"scopes {', '.join(key.scopes) or '-'}."
+        f"Key {key.id} [bold]{shown(key.name)}[/] ({shown(key.prefix)}): {shown(key.state)}, "
+        f"acts as {shown(key.user_email or str(key.user_id))}, "
+        f"scopes {shown(', '.join(key.scopes) or '-')}."
     )
 
 
 def _show_token(created: ApiKeyCreated, as_json: bool) -> None:
     if as_json:
-        console.print_json(_dump(created))
+        typer.echo(_dump(created))
     else:
         _show_key(created, False)
-        console.print(f"Token: [bold]{escape(created.token)}[/]")
+        console.print(f"Token: [bold]{shown(created.token)}[/]")
     err_console.print(f"[bold yellow]Warning:[/] {SHOWN_ONCE}")
 
 
@@ -188,7 +194,7 @@ def list_keys(side: SideOpt = Side.crm, as_json: JsonOpt = False) -> None:
                 break
     if as_json:
         data = [k.model_dump(mode="json") for k in items]
-        console.print_json(orjson.dumps(data).decode())
+        typer.echo(json_text(data))
         return
     table = Table(title=f"{side.value.upper()} API keys")
     for column in ("id", "prefix", "name", "user", "scopes", "valid from", "until", "state"):
@@ -198,14 +204,14 @@ def list_keys(side: SideOpt = Side.crm, as_json: JsonOpt = False) -> None:
         last = f"{_when(k.last_used_at)} {k.last_used_ip or ''}".strip()
         table.add_row(
             str(k.id),
-            escape(k.prefix),
-            escape(k.name),
-            escape(k.user_email or str(k.user_id)),
-            ", ".join(k.scopes),
+            shown(k.prefix),
+            shown(k.name),
+            shown(k.user_email or str(k.user_id)),
+            shown(", ".join(k.scopes)),
             _when(k.valid_from),
             _when(k.until),
-            k.state,
-            last,
+            shown(k.state),
+            shown(last),
         )
     console.print(table)
 
@@ -277,8 +283,8 @@ def _set_enabled(ref: str, side: Side, enabled: bool, as_json: bool) -> None:
         key, owner = keyadmin.set_enabled(
             ops.store, session, ops.key_id(session, ref), enabled=enabled, actor=_actor_for(side)
         )
-        shown = keyadmin.public(ops.store, key, owner)
-    _show_key(shown, as_json)
+        public = keyadmin.public(ops.store, key, owner)
+    _show_key(public, as_json)
 
 
 @app.command("disable")
@@ -332,5 +338,5 @@ def rotate(
     if not as_json:
         until = f"until {_when(old_shown.until)} UTC" if old_shown.until else "until you disable it"
         console.print(
-            f"The old key {old_shown.id} ({escape(old_shown.prefix)}) keeps working {until}."
+            f"The old key {old_shown.id} ({shown(old_shown.prefix)}) keeps working {until}."
         )

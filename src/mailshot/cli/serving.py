@@ -22,11 +22,10 @@ from typing import TYPE_CHECKING, Annotated, Protocol
 
 import typer
 import uvicorn
-from rich.markup import escape
 
 from mailshot import runtime_tuning
 from mailshot.cli.admin import migrate_checked
-from mailshot.cli.common import EXIT_INTERRUPTED, console, err_console, fail, load_settings
+from mailshot.cli.common import EXIT_INTERRUPTED, console, err_console, fail, load_settings, shown
 from mailshot.cli.errors import BRIDGE_NOT_CONFIGURED, SERVER_CANNOT_LISTEN
 from mailshot.errors import AppError
 from mailshot.logging_setup import configure as configure_logging
@@ -149,11 +148,13 @@ def _banner(
         parts = " and ".join(result.password_for)
         console.print(f"\n[bold]First run.[/] Log in to the {parts} as {result.admin_email}")
         console.print(
-            f"  with the password [bold]{escape(result.admin_password)}[/] (shown only this once).",
+            f"  with the password [bold]{shown(result.admin_password)}[/] (shown only this once).",
             soft_wrap=True,
         )
     if result.created:
-        console.print(f"API keys are saved in {result.credentials_file} (readable by you only).")
+        console.print(
+            f"API keys are saved in {shown(result.credentials_file)} (readable by you only)."
+        )
     if demo_result is not None:
         prefix = "" if settings.port == DEFAULT_PORT else f"MAILSHOT_PORT={settings.port} "
         command = _invoked_as()
@@ -166,7 +167,7 @@ def _banner(
             f"  {prefix}{command} queue",
             f'  {prefix}{command} doctor "{demo_data.READY_MAILSHOT}"',
         ):
-            console.print(escape(line), soft_wrap=True)
+            console.print(shown(line), soft_wrap=True)
     console.print("\nPress Ctrl-C to stop.\n")
 
 

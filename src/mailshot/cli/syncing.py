@@ -10,9 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
-import orjson
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 
@@ -24,8 +22,10 @@ from mailshot.cli.common import (
     RemoteError,
     console,
     fail,
+    json_text,
     load_settings,
     show_error,
+    shown,
 )
 from mailshot.cli.errors import CLI_SYNC_TIMEOUT
 from mailshot.errors import AppError
@@ -80,7 +80,7 @@ def _show_last_error(progress: dict[str, Any]) -> None:
     if isinstance(error, dict) and error.get("code"):
         show_error(str(error["code"]), str(error.get("message", "")), str(error.get("fix") or ""))
     elif progress.get("summary"):
-        console.print(escape(str(progress["summary"])))
+        console.print(shown(str(progress["summary"])))
 
 
 class _Follower:
@@ -96,11 +96,11 @@ class _Follower:
     def _note_changes(self, progress: dict[str, Any], say: Callable[[str], None]) -> None:
         job_id = progress.get("job_id")
         if job_id is not None and self.job_id is not None and job_id != self.job_id:
-            say(f"Job {self.job_id} was superseded by job {job_id}; following that one.")
+            say(f"Job {shown(self.job_id)} was superseded by job {shown(job_id)}; following it.")
             self.job_id = job_id
         state = _describe_state(progress)
         if state != self.last_state:
-            say(f"  {escape(state)}")
+            say(f"  {shown(state)}")
             self.last_state = state
         error = progress.get("last_error")
         error = error if isinstance(error, dict) else {}
@@ -108,7 +108,7 @@ class _Follower:
         if code and code != self.last_error and progress.get("state") not in FINAL_STATES:
             retry = progress.get("next_retry_at")
             when = f"; retrying at {retry}" if retry else "; retrying"
-            say(escape(f"  {code}: {error.get('message', '')}{when}"))
+            say(shown(f"  {code}: {error.get('message', '')}{when}"))
         self.last_error = code
 
     def follow(self, timeout: float | None, interval: float) -> dict[str, Any]:
@@ -133,7 +133,7 @@ class _Follower:
                     task,
                     total=total if isinstance(total, int) and total > 0 else None,
                     completed=progress.get("recipients_written") or 0,
-                    state=_describe_state(progress),
+                    state=shown(_describe_state(progress)),
                     total_text=f"{total:,}" if isinstance(total, int) else "?",
                     rate=_rate(progress),
                     eta=_duration(progress.get("eta_seconds")),
@@ -152,7 +152,7 @@ class _Follower:
 
 
 def _report_end(mailshot: dict[str, Any], progress: dict[str, Any]) -> int:
-    name = escape(str(mailshot.get("name")))
+    name = shown(str(mailshot.get("name")))
     state = progress.get("state")
     if state == "synchronised":
         written = progress.get("recipients_written") or progress.get("recipients_total") or 0
@@ -160,11 +160,11 @@ def _report_end(mailshot: dict[str, Any], progress: dict[str, Any]) -> int:
         campaign = progress.get("esp_campaign_id")
         console.print(
             f"[green]Synchronised[/] '{name}': {written:,} recipients in the ESP"
-            + (f" (campaign {escape(str(campaign))})" if campaign else "")
+            + (f" (campaign {shown(str(campaign))})" if campaign else "")
             + f", {excluded:,} left out."
         )
         return EXIT_OK
-    console.print(f"[red]The sync of '{name}' {state}.[/]")
+    console.print(f"[red]The sync of '{name}' {shown(state)}.[/]")
     _show_last_error(progress)
     return EXIT_ERROR
 
@@ -202,9 +202,9 @@ def sync(
         job_id = answer.get("job_id")
         position = answer.get("queue_position")
         console.print(
-            f"Queued '{escape(str(found.get('name')))}' (mailshot {found['id']}"
-            + (f", job {job_id}" if job_id is not None else "")
-            + (f", position {position} in the queue" if position else "")
+            f"Queued '{shown(str(found.get('name')))}' (mailshot {shown(found['id'])}"
+            + (f", job {shown(job_id)}" if job_id is not None else "")
+            + (f", position {shown(position)} in the queue" if position else "")
             + ")."
         )
         if not wait:
@@ -253,7 +253,7 @@ def queue(
     finally:
         crm.close()
     if as_json:
-        typer.echo(orjson.dumps(items, option=orjson.OPT_INDENT_2).decode())
+        typer.echo(json_text(items))
         return
     if not items:
         console.print("The sync queue is empty: nothing is queued or running.")
@@ -265,12 +265,12 @@ def queue(
         name = item.get("mailshot_name") or item.get("name")
         mailshot = f"{name} (#{item.get('mailshot_id')})" if name else f"#{item.get('mailshot_id')}"
         table.add_row(
-            str(item.get("queue_position") or item.get("position") or index),
-            escape(mailshot),
-            str(item.get("job_id") or item.get("id") or "-"),
-            escape(str(item.get("job_state") or item.get("state") or "-")),
+            shown(item.get("queue_position") or item.get("position") or index),
+            shown(mailshot),
+            shown(item.get("job_id") or item.get("id") or "-"),
+            shown(str(item.get("job_state") or item.get("state") or "-")),
             _progress_text(item),
-            str(item.get("attempts") or 0),
-            escape(_error_text(item)),
+            shown(item.get("attempts") or 0),
+            shown(_error_text(item)),
         )
     console.print(table)

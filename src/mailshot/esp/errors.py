@@ -82,6 +82,18 @@ CAMPAIGN_DATES_INVALID = define(
     "Set an end date on or after the start date, or leave one of them blank.",
     PART,
 )
+CAMPAIGN_OF_ANOTHER_MAILSHOT = define(
+    "CAMPAIGN_OF_ANOTHER_MAILSHOT",
+    409,
+    "The ESP campaign of CRM mailshot {crm_mailshot_id} belongs to the mailshot with uid "
+    "{campaign_uid}, not to this one (uid {crm_mailshot_uid}): two CRM mailshots have the "
+    "same id, so this one may not take that campaign over.",
+    "The CRM database was probably restored or recreated against this ESP: synchronise "
+    "from the CRM database that holds the mailshot of ESP campaign {campaign_id}, or "
+    "connect this CRM to an ESP of its own. The ESP never gives a campaign to another "
+    "mailshot.",
+    PART,
+)
 STALE_SNAPSHOT = define(
     "STALE_SNAPSHOT",
     409,

@@ -20,6 +20,7 @@ from mailshot.crm.services import people_import as service
 from mailshot.errors import FieldProblem, validation_error
 from mailshot.keyauth import Principal
 from mailshot.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from mailshot.private_files import open_private, private_folder
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 Reader = Annotated[Principal, Depends(scoped(scopes.MARKETING_READ, "read imports"))]
@@ -28,9 +29,7 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
 def _folder(data_dir: Path) -> Path:
-    folder = data_dir / "imports"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return private_folder(data_dir / "imports")
 
 
 def stored_file(data_dir: Path, file_hash: str) -> Path:
@@ -82,7 +81,7 @@ async def import_people(
     mapping = _mapping(map or [])
     partial = _folder(settings.data_dir) / f"upload-{uuid.uuid4().hex}.part"
     digest = hashlib.sha256()
-    with partial.open("wb") as fh:
+    with open_private(partial) as fh:
         async for block in request.stream():
             digest.update(block)
             fh.write(block)

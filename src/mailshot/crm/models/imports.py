@@ -60,8 +60,8 @@ class ImportRejection(Base):
         IdType, ForeignKey("import_runs.id", ondelete="CASCADE"), primary_key=True
     )
     line: Mapped[int] = mapped_column(Integer, primary_key=True)
-    #: no_email, invalid_email, duplicate_in_file, encoding, column_count, invalid_value,
-    #: unknown_organisation.
+    #: no_email, invalid_email, duplicate_in_file, encoding, malformed_csv, unclosed_quote,
+    #: column_count, invalid_value, unknown_organisation.
     reason: Mapped[str] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(Text)
     email: Mapped[str | None] = mapped_column(String(320))

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailshot.crm.models.base import Base, IdMixin, TimestampMixin
@@ -83,6 +95,10 @@ class Mailshot(IdMixin, TimestampMixin, Base):
 
     __tablename__ = "mailshots"
 
+    #: Given once at creation and never changed: the ESP keeps it with the campaign it
+    #: made for this mailshot and refuses that campaign to a mailshot with another uid
+    #: (the same id in a CRM database restored or recreated against the same ESP).
+    uid: Mapped[uuid.UUID] = mapped_column(Uuid, default=uuid.uuid4, unique=True)
     name: Mapped[str] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(Text)
     subject: Mapped[str | None] = mapped_column(String(255))

@@ -42,8 +42,8 @@ class ImportRejectionPublic(BaseModel):
 
     line: int
     reason: str = Field(
-        description="no_email, invalid_email, duplicate_in_file, encoding, column_count, "
-        "invalid_value or unknown_organisation."
+        description="no_email, invalid_email, duplicate_in_file, encoding, malformed_csv, "
+        "unclosed_quote, column_count, invalid_value or unknown_organisation."
     )
     message: str
     email: str | None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -84,6 +85,10 @@ class MailshotPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
+    uid: UUID = Field(
+        description="Given at creation, never changed; the ESP campaign of this mailshot is "
+        "bound to it."
+    )
     name: str
     description: str | None
     subject: str | None

@@ -1,6 +1,8 @@
 """Reading People from a CSV file, without touching the database: the column mapping, the
 file read line by line (each line decoded on its own, so one badly encoded line is
-reported and skipped instead of stopping the file), and each row checked into the values
+reported and skipped instead of stopping the file), parsed strictly into records
+(:mod:`mailshot.crm.services.csv_records`: a line that cannot be parsed, such as a quote
+left open, is reported and costs that line only), and each row checked into the values
 to write or the reason it is rejected.
 
 Everything here is pure and streaming: :func:`records` yields one record at a time.
@@ -8,7 +10,6 @@ Everything here is pure and streaming: :func:`records` yields one record at a ti
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import IO, Any
 
 from email_validator import EmailNotValidError, validate_email
 
+from mailshot.crm.services.csv_records import RecordReader
 from mailshot.errors import AppError, FieldProblem, validation_error
 
 #: The person fields a column can fill, and the longest value each takes.
@@ -49,7 +51,6 @@ ALIASES = {
 }
 _TRUE = frozenset({"true", "yes", "y", "1", "x"})
 _FALSE = frozenset({"false", "no", "n", "0"})
-_BOM = b"\xef\xbb\xbf"
 
 
 # ---- the mapping ------------------------------------------------------------------------
@@ -167,45 +168,6 @@ class EmailChecker:
         return self.slow(address)
 
 
-# ---- the file, line by line -------------------------------------------------------------
-class Lines:
-    """The lines of a binary file decoded as UTF-8 (a leading BOM dropped), numbered from 1.
-    A line that does not decode is kept in :attr:`bad` (number, reason) and skipped."""
-
-    def __init__(self, fh: IO[bytes], on_bytes: Callable[[int], None] | None = None) -> None:
-        self._fh = fh
-        self._on_bytes = on_bytes
-        self.number = 0
-        #: The number of the first line yielded since :meth:`mark`.
-        self.first: int | None = None
-        self.bad: list[tuple[int, str]] = []
-
-    def mark(self) -> None:
-        self.first = None
-
-    def __iter__(self) -> Iterator[str]:
-        for raw in self._fh:
-            self.number += 1
-            if self._on_bytes is not None:
-                self._on_bytes(len(raw))
-            if self.number == 1 and raw.startswith(_BOM):
-                raw = raw[len(_BOM) :]
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                self.bad.append(
-                    (
-                        self.number,
-                        f"the line is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at "
-                        f"position {exc.start + 1})",
-                    )
-                )
-                continue
-            if self.first is None:
-                self.first = self.number
-            yield text
-
-
 @dataclass(frozen=True, slots=True)
 class Rejected:
     line: int
@@ -237,21 +199,24 @@ class Record:
 
 def open_records(
     fh: IO[bytes], file_name: str, on_bytes: Callable[[int], None] | None = None
-) -> tuple[list[str], Lines, Iterator[list[str]]]:
-    """The header, the line source and a CSV reader positioned after the header."""
-    lines = Lines(fh, on_bytes)
-    reader = csv.reader(iter(lines))
-    try:
-        header = next(reader)
-    except StopIteration:
-        header = []
-    except csv.Error as exc:
-        raise AppError(_unreadable(), file_name=file_name, reason=f"line 1: {exc}") from exc
-    if lines.bad and lines.bad[0][0] == 1:
-        raise AppError(_unreadable(), file_name=file_name, reason=f"line 1: {lines.bad[0][1]}")
+) -> tuple[list[str], RecordReader]:
+    """The header, and the reader positioned after it."""
+    reader = RecordReader(fh, on_bytes)
+    first = reader.next_record()
+    bad = reader.bad_lines()
+    if bad and bad[0][0] == 1:
+        raise AppError(_unreadable(), file_name=file_name, reason=f"line 1: {bad[0][1]}")
+    header: list[str] = []
+    if first is not None:
+        outcome = first[2]
+        if not isinstance(outcome, list):
+            reason = f"line {outcome.line}: {outcome.message}"
+            raise AppError(_unreadable(), file_name=file_name, reason=reason)
+        header = outcome
     if not any(h.strip() for h in header):
         raise AppError(_unreadable(), file_name=file_name, reason="it has no header line")
-    return header, lines, reader
+    reader.set_width(len(header))
+    return header, reader
 
 
 def _unreadable() -> Any:
@@ -260,37 +225,31 @@ def _unreadable() -> Any:
     return IMPORT_FILE_UNREADABLE
 
 
-def records(
-    lines: Lines, reader: Iterator[list[str]], mapping: Mapping, checker: EmailChecker
-) -> Iterator[Record]:
+def records(reader: RecordReader, mapping: Mapping, checker: EmailChecker) -> Iterator[Record]:
     """Every record after the header, checked."""
     while True:
-        lines.mark()
-        try:
-            cells = next(reader)
-        except StopIteration:
-            if lines.bad:
-                yield Record(lines.number, lines.number, None, _drain(lines))
+        record = reader.next_record()
+        bad = _bad(reader)
+        if record is None:
+            if bad:
+                yield Record(reader.lines.number, reader.lines.number, None, bad)
             return
-        except csv.Error as exc:
-            line = lines.first or lines.number
-            rejected = Rejected(line, "column_count", f"the CSV cannot be parsed here: {exc}")
-            yield Record(line, lines.number, rejected, _drain(lines))
+        first, last, cells = record
+        if not isinstance(cells, list):
+            yield Record(first, last, Rejected(*cells), bad)
             continue
-        first = lines.first or lines.number
         outcome = check_row(first, cells, mapping, checker) if cells else None
-        yield Record(first, lines.number, outcome, _drain(lines))
+        yield Record(first, last, outcome, bad)
 
 
 _NONE: list[Rejected] = []
 
 
-def _drain(lines: Lines) -> list[Rejected]:
-    if not lines.bad:
+def _bad(reader: RecordReader) -> list[Rejected]:
+    bad = reader.bad_lines()
+    if not bad:
         return _NONE
-    bad = [Rejected(n, "encoding", why) for n, why in lines.bad]
-    lines.bad.clear()
-    return bad
+    return [Rejected(n, "encoding", why) for n, why in bad]
 
 
 def check_row(

@@ -16,7 +16,10 @@ again changes nothing. A row with an address nobody has creates a person.
 **Rejected rows** (the line, a reason code and a sentence): ``no_email``,
 ``invalid_email`` (email-validator, no network), ``duplicate_in_file`` (an address an
 earlier row of the file already used: the first is kept), ``encoding`` (a line that is
-not UTF-8), ``column_count``, ``invalid_value`` and ``unknown_organisation``.
+not UTF-8), ``malformed_csv`` (a line that is not valid CSV), ``unclosed_quote`` (a
+quote that does not close: that line only is lost, the next is read),
+``column_count``, ``invalid_value`` and ``unknown_organisation``. Every line of the file
+is imported, rejected, or blank.
 
 With a list, every person of an applied row becomes a subscribed member; people already
 members keep their subscribed flag (an import never re-subscribes anyone). Changes of the
@@ -90,7 +93,7 @@ def start(
     """Check the file's header, the mapping and the list, then record a new run; commit."""
     name = file_name or path.name
     with path.open("rb") as fh:
-        header, _, _ = csv_people.open_records(fh, name)
+        header, _ = csv_people.open_records(fh, name)
     resolved = csv_people.resolve_mapping(header, mapping or {})
     if list_id is not None:
         ml = session.get(MailingList, list_id)
@@ -186,10 +189,10 @@ def run(
     seen: set[int] = set()
     checker = EmailChecker()
     with path.open("rb") as fh:
-        header, lines, reader = csv_people.open_records(fh, imp.file_name, progress)
+        header, reader = csv_people.open_records(fh, imp.file_name, progress)
         mapping = csv_people.resolve_mapping(header, dict(imp.mapping))
         batch = _Batch()
-        for record in csv_people.records(lines, reader, mapping, checker):
+        for record in csv_people.records(reader, mapping, checker):
             if record.last_line <= checkpoint:
                 # Applied before the interruption: only remember the addresses it used.
                 out = record.outcome

@@ -55,6 +55,7 @@ class CampaignFields:
     """The campaign fields the worker sends to the ESP."""
 
     crm_mailshot_id: int
+    crm_mailshot_uid: str
     snapshot: int
     name: str
     subject: str | None
@@ -69,6 +70,7 @@ class CampaignFields:
     def of(cls, mailshot: Mailshot, job_id: int) -> CampaignFields:
         return cls(
             crm_mailshot_id=mailshot.id,
+            crm_mailshot_uid=str(mailshot.uid),
             snapshot=job_id,
             name=mailshot.name,
             subject=mailshot.subject,

@@ -253,6 +253,10 @@ class HeartbeatAnswer(BaseModel):
 
 class CampaignFieldsAnswer(BaseModel):
     crm_mailshot_id: int
+    crm_mailshot_uid: str = Field(
+        description="The mailshot's uid: the ESP binds its campaign to it (send it with the "
+        "campaign's upsert)."
+    )
     snapshot: int = Field(description="The snapshot id (the sync job's id) for the ESP.")
     name: str
     subject: str | None

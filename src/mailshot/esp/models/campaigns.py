@@ -3,9 +3,21 @@ audience, and suppressions (unsubscribes and bounce records)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, ColumnElement, Date, ForeignKey, Index, Integer, String, Text, or_
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Uuid,
+    or_,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailshot.db import IdType
@@ -44,6 +56,9 @@ class Campaign(IdMixin, TimestampMixin, Base):
     __tablename__ = "campaigns"
 
     crm_mailshot_id: Mapped[int | None] = mapped_column(IdType, unique=True)
+    #: The uid of the CRM mailshot that made the campaign: only a PUT with the same uid
+    #: may change it (another mailshot with the same id is refused).
+    crm_mailshot_uid: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     name: Mapped[str] = mapped_column(String(CAMPAIGN_NAME_MAX))
     campaign_type: Mapped[str] = mapped_column(String(32), default="integrated")
     subject: Mapped[str] = mapped_column(String(SUBJECT_MAX))

@@ -4,6 +4,7 @@ finalize request and its answer, and the API's limits."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +19,11 @@ class IntegratedCampaignPut(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     snapshot: int = Field(ge=0, description="The CRM snapshot (sync job id) being sent.")
+    crm_mailshot_uid: UUID = Field(
+        description="The CRM mailshot's uid. The campaign is bound to the uid that created "
+        "it: a PUT for the same CRM mailshot id with another uid is refused "
+        "(CAMPAIGN_OF_ANOTHER_MAILSHOT)."
+    )
     name: str | None = None
     subject: str | None = None
     from_name: str | None = None
@@ -37,6 +43,7 @@ class CampaignSummary(BaseModel):
 
     id: int
     crm_mailshot_id: int | None
+    crm_mailshot_uid: UUID | None
     name: str
     campaign_type: str
     subject: str

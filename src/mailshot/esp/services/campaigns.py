@@ -2,8 +2,10 @@
 them, the upsert keyed by the CRM mailshot id, and reading campaigns.
 
 The upsert is one ``INSERT ... ON CONFLICT (crm_mailshot_id) DO UPDATE ... WHERE`` the
-stored snapshot is not newer: two PUTs of the same mailshot at once can never create two
-campaigns, and an older snapshot can never overwrite a newer one.
+stored snapshot is not newer and the campaign belongs to the same CRM mailshot (its uid):
+two PUTs of the same mailshot at once can never create two campaigns, an older snapshot can
+never overwrite a newer one, and a campaign is never handed to another mailshot that has
+the same id.
 """
 
 from __future__ import annotations
@@ -124,15 +126,18 @@ def upsert_integrated(
 ) -> Campaign:
     """Create or update the campaign of a CRM mailshot for ``data.snapshot``.
 
-    A snapshot older than the campaign's current one is refused (``STALE_SNAPSHOT``);
-    otherwise the campaign takes this snapshot and is ``receiving`` (unless this very
-    snapshot is already finalised: sending the same PUT again changes no state).
+    A campaign made by a mailshot with another uid is refused
+    (``CAMPAIGN_OF_ANOTHER_MAILSHOT``), and so is a snapshot older than the campaign's
+    current one (``STALE_SNAPSHOT``); otherwise the campaign takes this snapshot and is
+    ``receiving`` (unless this very snapshot is already finalised: sending the same PUT
+    again changes no state).
     """
     ensure_not_paused(session)
     check_campaign(data)
     now = utcnow()
     values = {
         "crm_mailshot_id": crm_mailshot_id,
+        "crm_mailshot_uid": data.crm_mailshot_uid,
         "name": _clean(data.name),
         "campaign_type": data.campaign_type or "integrated",
         "subject": _clean(data.subject),
@@ -184,16 +189,31 @@ def upsert_integrated(
                 (snapshot_changes, True), else_=Campaign.audience_needs_prune
             ),
         },
-        where=Campaign.current_snapshot.is_(None)
-        | (Campaign.current_snapshot <= new.current_snapshot),
+        where=(Campaign.crm_mailshot_uid == new.crm_mailshot_uid)
+        & (
+            Campaign.current_snapshot.is_(None)
+            | (Campaign.current_snapshot <= new.current_snapshot)
+        ),
     ).returning(Campaign)
     campaign = session.scalars(
         returning, execution_options={"populate_existing": True}
     ).one_or_none()
     if campaign is None:
-        current = session.scalar(
-            select(Campaign.current_snapshot).where(Campaign.crm_mailshot_id == crm_mailshot_id)
-        )
+        theirs = session.execute(
+            select(Campaign.id, Campaign.crm_mailshot_uid, Campaign.current_snapshot).where(
+                Campaign.crm_mailshot_id == crm_mailshot_id
+            )
+        ).one()
+        session.rollback()
+        if theirs.crm_mailshot_uid != data.crm_mailshot_uid:
+            raise AppError(
+                errors.CAMPAIGN_OF_ANOTHER_MAILSHOT,
+                crm_mailshot_id=crm_mailshot_id,
+                crm_mailshot_uid=str(data.crm_mailshot_uid),
+                campaign_uid=str(theirs.crm_mailshot_uid),
+                campaign_id=theirs.id,
+            )
+        current = theirs.current_snapshot
         raise AppError(
             errors.STALE_SNAPSHOT,
             snapshot=data.snapshot,

@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 2016b0c80e6c
+Revision ID: f968ae30e66b
 Revises:
-Create Date: 2026-12-04 05:02:55.477187
+Create Date: 2026-12-04 05:14:10.189259
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.db
 
-revision: str = "2016b0c80e6c"
+revision: str = "f968ae30e66b"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -35,6 +35,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.create_index("ix_audit_log_entity", ["entity", "entity_id"], unique=False)
@@ -84,6 +85,7 @@ def upgrade() -> None:
         sa.Column("path", sa.String(length=500), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_key_refusals")),
         sa.UniqueConstraint("bucket", "fingerprint", name="uq_key_refusals_bucket_fingerprint"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("key_refusals", schema=None) as batch_op:
         batch_op.create_index("ix_key_refusals_at", ["at"], unique=False)
@@ -100,6 +102,7 @@ def upgrade() -> None:
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("client_ip", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("login_failures", schema=None) as batch_op:
         batch_op.create_index("ix_login_failures_at", ["at"], unique=False)
@@ -121,6 +124,7 @@ def upgrade() -> None:
         sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mailing_lists")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "marketing_campaigns",
@@ -141,6 +145,7 @@ def upgrade() -> None:
         sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_marketing_campaigns")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "organisations",
@@ -156,6 +161,7 @@ def upgrade() -> None:
         sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organisations")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "templates",
@@ -172,6 +178,7 @@ def upgrade() -> None:
         sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_templates")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "users",
@@ -190,6 +197,7 @@ def upgrade() -> None:
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "api_keys",
@@ -221,6 +229,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("public_id", name=op.f("uq_api_keys_public_id")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "import_runs",
@@ -255,12 +264,14 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_import_runs")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("import_runs", schema=None) as batch_op:
         batch_op.create_index("ix_import_runs_file_hash", ["file_hash"], unique=False)
 
     op.create_table(
         "mailshots",
+        sa.Column("uid", sa.Uuid(), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("subject", sa.String(length=255), nullable=True),
@@ -323,6 +334,8 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mailshots")),
+        sa.UniqueConstraint("uid", name=op.f("uq_mailshots_uid")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("mailshots", schema=None) as batch_op:
         batch_op.create_index("ix_mailshots_sync_state", ["sync_state"], unique=False)
@@ -355,6 +368,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_people")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("people", schema=None) as batch_op:
         batch_op.create_index("ix_people_email_normalised", ["email_normalised"], unique=False)
@@ -384,6 +398,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_web_sessions")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_web_sessions_token_hash")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("web_sessions", schema=None) as batch_op:
         batch_op.create_index("ix_web_sessions_expires_at", ["expires_at"], unique=False)
@@ -444,6 +459,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_compliance_records")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("compliance_records", schema=None) as batch_op:
         batch_op.create_index("ix_compliance_records_person_id", ["person_id"], unique=False)
@@ -531,6 +547,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_jobs")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("sync_jobs", schema=None) as batch_op:
         batch_op.create_index("ix_sync_jobs_mailshot_id", ["mailshot_id"], unique=False)
@@ -582,6 +599,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_lease_log")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("sync_lease_log", schema=None) as batch_op:
         batch_op.create_index("ix_sync_lease_log_job_id", ["job_id"], unique=False)
@@ -640,6 +658,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_units")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("sync_units", schema=None) as batch_op:
         batch_op.create_index("ix_sync_units_job_id", ["job_id", "kind", "chunk_no"], unique=False)

@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: e9cc235bab1d
+Revision ID: 98c4cb051cba
 Revises:
-Create Date: 2026-12-04 04:43:58.885070
+Create Date: 2026-12-04 05:14:11.640044
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.db
 
-revision: str = "e9cc235bab1d"
+revision: str = "98c4cb051cba"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column(
             "crm_mailshot_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
+        sa.Column("crm_mailshot_uid", sa.Uuid(), nullable=True),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("campaign_type", sa.String(length=32), nullable=False),
         sa.Column("subject", sa.String(length=255), nullable=False),
@@ -59,6 +60,7 @@ def upgrade() -> None:
         sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_campaigns")),
         sa.UniqueConstraint("crm_mailshot_id", name=op.f("uq_campaigns_crm_mailshot_id")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "contacts",
@@ -85,6 +87,7 @@ def upgrade() -> None:
         sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contacts")),
         sa.UniqueConstraint("email_normalised", name=op.f("uq_contacts_email_normalised")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "integration_state",
@@ -128,6 +131,7 @@ def upgrade() -> None:
         sa.Column("path", sa.String(length=500), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_key_refusals")),
         sa.UniqueConstraint("bucket", "fingerprint", name="uq_key_refusals_bucket_fingerprint"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("key_refusals", schema=None) as batch_op:
         batch_op.create_index("ix_key_refusals_at", ["at"], unique=False)
@@ -144,6 +148,7 @@ def upgrade() -> None:
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("client_ip", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("login_failures", schema=None) as batch_op:
         batch_op.create_index("ix_login_failures_at", ["at"], unique=False)
@@ -166,6 +171,7 @@ def upgrade() -> None:
         sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_suppressions")),
         sa.UniqueConstraint("email_normalised", name=op.f("uq_suppressions_email_normalised")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "users",
@@ -184,6 +190,7 @@ def upgrade() -> None:
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "api_keys",
@@ -215,6 +222,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("public_id", name=op.f("uq_api_keys_public_id")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "campaign_duplicates",
@@ -290,6 +298,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_web_sessions")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_web_sessions_token_hash")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("web_sessions", schema=None) as batch_op:
         batch_op.create_index("ix_web_sessions_expires_at", ["expires_at"], unique=False)
