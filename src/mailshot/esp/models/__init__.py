@@ -10,6 +10,7 @@ from mailshot.esp.models.campaigns import (
     Suppression,
 )
 from mailshot.esp.models.integration import IntegrationState, IntegrationWorker
+from mailshot.esp.models.ratelimits import SendRateLimit
 
 __all__ = [
     "Base",
@@ -22,5 +23,6 @@ __all__ = [
     "EspUser",
     "IntegrationState",
     "IntegrationWorker",
+    "SendRateLimit",
     "Suppression",
 ]

@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 15e23149a2c2
+Revision ID: 289ac397608e
 Revises:
-Create Date: 2026-11-27 00:49:23.116625
+Create Date: 2026-12-04 03:45:39.354736
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.db
 
-revision: str = "15e23149a2c2"
+revision: str = "289ac397608e"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -108,6 +108,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "key_refusals",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("key_prefix", sa.String(length=64), nullable=True),
         sa.Column(
@@ -116,17 +122,18 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=64), nullable=False),
         sa.Column("client_ip", sa.String(length=64), nullable=True),
         sa.Column("path", sa.String(length=500), nullable=True),
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_key_refusals")),
     )
     with op.batch_alter_table("key_refusals", schema=None) as batch_op:
         batch_op.create_index("ix_key_refusals_at", ["at"], unique=False)
 
+    op.create_table(
+        "send_rate_limits",
+        sa.Column("relay", sa.String(length=100), nullable=False),
+        sa.Column("tat", sa.Double(), nullable=False),
+        sa.Column("messages_per_second", sa.Double(), nullable=False),
+        sa.PrimaryKeyConstraint("relay", name=op.f("pk_send_rate_limits")),
+    )
     op.create_table(
         "suppressions",
         sa.Column("email_normalised", sa.String(length=320), nullable=False),
@@ -146,11 +153,6 @@ def upgrade() -> None:
     )
     op.create_table(
         "users",
-        sa.Column("email", sa.String(length=320), nullable=False),
-        sa.Column("name", sa.String(length=255), nullable=False),
-        sa.Column("password_hash", sa.String(length=255), nullable=True),
-        sa.Column("role", sa.String(length=20), nullable=False),
-        sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column(
             "id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
@@ -159,11 +161,24 @@ def upgrade() -> None:
         ),
         sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("password_hash", sa.String(length=255), nullable=True),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
     )
     op.create_table(
         "api_keys",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("public_id", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
@@ -179,14 +194,6 @@ def upgrade() -> None:
         sa.Column(
             "rotated_from_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_api_keys_user_id_users"), ondelete="CASCADE"
         ),
@@ -256,6 +263,7 @@ def downgrade() -> None:
     op.drop_table("api_keys")
     op.drop_table("users")
     op.drop_table("suppressions")
+    op.drop_table("send_rate_limits")
     with op.batch_alter_table("key_refusals", schema=None) as batch_op:
         batch_op.drop_index("ix_key_refusals_at")
 

@@ -1,0 +1,1 @@
+"""Sending Integrated Campaigns: SMTP delivery, its outcomes and the global rate limit."""

@@ -1,0 +1,340 @@
+"""One SMTP connection to a relay, and the mail transactions over it, each with its exact
+outcome (the rules: :mod:`mailshot.esp.sending.outcomes`).
+
+aiosmtplib opens the connection: TCP, implicit TLS or STARTTLS, EHLO and AUTH. Then the
+transport is handed to :class:`_Wire`, our own small protocol for the transactions, because
+aiosmtplib's ``data()`` (and its protocol's ``execute_data_command``) sends DATA, waits for
+354, writes the message and waits for the final reply under one call: a lost connection or
+a timeout raises the same error whether it happened before the message went out or after
+its terminating dot, and that difference is the one between ``deferred`` (never delivered,
+safe to retry) and ``in_doubt``. It also cannot pipeline. :class:`_Wire` sends MAIL, RCPT
+and DATA in one write when the relay offers PIPELINING (RFC 2920), writes the message with
+its dot in one write, and marks the moment that write happened: a failure before it is
+``deferred``, after it ``in_doubt`` (unless the transport still holds unsent bytes when the
+failure is judged: then the dot never left this process and it is ``deferred``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import deque
+from dataclasses import dataclass
+from typing import cast
+
+import aiosmtplib
+
+from mailshot.esp.sending.outcomes import Envelope, Outcome, Reply, outcome_of
+from mailshot.esp.sending.relays import RelaySettings, Security
+
+_CONTROL = re.compile(r"[\x00-\x20\x7f<>]")
+_LONE_EOL = re.compile(rb"\r\n|\r|\n")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+MAX_REPLY_BYTES = 64 * 1024
+
+
+class ConnectError(Exception):
+    """The connection could not be opened, secured, greeted or authenticated."""
+
+    def __init__(self, text: str, code: int | None = None) -> None:
+        super().__init__(text)
+        self.text = text
+        self.code = code
+
+
+class _LostError(Exception):
+    """The connection ended, or a reply did not come in time."""
+
+
+def wire_data(data: bytes) -> bytes:
+    """``data`` as it goes after DATA: CRLF line ends, leading dots doubled, the final
+    CRLF and the terminating dot."""
+    lf = data.count(b"\n")
+    if lf != data.count(b"\r\n") or data.count(b"\r") != lf:
+        data = _LONE_EOL.sub(b"\r\n", data)
+    if data.startswith(b".") or b"\n." in data:
+        data = _LEADING_DOT.sub(b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+class _Wire(asyncio.Protocol):
+    """Reads replies (in order, pipelined or not) off a transport taken over from
+    aiosmtplib once the session is set up."""
+
+    def __init__(self, transport: asyncio.WriteTransport) -> None:
+        self.transport = transport
+        self.loop = asyncio.get_running_loop()
+        self.closed: str | None = None  # why the connection ended, once it has
+        self._buf = b""
+        self._lines: list[str] = []
+        self._replies: deque[Reply] = deque()
+        self._want = 0
+        self._waiter: asyncio.Future[bool] | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if self._buf:
+            data = self._buf + data
+        start = 0
+        while (end := data.find(b"\n", start)) >= 0:
+            line = data[start:end]
+            start = end + 1
+            try:
+                code = int(line[:3])
+            except ValueError:
+                self._break(f"malformed reply from the relay: {line[:80]!r}")
+                return
+            text = line[4:].strip().decode("utf-8", "replace")
+            if line[3:4] == b"-":
+                self._lines.append(text)
+                continue
+            if self._lines:
+                self._lines.append(text)
+                text = "\n".join(self._lines)
+                self._lines = []
+            self._replies.append(Reply(code, text))
+        self._buf = data[start:]
+        if len(self._buf) > MAX_REPLY_BYTES:
+            self._break("reply from the relay too long")
+        elif self._waiter is not None and len(self._replies) >= self._want:
+            self._wake(True)
+
+    def _break(self, reason: str) -> None:
+        self.closed = reason
+        self.transport.abort()
+        self._wake(True)
+
+    def _wake(self, value: bool) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(value)
+
+    def eof_received(self) -> bool:
+        self.closed = self.closed or "connection closed by the relay"
+        self._wake(True)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = self.closed or (f"connection lost: {exc}" if exc else "connection closed")
+        self._wake(True)
+
+    def write(self, data: bytes) -> None:
+        if self.closed is not None or self.transport.is_closing():
+            raise _LostError(self.closed or "connection closed")
+        self.transport.write(data)
+
+    async def read(self, n: int, timeout: float) -> list[Reply]:
+        """The next ``n`` replies; :class:`_LostError` if the connection ends or they do not
+        all come within ``timeout`` seconds."""
+        replies = self._replies
+        if len(replies) < n:
+            if self.closed is not None:
+                raise _LostError(self.closed)
+            waiter = self.loop.create_future()
+            self._waiter, self._want = waiter, n
+            timer = self.loop.call_later(timeout, self._wake, False)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+            if len(replies) < n:
+                raise _LostError(self.closed or f"no reply from the relay in {timeout:g} s")
+        return [replies.popleft() for _ in range(n)]
+
+    def unsent(self) -> int:
+        """Bytes written that are still in this process (not handed to the kernel)."""
+        try:
+            return self.transport.get_write_buffer_size()
+        except (AttributeError, RuntimeError):
+            return 0
+
+
+@dataclass(slots=True)
+class Flight:
+    """One envelope's transaction in progress: how far it got."""
+
+    envelope: Envelope
+    dot_out: bool = False
+
+
+@dataclass(slots=True)
+class Done:
+    """How a transaction ended. ``reply`` is the reply that decided it (None when the
+    connection failed). ``usable``: the connection can carry the next message."""
+
+    outcome: Outcome
+    reply: Reply | None
+    text: str
+    usable: bool
+
+
+class SmtpConnection:
+    """An open, ready connection (greeted, secured, authenticated) to one relay."""
+
+    def __init__(self, relay: RelaySettings, wire: _Wire, extensions: dict[str, str]) -> None:
+        self.relay = relay
+        self.wire = wire
+        self.pipelining = "pipelining" in extensions
+        self.smtputf8 = "smtputf8" in extensions
+        self.eightbit = "8bitmime" in extensions
+        self.size = "size" in extensions
+        self.transactions = 0
+        self._need_rset = False
+
+    @property
+    def usable(self) -> bool:
+        return self.wire.closed is None and not self.wire.transport.is_closing()
+
+    @classmethod
+    async def open(cls, relay: RelaySettings, local_hostname: str) -> SmtpConnection:
+        password = relay.password.get_secret_value() if relay.password else None
+        client = aiosmtplib.SMTP(
+            hostname=relay.host,
+            port=relay.port,
+            local_hostname=local_hostname,
+            timeout=relay.timeouts.connect,
+            use_tls=relay.security is Security.TLS,
+            start_tls=relay.security is Security.STARTTLS,
+            tls_context=relay.tls_context(),
+            username=relay.username,
+            password=password,
+        )
+        try:
+            async with asyncio.timeout(relay.timeouts.connect):
+                await client.connect()
+                if client.is_ehlo_or_helo_needed:
+                    await client.ehlo()
+        except aiosmtplib.SMTPResponseException as exc:
+            client.close()
+            raise ConnectError(f"{exc.code} {exc.message}".strip(), exc.code) from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            client.close()
+            raise ConnectError(str(exc) or type(exc).__name__) from exc
+        transport = cast(asyncio.WriteTransport | None, client.transport)  # uvloop's too
+        if transport is None or transport.is_closing():
+            client.close()
+            raise ConnectError("connection closed during set-up")
+        wire = _Wire(transport)
+        transport.set_protocol(wire)
+        return cls(relay, wire, dict(client.esmtp_extensions))
+
+    async def send(self, flight: Flight) -> Done:
+        """One transaction. Lost connections and timeouts come back as a Done with no
+        reply: deferred, or in_doubt once ``flight.dot_out``."""
+        env = flight.envelope
+        refused = self._check(env)
+        if refused is not None:
+            return Done(Outcome.FAILED, None, refused, usable=True)
+        self.transactions += 1
+        wire, timeouts = self.wire, self.relay.timeouts
+        try:
+            params = b""
+            if self.size:
+                params += b" SIZE=%d" % len(env.data)
+            if self.eightbit and not env.data.isascii():
+                params += b" BODY=8BITMIME"
+            if not (env.mail_from.isascii() and env.rcpt_to.isascii()):
+                params += b" SMTPUTF8"
+            commands = [
+                b"MAIL FROM:<" + env.mail_from.encode() + b">" + params,
+                b"RCPT TO:<" + env.rcpt_to.encode() + b">",
+                b"DATA",
+            ]
+            if self._need_rset:
+                commands.insert(0, b"RSET")
+                self._need_rset = False
+            if self.pipelining:
+                wire.write(b"\r\n".join(commands) + b"\r\n")
+                replies = await wire.read(len(commands), timeouts.command)
+            else:
+                replies = []
+                for command in commands:
+                    wire.write(command + b"\r\n")
+                    (reply,) = await wire.read(1, timeouts.command)
+                    replies.append(reply)
+                    if command in (b"RSET", b"DATA"):
+                        continue
+                    if not 200 <= reply.code < 300:
+                        break  # MAIL or RCPT refused: no DATA
+            if commands[0] == b"RSET":
+                rset = replies.pop(0)
+                if rset.code == 421:
+                    return self._ended(rset)
+            refusal = self._refusal(replies)
+            if refusal is not None:
+                self._need_rset = True
+                if refusal.code == 421:
+                    return self._ended(refusal)
+                outcome = outcome_of(refusal.code)
+                if len(replies) == 3 and replies[2].code == 354:
+                    # DATA taken after a refusal (against RFC 2920): only cutting the
+                    # connection ends it without a message going out
+                    self.abort()
+                    return Done(outcome, refusal, str(refusal), usable=False)
+                return Done(outcome, refusal, str(refusal), usable=True)
+            payload = wire_data(env.data)
+            wire.write(payload)
+            flight.dot_out = True
+            (final,) = await wire.read(1, timeouts.data)
+        except _LostError as exc:
+            return self.lost(flight, str(exc))
+        if final.code == 421:
+            return self._ended(final)
+        if final.code < 200 or 300 <= final.code < 400 or final.code >= 600:
+            self.abort()
+            return Done(Outcome.IN_DOUBT, final, f"unexpected reply to the message: {final}", False)
+        return Done(outcome_of(final.code), final, str(final), usable=True)
+
+    def lost(self, flight: Flight, reason: str) -> Done:
+        """The outcome of ``flight`` when its connection failed for ``reason``."""
+        unsent = self.wire.unsent()
+        self.abort()
+        if flight.dot_out and not unsent:
+            return Done(Outcome.IN_DOUBT, None, f"{reason} after the message was sent", False)
+        return Done(Outcome.DEFERRED, None, f"{reason} before the message was sent", False)
+
+    def _ended(self, reply: Reply) -> Done:
+        """A 421 reply: the relay closes the connection; the message is deferred."""
+        self.abort()
+        return Done(Outcome.DEFERRED, reply, str(reply), usable=False)
+
+    @staticmethod
+    def _refusal(replies: list[Reply]) -> Reply | None:
+        mail, *rest = replies
+        if not 200 <= mail.code < 300:
+            return mail
+        if rest and rest[0].code not in (250, 251):
+            return rest[0]
+        if len(rest) == 2 and rest[1].code != 354:
+            return rest[1]
+        if len(rest) < 2:  # lock-step stopped early without a refusal: cannot happen
+            return Reply(451, "4.3.0 transaction incomplete")
+        return None
+
+    def _check(self, env: Envelope) -> str | None:
+        for address in (env.mail_from, env.rcpt_to):
+            if _CONTROL.search(address) or (address and "@" not in address):
+                return f"refused before sending: the address {address!r} cannot be sent"
+            if not address.isascii() and not self.smtputf8:
+                return f"refused before sending: {address!r} needs SMTPUTF8, not offered"
+        if not env.rcpt_to:
+            return "refused before sending: no recipient"
+        return None
+
+    async def quit(self) -> None:
+        """Say QUIT and close; a relay that does not answer in 5 s is cut off."""
+        if self.usable:
+            try:
+                self.wire.write(b"QUIT\r\n")
+                await self.wire.read(1, min(5.0, self.relay.timeouts.command))
+            except _LostError:
+                pass
+        self.close()
+
+    def close(self) -> None:
+        if not self.wire.transport.is_closing():
+            self.wire.transport.close()
+
+    def abort(self) -> None:
+        self.wire.transport.abort()
