@@ -24,7 +24,6 @@ import logging
 import socket
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
-from datetime import datetime
 from types import TracebackType
 
 from mailshot.clock import utcnow
@@ -82,6 +81,7 @@ class SmtpSender:
         self._closed = False
         self._stopping = False
         self._changed = asyncio.Event()  # replaced at each notification (a broadcast)
+        self._waiting = 0  # tasks waiting for it
         self._room = asyncio.Event()
         self._stop = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
@@ -152,7 +152,7 @@ class SmtpSender:
             elif self._closed and self._unconsumed == 0:
                 return
             else:
-                await self._changed.wait()
+                await self._wait()
 
     def take_results(self) -> list[DeliveryResult]:
         """Every result ready now (none waiting for)."""
@@ -167,7 +167,7 @@ class SmtpSender:
         while not self._results:
             if self._closed and self._unconsumed == 0:
                 return []
-            await self._changed.wait()
+            await self._wait()
         return self.take_results()
 
     def status(self) -> list[dict[str, object]]:
@@ -185,9 +185,18 @@ class SmtpSender:
 
     # -- the workers ------------------------------------------------------------------
 
+    async def _wait(self) -> None:
+        """Until the next change (an envelope in, a result out, a worker done)."""
+        self._waiting += 1
+        try:
+            await self._changed.wait()
+        finally:
+            self._waiting -= 1
+
     def _notify(self) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        if self._waiting:
+            changed, self._changed = self._changed, asyncio.Event()
+            changed.set()
 
     def _emit(self, result: DeliveryResult) -> None:
         self._results.append(result)
@@ -208,37 +217,44 @@ class SmtpSender:
             )
         )
 
+    def _pick(self, relay: _Relay) -> _Item | None:
+        """The first envelope waiting that ``relay`` may send now (its destination domain
+        not at the relay's limit); envelopes whose domain backs off are answered."""
+        ready, domains = self._ready, self.domains
+        limit = relay.settings.max_per_domain
+        i = 0
+        while i < len(ready):
+            item = ready[i]
+            held = domains.backing_off(item.domain)
+            if held is not None:
+                del ready[i]
+                self._not_attempted(
+                    item, f"destination domain backing off after: {held[1]}", held[0]
+                )
+                continue
+            if domains.may_take(relay.name, item.domain, limit):
+                if i:
+                    del ready[i]
+                else:
+                    ready.popleft()
+                domains.take(relay.name, item.domain)
+                self._in_flight += 1
+                return item
+            i += 1
+        return None
+
     async def _take(self, relay: _Relay, idle: float | None) -> _Item | None:
         """The next envelope this relay may send; None when there are none left, or when
         ``idle`` seconds passed without one."""
-        limit = relay.settings.max_per_domain
-        domains = self.domains
         while True:
-            ready = self._ready
-            i = 0
-            while i < len(ready):
-                item = ready[i]
-                held = domains.backing_off(item.domain)
-                if held is not None:
-                    del ready[i]
-                    self._not_attempted(
-                        item, f"destination domain backing off after: {held[1]}", held[0]
-                    )
-                    continue
-                if domains.may_take(relay.name, item.domain, limit):
-                    if i:
-                        del ready[i]
-                    else:
-                        ready.popleft()
-                    domains.take(relay.name, item.domain)
-                    self._in_flight += 1
-                    return item
-                i += 1
-            if self._stopping or (self._closed and not ready and not self._in_flight):
+            item = self._pick(relay) if not self._stopping else None
+            if item is not None:
+                return item
+            if self._stopping or (self._closed and not self._ready and not self._in_flight):
                 return None
             try:
                 async with asyncio.timeout(idle):
-                    await self._changed.wait()
+                    await self._wait()
             except TimeoutError:
                 return None
 
@@ -250,23 +266,41 @@ class SmtpSender:
     async def _work(self, relay: _Relay) -> None:
         settings = relay.settings
         hostname = settings.local_hostname or self._hostname
-        rate = settings.messages_per_second
+        rate, per_connection = settings.messages_per_second, settings.messages_per_connection
         conn: SmtpConnection | None = None
+
+        def take_next() -> Flight | None:
+            """The next flight to pipeline behind the message going out, if one is ready
+            now (and its rate slot is due): else None."""
+            if self._stopping or conn is None:
+                return None
+            if per_connection and conn.transactions >= per_connection:
+                return None
+            item = self._pick(relay)
+            if item is None:
+                return None
+            if rate and not self._limiter.try_acquire(relay.name, rate):
+                self._put_back(relay, item)
+                return None
+            return Flight(item.envelope, item, utcnow())
+
+        flight: Flight | None = None
         try:
             while not self._stopping:
-                if conn is None and (wait := relay.backoff.remaining()) > 0:
-                    await self._pause(wait)
-                    continue
-                item = await self._take(relay, self._idle_timeout if conn else None)
-                if item is None:
-                    if conn is None or self._stopping or self._closed:
-                        break
-                    await conn.quit()  # idle for a while: let the relay have it back
-                    conn = self._drop(relay, conn)
-                    continue
-                flight = Flight(item.envelope)
-                attempt_at = None
+                if flight is None:
+                    if conn is None and (wait := relay.backoff.remaining()) > 0:
+                        await self._pause(wait)
+                        continue
+                    item = await self._take(relay, self._idle_timeout if conn else None)
+                    if item is None:
+                        if conn is None or self._stopping or self._closed:
+                            break
+                        await conn.quit()  # idle for a while: let the relay have it back
+                        conn = self._drop(relay, conn)
+                        continue
+                    flight = Flight(item.envelope, item)
                 done: Done | None
+                current = flight
                 try:
                     if conn is None:
                         try:
@@ -274,28 +308,42 @@ class SmtpSender:
                             relay.open_connections += 1
                         except ConnectError as exc:
                             wait = relay.backoff.failed(exc.text)
-                            self._retry_or_defer(relay, item, exc.code, exc.text, wait)
+                            self._retry_or_defer(relay, _item(current), exc.code, exc.text, wait)
+                            flight = None
                             continue
-                    if rate:
-                        await self._limiter.acquire(relay.name, rate)
-                    attempt_at = utcnow()
-                    done = await conn.send(flight)
+                    if current.started is None:
+                        if rate:
+                            await self._limiter.acquire(relay.name, rate)
+                        current.started = utcnow()
+                    done = await conn.send(current, take_next)
                 except asyncio.CancelledError:
-                    done = conn.lost(flight, "delivery stopped") if conn else None
-                    self._finish(relay, item, done, attempt_at, final=True)
+                    for f in (current, conn.prefetched if conn else None):
+                        if f is not None:
+                            lost = conn.lost(f, "delivery stopped") if conn else None
+                            self._finish(relay, f, lost, final=True)
+                    flight = None
+                    if conn is not None:
+                        conn.prefetched = None
                     raise
                 except Exception as exc:  # a fault of ours: account for the message anyway
                     log.exception("SMTP worker for relay %s", relay.name)
-                    done = conn.lost(flight, f"internal error: {exc!r}") if conn else None
-                self._finish(relay, item, done, attempt_at)
-                if conn is not None and done is not None and done.usable:
-                    limit = settings.messages_per_connection
-                    if limit and conn.transactions >= limit:
-                        await conn.quit()
-                        conn = self._drop(relay, conn)
-                elif conn is not None:
+                    done = conn.lost(current, f"internal error: {exc!r}") if conn else None
+                self._finish(relay, current, done)
+                flight = None
+                if conn is None:
+                    continue
+                flight, conn.prefetched = conn.prefetched, None
+                if done is None or not done.usable or not conn.usable:
+                    if flight is not None:  # its commands went out on a connection now gone
+                        self._finish(relay, flight, conn.lost(flight, done.text if done else ""))
+                        flight = None
+                    conn = self._drop(relay, conn)
+                elif flight is None and per_connection and conn.transactions >= per_connection:
+                    await conn.quit()
                     conn = self._drop(relay, conn)
         finally:
+            if flight is not None:  # stopped with a flight taken but not begun
+                self._finish(relay, flight, None, final=True)
             if conn is not None:
                 if self._stopping:
                     conn.abort()
@@ -310,17 +358,23 @@ class SmtpSender:
         relay.open_connections -= 1
         return None
 
+    def _put_back(self, relay: _Relay, item: _Item) -> None:
+        """An envelope taken and not begun after all: first in line again."""
+        self.domains.release(relay.name, item.domain)
+        self._in_flight -= 1
+        self._ready.appendleft(item)
+
     def _retry_or_defer(
         self, relay: _Relay, item: _Item, code: int | None, text: str, retry_after: float | None
     ) -> None:
         """A message that never went out: once more on another connection, else deferred."""
-        self.domains.release(relay.name, item.domain)
-        self._in_flight -= 1
         if item.tries == 0 and not self._stopping:
             item.tries = 1
-            self._ready.appendleft(item)
+            self._put_back(relay, item)
             self._notify()
             return
+        self.domains.release(relay.name, item.domain)
+        self._in_flight -= 1
         self._emit(
             DeliveryResult(
                 item.envelope.key,
@@ -336,16 +390,12 @@ class SmtpSender:
         )
 
     def _finish(
-        self,
-        relay: _Relay,
-        item: _Item,
-        done: Done | None,
-        attempt_at: datetime | None,
-        *,
-        final: bool = False,
+        self, relay: _Relay, flight: Flight, done: Done | None, *, final: bool = False
     ) -> None:
-        """Turn how the transaction ended into the envelope's result (and back-offs);
+        """Turn how ``flight`` ended into its envelope's result (and back-offs);
         ``final``: no second try (the worker is being cancelled)."""
+        item = _item(flight)
+        attempt_at = flight.started
         if done is None:  # stopped before any connection was there
             self.domains.release(relay.name, item.domain)
             self._in_flight -= 1
@@ -359,9 +409,8 @@ class SmtpSender:
             elif 200 <= reply.code < 300:
                 relay.backoff.succeeded()
             if reply.rate_limited:
-                retry_after = max(
-                    retry_after or 0, self.domains.rate_limited(item.domain, str(reply))
-                )
+                backoff = self.domains.rate_limited(item.domain, str(reply))
+                retry_after = max(retry_after or 0.0, backoff)
             elif done.outcome is Outcome.SENT:
                 self.domains.accepted(item.domain)
         elif attempt_at is not None and not (final or self._stopping):
@@ -385,6 +434,11 @@ class SmtpSender:
                 retry_after,
             )
         )
+
+
+def _item(flight: Flight) -> _Item:
+    assert isinstance(flight.tag, _Item)
+    return flight.tag
 
 
 async def deliver(

@@ -42,6 +42,9 @@ class RateLimiter(Protocol):
     async def acquire(self, relay: str, rate: float) -> None:
         """Return when the next message through ``relay`` may go (``rate`` per second)."""
 
+    def try_acquire(self, relay: str, rate: float) -> bool:
+        """Take the next slot if it is due now, without waiting; else False."""
+
     async def aclose(self) -> None:
         """Give back what was claimed and not used."""
 
@@ -95,6 +98,18 @@ class _Batched:
         if wait > 0:
             await asyncio.sleep(wait)
 
+    def try_acquire(self, relay: str, rate: float) -> bool:
+        """Take the next slot if it is due now (without waiting or claiming)."""
+        slots = self._relays.get(relay)
+        if slots is None or not slots.left:
+            return False
+        now = asyncio.get_running_loop().time()
+        if slots.next_at > now or slots.next_at < now - slots.interval:
+            return False
+        slots.next_at += slots.interval
+        slots.left -= 1
+        return True
+
     async def aclose(self) -> None:
         for relay, slots in self._relays.items():
             if slots.left:
@@ -113,7 +128,7 @@ class LocalRateLimiter(_Batched):
     """The limit within this process only (a single sender with no database at hand)."""
 
     def __init__(self) -> None:
-        super().__init__(batch_seconds=0.0)  # batches of one: nothing to save here
+        super().__init__()
         self._tat: dict[str, float] = {}
 
     async def _claim(self, relay: str, n: int, interval: float, rate: float) -> tuple[float, float]:

@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
 import aiosmtplib
@@ -61,7 +63,8 @@ def wire_data(data: bytes) -> bytes:
 
 class _Wire(asyncio.Protocol):
     """Reads replies (in order, pipelined or not) off a transport taken over from
-    aiosmtplib once the session is set up."""
+    aiosmtplib once the session is set up. One timer per connection watches the reply
+    awaited (moved on, not made anew, for each read)."""
 
     def __init__(self, transport: asyncio.WriteTransport) -> None:
         self.transport = transport
@@ -71,15 +74,14 @@ class _Wire(asyncio.Protocol):
         self._lines: list[str] = []
         self._replies: deque[Reply] = deque()
         self._want = 0
-        self._waiter: asyncio.Future[bool] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     def data_received(self, data: bytes) -> None:
-        if self._buf:
-            data = self._buf + data
-        start = 0
-        while (end := data.find(b"\n", start)) >= 0:
-            line = data[start:end]
-            start = end + 1
+        lines = (self._buf + data if self._buf else data).split(b"\n")
+        self._buf = lines.pop()  # after the last line end: the start of a line, or b""
+        for line in lines:
             try:
                 code = int(line[:3])
             except ValueError:
@@ -94,29 +96,40 @@ class _Wire(asyncio.Protocol):
                 text = "\n".join(self._lines)
                 self._lines = []
             self._replies.append(Reply(code, text))
-        self._buf = data[start:]
         if len(self._buf) > MAX_REPLY_BYTES:
             self._break("reply from the relay too long")
         elif self._waiter is not None and len(self._replies) >= self._want:
-            self._wake(True)
+            self._wake()
 
     def _break(self, reason: str) -> None:
         self.closed = reason
         self.transport.abort()
-        self._wake(True)
+        self._wake()
 
-    def _wake(self, value: bool) -> None:
+    def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(value)
+            self._waiter.set_result(None)
+
+    def _watch(self) -> None:
+        self._timer = None
+        if self._waiter is None or self._waiter.done():
+            return
+        if self.loop.time() >= self._deadline:
+            self._wake()  # read() sees the replies missing: a timeout
+        else:
+            self._timer = self.loop.call_at(self._deadline, self._watch)
 
     def eof_received(self) -> bool:
         self.closed = self.closed or "connection closed by the relay"
-        self._wake(True)
+        self._wake()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = self.closed or (f"connection lost: {exc}" if exc else "connection closed")
-        self._wake(True)
+        self._wake()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def write(self, data: bytes) -> None:
         if self.closed is not None or self.transport.is_closing():
@@ -130,16 +143,23 @@ class _Wire(asyncio.Protocol):
         if len(replies) < n:
             if self.closed is not None:
                 raise _LostError(self.closed)
-            waiter = self.loop.create_future()
+            loop = self.loop
+            waiter = loop.create_future()
             self._waiter, self._want = waiter, n
-            timer = self.loop.call_later(timeout, self._wake, False)
+            self._deadline = deadline = loop.time() + timeout
+            timer = self._timer
+            if timer is None or timer.when() > deadline:
+                if timer is not None:
+                    timer.cancel()
+                self._timer = loop.call_at(deadline, self._watch)
             try:
                 await waiter
             finally:
-                timer.cancel()
                 self._waiter = None
             if len(replies) < n:
                 raise _LostError(self.closed or f"no reply from the relay in {timeout:g} s")
+        if n == 1:
+            return [replies.popleft()]
         return [replies.popleft() for _ in range(n)]
 
     def unsent(self) -> int:
@@ -150,11 +170,16 @@ class _Wire(asyncio.Protocol):
             return 0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Flight:
-    """One envelope's transaction in progress: how far it got."""
+    """One envelope's transaction in progress: how far it got. ``tag`` is the caller's;
+    ``replies_due``: its commands went out (pipelined behind the message before it) and
+    this many replies are still to be read."""
 
     envelope: Envelope
+    tag: object = None
+    started: datetime | None = None
+    replies_due: int = 0
     dot_out: bool = False
 
 
@@ -170,7 +195,8 @@ class Done:
 
 
 class SmtpConnection:
-    """An open, ready connection (greeted, secured, authenticated) to one relay."""
+    """An open, ready connection (greeted, secured, authenticated) to one relay.
+    ``prefetched``: the flight whose commands went out behind the last message's data."""
 
     def __init__(self, relay: RelaySettings, wire: _Wire, extensions: dict[str, str]) -> None:
         self.relay = relay
@@ -180,6 +206,7 @@ class SmtpConnection:
         self.eightbit = "8bitmime" in extensions
         self.size = "size" in extensions
         self.transactions = 0
+        self.prefetched: Flight | None = None
         self._need_rset = False
 
     @property
@@ -219,48 +246,48 @@ class SmtpConnection:
         transport.set_protocol(wire)
         return cls(relay, wire, dict(client.esmtp_extensions))
 
-    async def send(self, flight: Flight) -> Done:
+    def _commands(self, env: Envelope) -> list[bytes]:
+        params = b""
+        if self.size:
+            params += b" SIZE=%d" % len(env.data)
+        if self.eightbit and not env.data.isascii():
+            params += b" BODY=8BITMIME"
+        if not (env.mail_from.isascii() and env.rcpt_to.isascii()):
+            params += b" SMTPUTF8"
+        return [
+            b"MAIL FROM:<" + env.mail_from.encode() + b">" + params,
+            b"RCPT TO:<" + env.rcpt_to.encode() + b">",
+            b"DATA",
+        ]
+
+    async def send(
+        self, flight: Flight, take_next: Callable[[], Flight | None] | None = None
+    ) -> Done:
         """One transaction. Lost connections and timeouts come back as a Done with no
-        reply: deferred, or in_doubt once ``flight.dot_out``."""
+        reply: deferred, or in_doubt once ``flight.dot_out``. With PIPELINING,
+        ``take_next`` may give the next flight, whose commands then go out in the same
+        write as this message's data (``self.prefetched``)."""
         env = flight.envelope
-        refused = self._check(env)
-        if refused is not None:
-            return Done(Outcome.FAILED, None, refused, usable=True)
-        self.transactions += 1
         wire, timeouts = self.wire, self.relay.timeouts
         try:
-            params = b""
-            if self.size:
-                params += b" SIZE=%d" % len(env.data)
-            if self.eightbit and not env.data.isascii():
-                params += b" BODY=8BITMIME"
-            if not (env.mail_from.isascii() and env.rcpt_to.isascii()):
-                params += b" SMTPUTF8"
-            commands = [
-                b"MAIL FROM:<" + env.mail_from.encode() + b">" + params,
-                b"RCPT TO:<" + env.rcpt_to.encode() + b">",
-                b"DATA",
-            ]
-            if self._need_rset:
-                commands.insert(0, b"RSET")
-                self._need_rset = False
-            if self.pipelining:
-                wire.write(b"\r\n".join(commands) + b"\r\n")
-                replies = await wire.read(len(commands), timeouts.command)
+            if flight.replies_due:
+                replies = await wire.read(flight.replies_due, timeouts.command)
+                rset = False
             else:
-                replies = []
-                for command in commands:
-                    wire.write(command + b"\r\n")
-                    (reply,) = await wire.read(1, timeouts.command)
-                    replies.append(reply)
-                    if command in (b"RSET", b"DATA"):
-                        continue
-                    if not 200 <= reply.code < 300:
-                        break  # MAIL or RCPT refused: no DATA
-            if commands[0] == b"RSET":
-                rset = replies.pop(0)
-                if rset.code == 421:
-                    return self._ended(rset)
+                refused = self._check(env)
+                if refused is not None:
+                    return Done(Outcome.FAILED, None, refused, usable=True)
+                self.transactions += 1
+                commands = self._commands(env)
+                rset = self._need_rset
+                if rset:
+                    commands.insert(0, b"RSET")
+                    self._need_rset = False
+                replies = await self._exchange(commands)
+            if rset:
+                reply = replies.pop(0)
+                if reply.code == 421:
+                    return self._ended(reply)
             refusal = self._refusal(replies)
             if refusal is not None:
                 self._need_rset = True
@@ -273,7 +300,14 @@ class SmtpConnection:
                     self.abort()
                     return Done(outcome, refusal, str(refusal), usable=False)
                 return Done(outcome, refusal, str(refusal), usable=True)
-            payload = wire_data(env.data)
+            payload = env.data + b".\r\n" if env.wire_ready else wire_data(env.data)
+            nxt = take_next() if take_next is not None and self.pipelining else None
+            if nxt is not None:
+                self.prefetched = nxt
+                if self._check(nxt.envelope) is None:  # else refused when its turn comes
+                    self.transactions += 1
+                    payload += b"\r\n".join(self._commands(nxt.envelope)) + b"\r\n"
+                    nxt.replies_due = 3
             wire.write(payload)
             flight.dot_out = True
             (final,) = await wire.read(1, timeouts.data)
@@ -285,6 +319,22 @@ class SmtpConnection:
             self.abort()
             return Done(Outcome.IN_DOUBT, final, f"unexpected reply to the message: {final}", False)
         return Done(outcome_of(final.code), final, str(final), usable=True)
+
+    async def _exchange(self, commands: list[bytes]) -> list[Reply]:
+        """Send MAIL, RCPT, DATA (and RSET before them): in one write with PIPELINING,
+        else one at a time, stopping at a refused MAIL or RCPT."""
+        wire, timeout = self.wire, self.relay.timeouts.command
+        if self.pipelining:
+            wire.write(b"\r\n".join(commands) + b"\r\n")
+            return await wire.read(len(commands), timeout)
+        replies = []
+        for command in commands:
+            wire.write(command + b"\r\n")
+            (reply,) = await wire.read(1, timeout)
+            replies.append(reply)
+            if command not in (b"RSET", b"DATA") and not 200 <= reply.code < 300:
+                break  # MAIL or RCPT refused: no DATA
+        return replies
 
     def lost(self, flight: Flight, reason: str) -> Done:
         """The outcome of ``flight`` when its connection failed for ``reason``."""
