@@ -4,13 +4,14 @@ exactly one result with the right outcome, and the server receives each message 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 
 import pytest
 
 from mailshot.esp.sending.domains import DomainPolicy
 from mailshot.esp.sending.engine import SmtpSender
-from mailshot.esp.sending.outcomes import Outcome
+from mailshot.esp.sending.outcomes import Envelope, Outcome
 from tests.support.sending import SENDER, by_key, envelopes, relay, run
 from tests.support.smtpd import CLOSE_AFTER, DROP, Script, free_port, smtp_server
 
@@ -233,3 +234,66 @@ def test_stop_after_grace_cuts_the_transaction_in_doubt() -> None:
         results = by_key(asyncio.run(asyncio.wait_for(go(), 30)))
     assert results[0].outcome is Outcome.IN_DOUBT and results[0].attempt_at is not None
     assert all(results[k].attempt_at is None for k in range(1, 5))
+
+
+@PIPELINING
+def test_a_554_to_the_data_fails_that_message_and_the_next_ones_go(pipelining: bool) -> None:
+    def data(conn: int, n: int, rcpts: tuple[str, ...]) -> str | None:
+        return "554 5.7.1 Message content rejected" if n == 3 else None
+
+    items = envelopes(10)
+    with smtp_server(_script(pipelining, data=data)) as server:
+        results = by_key(run(items, [relay(server.port, connections=1)]))
+    assert (results[2].outcome, results[2].smtp_code, results[2].enhanced_status) == (
+        Outcome.FAILED,
+        554,
+        "5.7.1",
+    )
+    assert all(results[k].outcome is Outcome.SENT for k in results if k != 2)
+    assert server.connections == 1
+    assert sorted(server.recipients()) == sorted(e.rcpt_to for e in items if e.key != 2)
+
+
+def test_no_reply_to_the_data_in_time_is_in_doubt() -> None:
+    timeouts = {"connect": 5, "command": 5, "data": 0.3}
+    with smtp_server(Script(data_delay=1.0)) as server:
+        settings = relay(server.port, connections=1, timeouts=timeouts)
+        results = by_key(run(envelopes(2), [settings]))
+    assert results[0].outcome is Outcome.IN_DOUBT
+    assert "no reply from the relay in 0.3 s after the message was sent" in results[0].text
+
+
+def test_no_reply_to_rcpt_in_time_defers() -> None:
+    def rcpt(conn: int, n: int, address: str) -> str | None:
+        time.sleep(0.5) if address == "user0@example.com" else None  # the server is stuck
+        return None
+
+    timeouts = {"connect": 5, "command": 0.2, "data": 5}
+    with smtp_server(Script(rcpt=rcpt)) as server:
+        settings = relay(server.port, connections=1, timeouts=timeouts)
+        results = by_key(run(envelopes(2), [settings]))
+    assert results[0].outcome is Outcome.DEFERRED
+    assert "before the message was sent" in results[0].text
+    assert results[1].outcome is Outcome.SENT
+
+
+def test_wire_ready_data_goes_as_it_is_and_utf8_addresses_with_smtputf8() -> None:
+    rcpt = "jürgen@exämple.de"
+    data = b"Subject: x\r\n\r\n..dot doubled by the producer\r\nend\r\n"
+    items = [
+        Envelope(1, SENDER, "user1@example.com", data, wire_ready=True),
+        Envelope(2, SENDER, rcpt, b"Subject: y\r\n\r\nhi\r\n"),
+        Envelope(3, SENDER, "bad\r\nRCPT TO:<x@y.z>@example.com", b"Subject: z\r\n\r\n"),
+    ]
+    with smtp_server() as server:
+        results = by_key(run(items, [relay(server.port, connections=1)]))
+    assert results[1].outcome is Outcome.SENT and results[2].outcome is Outcome.SENT
+    assert results[3].outcome is Outcome.FAILED and results[3].smtp_code is None
+    assert "refused before sending" in results[3].text
+    got = {m.rcpt_tos[0]: m for m in server.received}
+    assert (
+        got["user1@example.com"].data
+        == b"Subject: x\r\n\r\n.dot doubled by the producer\r\nend\r\n"
+    )
+    assert rcpt in got
+    assert ["SIZE=18", "SMTPUTF8"] in [sorted(o) for o in server.mail_options]
