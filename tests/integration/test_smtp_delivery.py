@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 
 import pytest
 
 from mailshot.esp.sending.domains import DomainPolicy
-from mailshot.esp.sending.engine import SmtpSender
+from mailshot.esp.sending.engine import SmtpSender, deliver
 from mailshot.esp.sending.outcomes import Envelope, Outcome
 from tests.support.sending import SENDER, by_key, envelopes, relay, run
 from tests.support.smtpd import CLOSE_AFTER, DROP, Script, free_port, smtp_server
@@ -297,3 +298,31 @@ def test_wire_ready_data_goes_as_it_is_and_utf8_addresses_with_smtputf8() -> Non
     )
     assert rcpt in got
     assert ["SIZE=18", "SMTPUTF8"] in [sorted(o) for o in server.mail_options]
+
+
+def test_deliver_with_stop_answers_every_envelope_it_read_and_reads_no_more() -> None:
+    items = envelopes(200)
+    read: list[int] = []
+    stop = asyncio.Event()
+
+    async def source() -> AsyncIterator[Envelope]:
+        for item in items:
+            read.append(item.key)
+            yield item
+
+    async def go() -> list:
+        results = []
+        settings = relay(server.port, connections=2)
+        async for result in deliver(source(), [settings], stop=stop, max_pending=20):
+            results.append(result)
+            if len(results) == 5:
+                stop.set()
+        return results
+
+    with smtp_server(Script(data_delay=0.05)) as server:
+        results = asyncio.run(asyncio.wait_for(go(), 30))
+    assert sorted(r.key for r in results) == sorted(read)
+    assert len(read) < 200  # the rest stayed in the source
+    sent = {r.key for r in results if r.outcome is Outcome.SENT}
+    assert {int(m.rcpt_tos[0][4:].split("@")[0]) for m in server.received} == sent
+    assert all(r.attempt_at is None for r in results if r.key not in sent)

@@ -110,13 +110,18 @@ class SmtpSender:
     # -- the caller's side ------------------------------------------------------------
 
     async def submit(self, envelope: Envelope) -> None:
-        while self._unconsumed >= self._max_pending:
+        """Hand in an envelope (waits while ``max_pending`` results are not yet taken).
+        After :meth:`stop` it comes back at once, not attempted."""
+        while self._unconsumed >= self._max_pending and not self._stopping:
             self._room.clear()
             await self._room.wait()
-        if self._closed or self._stopping:
-            raise RuntimeError("the sender is closed")
+        if self._closed and not self._stopping:
+            raise RuntimeError("the sender is closed: no more envelopes")
         self._unconsumed += 1
         item = _Item(envelope)
+        if self._stopping:
+            self._not_attempted(item, "delivery stopped before this message")
+            return
         held = self.domains.backing_off(item.domain)
         if held is not None:
             self._not_attempted(item, f"destination domain backing off after: {held[1]}", held[0])
@@ -133,6 +138,7 @@ class SmtpSender:
         """End early (see the module docstring)."""
         self._closed = self._stopping = True
         self._stop.set()
+        self._room.set()
         while self._ready:
             self._not_attempted(self._ready.popleft(), "delivery stopped before this message")
         self._notify()
@@ -463,9 +469,9 @@ async def deliver(
     async def feed() -> None:
         try:
             async for envelope in envelopes:
+                await sender.submit(envelope)  # after a stop: answered at once
                 if stop is not None and stop.is_set():
                     break
-                await sender.submit(envelope)
         finally:
             sender.close()
 
