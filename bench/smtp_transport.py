@@ -201,8 +201,9 @@ def worker(
                 sender.close()
 
             feeder = asyncio.create_task(feed())
-            async for result in sender.results():
-                outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+            while batch := await sender.wait_results():  # as a ledger writer takes them
+                for result in batch:
+                    outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
             await feeder
         return outcomes
 

@@ -13,7 +13,7 @@ from mailshot.esp.sending.domains import DomainPolicy, Domains, domain_of
 from mailshot.esp.sending.outcomes import Reply, enhanced_status, queue_id
 from mailshot.esp.sending.ratelimit import LocalRateLimiter
 from mailshot.esp.sending.relays import RelayBackoff, RelaySettings
-from mailshot.esp.sending.smtp import wire_data
+from mailshot.esp.sending.wire import wire_data
 
 
 @pytest.mark.parametrize(

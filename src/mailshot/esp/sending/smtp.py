@@ -2,23 +2,23 @@
 outcome (the rules: :mod:`mailshot.esp.sending.outcomes`).
 
 aiosmtplib opens the connection: TCP, implicit TLS or STARTTLS, EHLO and AUTH. Then the
-transport is handed to :class:`_Wire`, our own small protocol for the transactions, because
-aiosmtplib's ``data()`` (and its protocol's ``execute_data_command``) sends DATA, waits for
-354, writes the message and waits for the final reply under one call: a lost connection or
-a timeout raises the same error whether it happened before the message went out or after
-its terminating dot, and that difference is the one between ``deferred`` (never delivered,
-safe to retry) and ``in_doubt``. It also cannot pipeline. :class:`_Wire` sends MAIL, RCPT
-and DATA in one write when the relay offers PIPELINING (RFC 2920), writes the message with
-its dot in one write, and marks the moment that write happened: a failure before it is
-``deferred``, after it ``in_doubt`` (unless the transport still holds unsent bytes when the
-failure is judged: then the dot never left this process and it is ``deferred``).
+transport is handed to our own protocol for the transactions (:mod:`.wire`), because
+aiosmtplib's ``data()`` (and its protocol's ``execute_data_command``) sends DATA, waits
+for 354, writes the message and waits for the final reply under one call: a lost
+connection or a timeout raises the same error whether it happened before the message went
+out or after its terminating dot, and that difference is the one between ``deferred``
+(never delivered, safe to retry) and ``in_doubt``. It also cannot pipeline. Here MAIL,
+RCPT and DATA go in one write when the relay offers PIPELINING (RFC 2920), the message and
+its dot in one write (with the next transaction's commands behind it), and the moment that
+write happened is marked: a failure before it is ``deferred``, after it ``in_doubt``
+(unless the transport still holds unsent bytes when the failure is judged: then the dot
+never left this process and it is ``deferred``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,11 +28,9 @@ import aiosmtplib
 
 from mailshot.esp.sending.outcomes import Envelope, Outcome, Reply, outcome_of
 from mailshot.esp.sending.relays import RelaySettings, Security
+from mailshot.esp.sending.wire import LostError, Wire, wire_data
 
 _CONTROL = re.compile(r"[\x00-\x20\x7f<>]")
-_LONE_EOL = re.compile(rb"\r\n|\r|\n")
-_LEADING_DOT = re.compile(rb"(?m)^\.")
-MAX_REPLY_BYTES = 64 * 1024
 
 
 class ConnectError(Exception):
@@ -42,132 +40,6 @@ class ConnectError(Exception):
         super().__init__(text)
         self.text = text
         self.code = code
-
-
-class _LostError(Exception):
-    """The connection ended, or a reply did not come in time."""
-
-
-def wire_data(data: bytes) -> bytes:
-    """``data`` as it goes after DATA: CRLF line ends, leading dots doubled, the final
-    CRLF and the terminating dot."""
-    lf = data.count(b"\n")
-    if lf != data.count(b"\r\n") or data.count(b"\r") != lf:
-        data = _LONE_EOL.sub(b"\r\n", data)
-    if data.startswith(b".") or b"\n." in data:
-        data = _LEADING_DOT.sub(b"..", data)
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return data + b".\r\n"
-
-
-class _Wire(asyncio.Protocol):
-    """Reads replies (in order, pipelined or not) off a transport taken over from
-    aiosmtplib once the session is set up. One timer per connection watches the reply
-    awaited (moved on, not made anew, for each read)."""
-
-    def __init__(self, transport: asyncio.WriteTransport) -> None:
-        self.transport = transport
-        self.loop = asyncio.get_running_loop()
-        self.closed: str | None = None  # why the connection ended, once it has
-        self._buf = b""
-        self._lines: list[str] = []
-        self._replies: deque[Reply] = deque()
-        self._want = 0
-        self._waiter: asyncio.Future[None] | None = None
-        self._deadline = 0.0
-        self._timer: asyncio.TimerHandle | None = None
-
-    def data_received(self, data: bytes) -> None:
-        lines = (self._buf + data if self._buf else data).split(b"\n")
-        self._buf = lines.pop()  # after the last line end: the start of a line, or b""
-        for line in lines:
-            try:
-                code = int(line[:3])
-            except ValueError:
-                self._break(f"malformed reply from the relay: {line[:80]!r}")
-                return
-            text = line[4:].strip().decode("utf-8", "replace")
-            if line[3:4] == b"-":
-                self._lines.append(text)
-                continue
-            if self._lines:
-                self._lines.append(text)
-                text = "\n".join(self._lines)
-                self._lines = []
-            self._replies.append(Reply(code, text))
-        if len(self._buf) > MAX_REPLY_BYTES:
-            self._break("reply from the relay too long")
-        elif self._waiter is not None and len(self._replies) >= self._want:
-            self._wake()
-
-    def _break(self, reason: str) -> None:
-        self.closed = reason
-        self.transport.abort()
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    def _watch(self) -> None:
-        self._timer = None
-        if self._waiter is None or self._waiter.done():
-            return
-        if self.loop.time() >= self._deadline:
-            self._wake()  # read() sees the replies missing: a timeout
-        else:
-            self._timer = self.loop.call_at(self._deadline, self._watch)
-
-    def eof_received(self) -> bool:
-        self.closed = self.closed or "connection closed by the relay"
-        self._wake()
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = self.closed or (f"connection lost: {exc}" if exc else "connection closed")
-        self._wake()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def write(self, data: bytes) -> None:
-        if self.closed is not None or self.transport.is_closing():
-            raise _LostError(self.closed or "connection closed")
-        self.transport.write(data)
-
-    async def read(self, n: int, timeout: float) -> list[Reply]:
-        """The next ``n`` replies; :class:`_LostError` if the connection ends or they do not
-        all come within ``timeout`` seconds."""
-        replies = self._replies
-        if len(replies) < n:
-            if self.closed is not None:
-                raise _LostError(self.closed)
-            loop = self.loop
-            waiter = loop.create_future()
-            self._waiter, self._want = waiter, n
-            self._deadline = deadline = loop.time() + timeout
-            timer = self._timer
-            if timer is None or timer.when() > deadline:
-                if timer is not None:
-                    timer.cancel()
-                self._timer = loop.call_at(deadline, self._watch)
-            try:
-                await waiter
-            finally:
-                self._waiter = None
-            if len(replies) < n:
-                raise _LostError(self.closed or f"no reply from the relay in {timeout:g} s")
-        if n == 1:
-            return [replies.popleft()]
-        return [replies.popleft() for _ in range(n)]
-
-    def unsent(self) -> int:
-        """Bytes written that are still in this process (not handed to the kernel)."""
-        try:
-            return self.transport.get_write_buffer_size()
-        except (AttributeError, RuntimeError):
-            return 0
 
 
 @dataclass(slots=True, eq=False)
@@ -198,7 +70,7 @@ class SmtpConnection:
     """An open, ready connection (greeted, secured, authenticated) to one relay.
     ``prefetched``: the flight whose commands went out behind the last message's data."""
 
-    def __init__(self, relay: RelaySettings, wire: _Wire, extensions: dict[str, str]) -> None:
+    def __init__(self, relay: RelaySettings, wire: Wire, extensions: dict[str, str]) -> None:
         self.relay = relay
         self.wire = wire
         self.pipelining = "pipelining" in extensions
@@ -242,7 +114,7 @@ class SmtpConnection:
         if transport is None or transport.is_closing():
             client.close()
             raise ConnectError("connection closed during set-up")
-        wire = _Wire(transport)
+        wire = Wire(transport)
         transport.set_protocol(wire)
         return cls(relay, wire, dict(client.esmtp_extensions))
 
@@ -311,7 +183,7 @@ class SmtpConnection:
             wire.write(payload)
             flight.dot_out = True
             (final,) = await wire.read(1, timeouts.data)
-        except _LostError as exc:
+        except LostError as exc:
             return self.lost(flight, str(exc))
         if final.code == 421:
             return self._ended(final)
@@ -378,7 +250,7 @@ class SmtpConnection:
             try:
                 self.wire.write(b"QUIT\r\n")
                 await self.wire.read(1, min(5.0, self.relay.timeouts.command))
-            except _LostError:
+            except LostError:
                 pass
         self.close()
 
