@@ -18,6 +18,10 @@ from mailshot.esp.sending.ratelimit import LocalRateLimiter, RateLimiter
 from mailshot.esp.sending.relays import RelayBackoff, RelaySettings
 from mailshot.esp.sending.smtp import Done, Flight, SmtpConnection
 
+#: How far down the waiting envelopes a worker looks for one whose destination domain is
+#: not at its limit (the rest wait for the head of the line to move).
+PICK_SCAN = 256
+
 
 class Item:
     __slots__ = ("domain", "envelope", "tries")
@@ -104,11 +108,12 @@ class Dispatch:
 
     def pick(self, relay: Relay) -> Item | None:
         """The first envelope waiting that ``relay`` may send now (its destination domain
-        not at the relay's limit); envelopes whose domain backs off are answered."""
+        not at the relay's limit), among the first ``PICK_SCAN`` waiting; envelopes whose
+        domain backs off are answered."""
         ready, domains = self._ready, self.domains
         limit = relay.settings.max_per_domain
         i = 0
-        while i < len(ready):
+        while i < len(ready) and i < PICK_SCAN:
             item = ready[i]
             held = domains.backing_off(item.domain)
             if held is not None:
