@@ -130,8 +130,9 @@ def test_a_drop_before_the_data_defers_after_one_more_try(pipelining: bool) -> N
     assert sorted(server.recipients()) == sorted(e.rcpt_to for e in items if e.key != 4)
 
 
-def test_messages_per_connection_then_quit_and_reconnect() -> None:
-    with smtp_server() as server:
+@PIPELINING
+def test_messages_per_connection_then_quit_and_reconnect(pipelining: bool) -> None:
+    with smtp_server(_script(pipelining)) as server:
         results = run(
             envelopes(25), [relay(server.port, connections=1, messages_per_connection=10)]
         )
@@ -140,17 +141,19 @@ def test_messages_per_connection_then_quit_and_reconnect() -> None:
     assert sorted(Counter(m.connection for m in server.received).values()) == [5, 10, 10]
 
 
-def test_the_pool_opens_as_many_connections_as_configured_and_no_more() -> None:
-    with smtp_server(Script(data_delay=0.02)) as server:
+@PIPELINING
+def test_the_pool_opens_as_many_connections_as_configured_and_no_more(pipelining: bool) -> None:
+    with smtp_server(_script(pipelining, data_delay=0.02)) as server:
         results = run(envelopes(60), [relay(server.port, connections=3, messages_per_connection=0)])
     assert all(r.outcome is Outcome.SENT for r in results)
     assert server.connections == 3
     assert server.max_concurrent == 3
 
 
-def test_at_most_max_per_domain_in_flight_to_one_domain() -> None:
+@PIPELINING
+def test_at_most_max_per_domain_in_flight_to_one_domain(pipelining: bool) -> None:
     items = envelopes(30, domains=["one.test", "two.test", "three.test"])
-    with smtp_server(Script(data_delay=0.03)) as server:
+    with smtp_server(_script(pipelining, data_delay=0.03)) as server:
         results = run(items, [relay(server.port, connections=4, max_per_domain=1)])
     assert all(r.outcome is Outcome.SENT for r in results)
     assert server.max_active == {"one.test": 1, "two.test": 1, "three.test": 1}
