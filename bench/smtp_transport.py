@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
 import re
@@ -39,6 +40,17 @@ ROOT = Path(__file__).resolve().parents[1]
 SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 FROM, TO = "sender@bench.test", "rcpt@bench.test"
+
+
+_CHILDREN: list[subprocess.Popen[bytes] | subprocess.Popen[str]] = []
+
+
+@atexit.register
+def _end_children() -> None:
+    """Sinks and workers still running when the benchmark ends (on an error) are stopped."""
+    for child in _CHILDREN:
+        if child.poll() is None:
+            child.kill()
 
 
 def free_port() -> int:
@@ -63,6 +75,7 @@ class Sink:
             stdout=self.out,
             stderr=subprocess.STDOUT,
         )
+        _CHILDREN.append(self.proc)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             with socket.socket() as s:
@@ -134,6 +147,7 @@ def run_engine(args: argparse.Namespace, profile: str | None = None) -> dict[str
         workers.append(
             subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         )
+        _CHILDREN.append(workers[-1])
         first += share
     for w in workers:
         assert w.stdout is not None
