@@ -16,6 +16,7 @@ from mailshot.esp.models.campaigns import (
     Suppression,
 )
 from mailshot.esp.models.integration import IntegrationState, IntegrationWorker
+from mailshot.esp.models.ratelimits import SendRateLimit
 
 __all__ = [
     "Base",
@@ -30,5 +31,6 @@ __all__ = [
     "EspWebSession",
     "IntegrationState",
     "IntegrationWorker",
+    "SendRateLimit",
     "Suppression",
 ]

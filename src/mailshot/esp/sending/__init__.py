@@ -1,1 +1,1 @@
-"""Sending Integrated Campaigns: the per-recipient message, compiled once per send."""
+"""Sending Integrated Campaigns: the per-recipient message, SMTP delivery and its outcomes."""

@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 98c4cb051cba
+Revision ID: 1c8e66cc5309
 Revises:
-Create Date: 2026-12-04 05:14:11.640044
+Create Date: 2026-12-04 05:14:33.250908
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.db
 
-revision: str = "98c4cb051cba"
+revision: str = "1c8e66cc5309"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -155,6 +155,13 @@ def upgrade() -> None:
         batch_op.create_index("ix_login_failures_client_ip_at", ["client_ip", "at"], unique=False)
         batch_op.create_index("ix_login_failures_email_at", ["email", "at"], unique=False)
 
+    op.create_table(
+        "send_rate_limits",
+        sa.Column("relay", sa.String(length=100), nullable=False),
+        sa.Column("tat", sa.Double(), nullable=False),
+        sa.Column("messages_per_second", sa.Double(), nullable=False),
+        sa.PrimaryKeyConstraint("relay", name=op.f("pk_send_rate_limits")),
+    )
     op.create_table(
         "suppressions",
         sa.Column("email_normalised", sa.String(length=320), nullable=False),
@@ -322,6 +329,7 @@ def downgrade() -> None:
     op.drop_table("api_keys")
     op.drop_table("users")
     op.drop_table("suppressions")
+    op.drop_table("send_rate_limits")
     with op.batch_alter_table("login_failures", schema=None) as batch_op:
         batch_op.drop_index("ix_login_failures_email_at")
         batch_op.drop_index("ix_login_failures_client_ip_at")
