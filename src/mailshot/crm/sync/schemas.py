@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mailshot.apitypes import Count32, Id, JsonObject
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -281,9 +283,9 @@ class PrepareAnswer(CampaignFieldsAnswer):
 
 class CompleteBody(_Body):
     lease_token: str = Field(min_length=1, max_length=64)
-    recipients_written: int | None = Field(default=None, ge=0)
+    recipients_written: Count32 | None = None
     esp_campaign_id: str | None = Field(default=None, max_length=64)
-    result: dict[str, Any] | None = None
+    result: JsonObject | None = None
 
 
 class SuppressedBody(_Body):
@@ -291,7 +293,7 @@ class SuppressedBody(_Body):
     pairs (reason: the ESP's, 'unsubscribed' or 'bounced')."""
 
     lease_token: str = Field(min_length=1, max_length=64)
-    people: list[tuple[int, Literal["unsubscribed", "bounced"]]] = Field(max_length=10_000)
+    people: list[tuple[Id, Literal["unsubscribed", "bounced"]]] = Field(max_length=10_000)
 
 
 class SuppressedAnswer(BaseModel):

@@ -7,6 +7,8 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mailshot.apitypes import Count
+
 
 class IntegratedCampaignPut(BaseModel):
     """Create or update the campaign of one CRM mailshot for one snapshot (sync job).
@@ -17,7 +19,7 @@ class IntegratedCampaignPut(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    snapshot: int = Field(ge=0, description="The CRM snapshot (sync job id) being sent.")
+    snapshot: Count = Field(description="The CRM snapshot (sync job id) being sent.")
     name: str | None = None
     subject: str | None = None
     from_name: str | None = None
@@ -66,9 +68,8 @@ class CampaignPublic(CampaignSummary):
 class FinalizeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    snapshot: int = Field(ge=0)
-    expected: int = Field(
-        ge=0,
+    snapshot: Count
+    expected: Count = Field(
         description="How many recipient rows the CRM sent for this snapshot (its total).",
     )
 
