@@ -11,8 +11,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from mailshot import __version__, metrics
 from mailshot.crm.app import create_crm_app
+from mailshot.errors import install_error_handlers
 from mailshot.esp.app import create_esp_app
 from mailshot.settings import Settings
+from mailshot.webapp import install_edge
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -41,6 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     parts = [crm.state.metrics, esp.state.metrics]
+    parts_by_name = [("crm", crm), ("esp", esp)]
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:
@@ -49,4 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.mount("/crm", crm)
     app.mount("/esp", esp)
+    install_error_handlers(app)
+    rules = [r.under(f"/{name}") for name, part in parts_by_name for r in part.state.body_rules]
+    install_edge(app, settings, rules)
     return app

@@ -10,6 +10,7 @@ from mailshot.crm.metrics import CrmCollector
 from mailshot.crm.sync import wakeups
 from mailshot.crm.sync.running import RunningSnapshots
 from mailshot.crm.ui import install_pages
+from mailshot.httpedge import BodyRule
 from mailshot.settings import Settings
 from mailshot.webapp import make_part_app
 
@@ -20,6 +21,11 @@ def create_crm_app(settings: Settings) -> FastAPI:
         description="People, lists, campaigns, mailshots and the sync queue.",
         settings=settings,
         db_url=settings.crm_db_url(),
+        body_rules=[
+            BodyRule(
+                "/api/v1/imports/people", settings.max_upload_bytes, "MAILSHOT_MAX_UPLOAD_BYTES"
+            )
+        ],
     )
     app.state.queue_signal = wakeups.QueueSignal()
     app.state.running_snapshots = RunningSnapshots(app.state.engine, app.state.sessions)
