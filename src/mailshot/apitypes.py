@@ -42,7 +42,9 @@ def _storable(value: dict[str, Any]) -> dict[str, Any]:
         if isinstance(item, int) and not isinstance(item, bool):
             if not -MAX_ID - 1 <= item <= MAX_ID:
                 raise PydanticCustomError(
-                    "int_range", "holds a number past the 64-bit range: {value}", {"value": item}
+                    "int_range",
+                    "holds a number past the 64-bit range: {value}",
+                    {"value": str(item)},
                 )
         elif isinstance(item, dict):
             stack.extend((v, depth + 1) for v in item.values())

@@ -167,7 +167,11 @@ INTERNAL_ERROR = define(
 def _problem_from_pydantic(err: dict[str, Any]) -> FieldProblem:
     loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
     rule = str(err.get("type", "invalid"))
-    ctx = {k: v for k, v in (err.get("ctx") or {}).items() if isinstance(v, str | int | float)}
+    ctx = {
+        k: v if not isinstance(v, int) or abs(v) < 2**63 else str(v)  # JSON writes 64 bits
+        for k, v in (err.get("ctx") or {}).items()
+        if isinstance(v, str | int | float)
+    }
     return FieldProblem(
         field=".".join(loc) or "body", rule=rule, message=str(err.get("msg")), params=ctx
     )
