@@ -11,18 +11,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, field_validator
+from annotated_types import Interval
+from pydantic import AfterValidator, field_validator
 from pydantic_core import PydanticCustomError
 
 #: The largest value of a 64-bit signed integer: BIGINT on PostgreSQL, INTEGER on SQLite.
 MAX_ID = 2**63 - 1
 
+# Bounds as annotated_types.Interval, not pydantic's Field: FastAPI adds its own Field to
+# a path or query parameter, and a Field inside ``Id | None`` would be ignored with a warning.
 #: A row id (path, query or body): 1 .. 2**63-1.
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Id = Annotated[int, Interval(ge=1, le=MAX_ID)]
 #: A count, a position or a snapshot number: 0 .. 2**63-1.
-Count = Annotated[int, Field(ge=0, le=MAX_ID)]
+Count = Annotated[int, Interval(ge=0, le=MAX_ID)]
 #: A count kept in a 32-bit INTEGER column: 0 .. 2**31-1.
-Count32 = Annotated[int, Field(ge=0, le=2**31 - 1)]
+Count32 = Annotated[int, Interval(ge=0, le=2**31 - 1)]
 
 
 #: How deep a free-form JSON value may nest (the JSON writer gives up at 255 levels).

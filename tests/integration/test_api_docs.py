@@ -85,6 +85,13 @@ def test_the_openapi_document_declares_the_bearer_scheme_and_the_error_answers(
         if method in ("post", "put", "patch", "delete"):
             assert {"409", "413"} <= set(responses), (method, path)
     assert secured > 10
+    ids = [
+        p["schema"]
+        for _, path, op in _operations(doc)
+        for p in op.get("parameters", [])
+        if p["in"] == "path" and p["name"].endswith("_id")
+    ]
+    assert ids and all(s == s | {"minimum": 1, "maximum": 2**63 - 1} for s in ids)
 
 
 @pytest.mark.parametrize(
