@@ -144,6 +144,15 @@ def test_free_form_json_past_64_bits_or_too_deep_is_422(client: TestClient, keys
     assert fine.status_code == 200, fine.text
 
 
+def test_a_worker_heartbeat_past_32_bits_is_422(client: TestClient, keys: Keys) -> None:
+    resp = client.post(
+        "/crm/api/v1/integration/heartbeat",
+        json={"worker_id": "w", "active_units": TOO_BIG},
+        headers={"Authorization": f"Bearer {keys.crm_integration}"},
+    )
+    assert _problem_fields(resp) == ["active_units"]
+
+
 def test_patch_null_for_a_field_that_cannot_be_empty_is_422_crm(crm: TestClient) -> None:
     org = crm.post("organisations", json={"name": "Acme"}).json()
     assert _problem_fields(crm.patch(f"organisations/{org['id']}", json={"name": None})) == ["name"]
@@ -189,3 +198,38 @@ def test_every_patch_schema_refuses_null_where_the_column_is_not_null(
                 schema.model_validate({name: None})
             assert [e["loc"] for e in refused.value.errors()] == [(name,)], name
     assert checked, f"{schema.__name__} has no NOT NULL column to check"
+
+
+def _unbounded(schema: dict[str, Any], components: dict[str, Any], where: str) -> list[str]:
+    """Where an integer of ``schema`` has no maximum (following $refs, each once)."""
+    out: list[str] = []
+    todo: list[tuple[dict[str, Any], str, frozenset[str]]] = [(schema, where, frozenset())]
+    while todo:
+        node, at, seen = todo.pop()
+        if "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[1]
+            if name not in seen:
+                todo.append((components[name], f"{at}>{name}", seen | {name}))
+            continue
+        if node.get("type") == "integer" and "maximum" not in node:
+            out.append(at)
+        todo += [(s, at, seen) for key in ("anyOf", "oneOf", "allOf") for s in node.get(key, [])]
+        todo += [(s, f"{at}.{p}", seen) for p, s in node.get("properties", {}).items()]
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                todo.append((node[key], f"{at}[]", seen))
+    return out
+
+
+@pytest.mark.parametrize("part", ["crm", "esp"])
+def test_every_integer_a_request_can_carry_is_bounded(client: TestClient, part: str) -> None:
+    doc = client.get(f"/{part}/api/v1/openapi.json").json()
+    components = doc["components"]["schemas"]
+    unbounded = []
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            for p in op.get("parameters", []):
+                unbounded += _unbounded(p["schema"], components, f"{method} {path} {p['name']}")
+            for content in op.get("requestBody", {}).get("content", {}).values():
+                unbounded += _unbounded(content["schema"], components, f"{method} {path} body")
+    assert not unbounded

@@ -139,7 +139,7 @@ class WorkerHeartbeat(_Body):
     host: str | None = Field(default=None, max_length=255)
     version: str | None = Field(default=None, max_length=32)
     last_error: str | None = None
-    active_units: int = Field(default=0, ge=0)
+    active_units: Count32 = 0
     stopping: bool = Field(default=False, description="The worker is stopping cleanly.")
     # What the worker last saw of the ESP, relayed (the CRM never calls the ESP itself).
     esp_reachable: bool | None = Field(
