@@ -4,7 +4,8 @@ e2e and browser fixtures: a free port of 127.0.0.1, the MAILSHOT_* environment o
 waiting for /healthz, and stopping a process.
 
 Run as a module it is the server those fixtures start: the embedded app (CRM at /crm, ESP
-at /esp) served by uvicorn, configured from the MAILSHOT_* environment:
+at /esp) served by uvicorn with ``serve``'s options, configured from the MAILSHOT_*
+environment:
 ``python -m tests.live_server``.
 """
 
@@ -93,6 +94,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def main() -> None:
     import uvicorn
 
+    from mailshot.httpserver import uvicorn_options
     from mailshot.server import create_app
 
     settings = Settings()
@@ -103,6 +105,7 @@ def main() -> None:
         log_level="warning",
         access_log=False,
         **settings.proxy_options(),
+        **uvicorn_options(settings),
     )
 
 

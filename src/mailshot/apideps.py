@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailshot.db import begin_read
@@ -41,6 +42,14 @@ def get_session(request: Request) -> Iterator[Session]:
             session.rollback()
 
 
+#: Declares the bearer scheme in the OpenAPI document (it refuses nothing itself).
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key of the part: `Authorization: Bearer mscrm_...` (CRM) or "
+    "`Bearer msesp_...` (ESP).",
+)
+
 SessionDep = Annotated[Session, Depends(get_session)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -69,9 +78,11 @@ def principal_dependency(store: KeyStore) -> Callable[..., Principal]:
     """The dependency that authenticates a request against one part's key tables."""
 
     def get_principal(
-        request: Request, authorization: Annotated[str | None, Header()] = None
+        request: Request,
+        _scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
     ) -> Principal:
-        return authenticate_in(request.app, store, request, authorization)
+        # The header as sent: keyauth tells a missing key from a malformed one itself.
+        return authenticate_in(request.app, store, request, request.headers.get("authorization"))
 
     return get_principal
 

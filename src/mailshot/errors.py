@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailshot.jsonresp import JSONBytes
 
@@ -137,18 +140,38 @@ INVALID_CURSOR = define(
     "Start again without a cursor, then follow next_cursor from each page.",
 )
 CONFLICT = define("CONFLICT", 409, "{reason}", "")
+REQUEST_TOO_LARGE = define(
+    "REQUEST_TOO_LARGE",
+    413,
+    "The request's body is larger than this address accepts: at most {limit} bytes ({limit_text}).",
+    "Send less in one request (split the file or the list into parts), or ask the "
+    "administrator to raise the setting {setting}.",
+)
+REQUEST_HEAD_TIMEOUT = define(
+    "REQUEST_HEAD_TIMEOUT",
+    408,
+    "The request's line and headers did not all arrive within {seconds:g} seconds: the "
+    "connection is closed.",
+    "Send the request's head at once; if the network is that slow, ask the administrator "
+    "to raise MAILSHOT_HTTP_HEADER_TIMEOUT_SECONDS.",
+)
 INTERNAL_ERROR = define(
     "INTERNAL_ERROR",
     500,
-    "Something went wrong on our side; nothing was changed by this request.",
-    "Try again; if it happens again, report it with the time of the request.",
+    "Something went wrong on our side (reference {reference}).",
+    "Try again; if it happens again, report the reference {reference}: the server's log "
+    "has the details under it.",
 )
 
 
 def _problem_from_pydantic(err: dict[str, Any]) -> FieldProblem:
     loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
     rule = str(err.get("type", "invalid"))
-    ctx = {k: v for k, v in (err.get("ctx") or {}).items() if isinstance(v, str | int | float)}
+    ctx = {
+        k: v if not isinstance(v, int) or abs(v) < 2**63 else str(v)  # JSON writes 64 bits
+        for k, v in (err.get("ctx") or {}).items()
+        if isinstance(v, str | int | float)
+    }
     return FieldProblem(
         field=".".join(loc) or "body", rule=rule, message=str(err.get("msg")), params=ctx
     )
@@ -202,8 +225,58 @@ def install_error_handlers(app: FastAPI) -> None:
         spec = ErrorSpec(f"HTTP_{exc.status_code}", exc.status_code, str(exc.detail))
         return error_response(AppError(spec))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONBytes:
-        log.exception("unexpected error", extra={"path": request.url.path})
-        _observe(request, INTERNAL_ERROR.code)
-        return error_response(AppError(INTERNAL_ERROR))
+    app.add_middleware(UnhandledErrors)
+
+
+class PassThrough(Exception):  # noqa: N818 (a signal, not an error)
+    """An exception that another layer answers (it has already sent the response):
+    :class:`UnhandledErrors` lets it through untouched."""
+
+
+class UnhandledErrors:
+    """ASGI middleware: an exception no handler took becomes the catalogued 500
+    (``INTERNAL_ERROR`` with a reference that is logged with the traceback), sent with
+    ``Connection: close`` and not raised further, so the server does not drop the
+    connection under the client. An exception after the answer has begun is logged and
+    raised: the server then closes the connection, the only way to tell the client that
+    the answer is cut short."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except PassThrough:
+            raise
+        except ClientDisconnect:
+            log.info("the client went away before its request was read", extra=_where(scope))
+        except Exception as exc:
+            reference = uuid.uuid4().hex[:16]
+            log.error(
+                "unexpected error, reference %s", reference, exc_info=exc, extra=_where(scope)
+            )
+            observer = getattr(getattr(scope.get("app"), "state", None), "on_error", None)
+            if observer is not None:
+                observer(INTERNAL_ERROR.code)
+            if started:
+                raise
+            answer = error_response(
+                AppError(INTERNAL_ERROR, reference=reference), {"Connection": "close"}
+            )
+            await answer(scope, receive, send)
+
+
+def _where(scope: Scope) -> dict[str, Any]:
+    return {"path": scope.get("path"), "method": scope.get("method")}

@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from mailshot import runtime_tuning
     from mailshot.esp.app import create_esp_app
+    from mailshot.httpserver import uvicorn_options
     from mailshot.logging_setup import configure as configure_logging
     from mailshot.settings import Settings
 
@@ -151,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         access_log=settings.log_level == "DEBUG",
         timeout_graceful_shutdown=int(STOP_SECONDS),
         **settings.proxy_options(),
+        **uvicorn_options(settings),
     )
 
 

@@ -31,6 +31,7 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailshot.apitypes import Id
 from mailshot.clock import utcnow
 from mailshot.errors import NOT_FOUND, AppError, FieldProblem, define, validation_error
 from mailshot.keyauth import issue_key
@@ -67,7 +68,7 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=255)
-    user_id: int = Field(description="The access-as user: the key acts with their rights.")
+    user_id: Id = Field(description="The access-as user: the key acts with their rights.")
     description: str | None = Field(default=None, max_length=2000)
     scopes: list[str] | None = Field(default=None, description="Capabilities of the key.")
     permitted_ips: list[str] = Field(

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 
 from mailshot.apideps import SessionDep
+from mailshot.apitypes import Id
 from mailshot.keyadmin import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -39,7 +40,7 @@ def add_key_routes(router: APIRouter, keys: KeyService, admin: Callable[..., Pri
         _: Admin,
         limit: Limit = DEFAULT_LIMIT,
         cursor: str | None = None,
-        user_id: int | None = None,
+        user_id: Id | None = None,
     ) -> Page[ApiKeyPublic]:
         items, next_cursor = keys.page(session, cursor=cursor, limit=limit, user_id=user_id)
         return Page(items=items, next_cursor=next_cursor, limit=limit)
@@ -50,21 +51,21 @@ def add_key_routes(router: APIRouter, keys: KeyService, admin: Callable[..., Pri
         return keys.create(session, body, actor=who.actor)
 
     @router.get("/api-keys/{key_id}", summary="One API key")
-    def get_api_key(session: SessionDep, _: Admin, key_id: int) -> ApiKeyPublic:
+    def get_api_key(session: SessionDep, _: Admin, key_id: Id) -> ApiKeyPublic:
         return keys.get(session, key_id)
 
     @router.patch("/api-keys/{key_id}", summary="Change an API key's settings")
     def update_api_key(
-        session: SessionDep, who: Admin, key_id: int, body: ApiKeyUpdate
+        session: SessionDep, who: Admin, key_id: Id, body: ApiKeyUpdate
     ) -> ApiKeyPublic:
         return keys.update(session, key_id, body, actor=who.actor)
 
     @router.post("/api-keys/{key_id}/disable", summary="Disable a key (refused: AUTH_KEY_DISABLED)")
-    def disable_api_key(session: SessionDep, who: Admin, key_id: int) -> ApiKeyPublic:
+    def disable_api_key(session: SessionDep, who: Admin, key_id: Id) -> ApiKeyPublic:
         return keys.set_enabled(session, key_id, enabled=False, actor=who.actor)
 
     @router.post("/api-keys/{key_id}/enable", summary="Enable a key again")
-    def enable_api_key(session: SessionDep, who: Admin, key_id: int) -> ApiKeyPublic:
+    def enable_api_key(session: SessionDep, who: Admin, key_id: Id) -> ApiKeyPublic:
         return keys.set_enabled(session, key_id, enabled=True, actor=who.actor)
 
     @router.post(
@@ -73,7 +74,7 @@ def add_key_routes(router: APIRouter, keys: KeyService, admin: Callable[..., Pri
         summary="A new secret with the same settings; the old key stays valid for the overlap",
     )
     def rotate_api_key(
-        session: SessionDep, who: Admin, key_id: int, body: ApiKeyRotate | None = None
+        session: SessionDep, who: Admin, key_id: Id, body: ApiKeyRotate | None = None
     ) -> ApiKeyRotated:
         return keys.rotate(session, key_id, body or ApiKeyRotate(), actor=who.actor)
 
@@ -86,7 +87,7 @@ def add_key_routes(router: APIRouter, keys: KeyService, admin: Callable[..., Pri
         _: Admin,
         limit: Limit = DEFAULT_LIMIT,
         cursor: str | None = None,
-        key_id: int | None = None,
+        key_id: Id | None = None,
         reason: Annotated[
             str | None, Query(description="A refusal code, e.g. AUTH_KEY_EXPIRED.")
         ] = None,

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from mailshot.apitypes import MAX_ID
 from mailshot.errors import INVALID_CURSOR, AppError
 
 DEFAULT_LIMIT = 100
@@ -40,7 +41,7 @@ def decode_cursor(cursor: str | None) -> int | None:
         after = data["after"]
     except (binascii.Error, ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
         raise AppError(INVALID_CURSOR) from exc
-    if not isinstance(after, int):
+    if not isinstance(after, int) or not -MAX_ID <= after <= MAX_ID:
         raise AppError(INVALID_CURSOR)
     return after
 

@@ -16,10 +16,11 @@ from mailshot.apideps import authenticate_in
 from mailshot.crm.app import create_crm_app
 from mailshot.crm.scopes import METRICS
 from mailshot.crm.services import api_keys as crm_keys
-from mailshot.errors import AppError, error_response
+from mailshot.errors import AppError, error_response, install_error_handlers
 from mailshot.esp.app import create_esp_app
 from mailshot.esp.services import access as esp_keys
 from mailshot.settings import Settings
+from mailshot.webapp import install_edge
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -48,6 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     parts = [crm.state.metrics, esp.state.metrics]
+    parts_by_name = [("crm", crm), ("esp", esp)]
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics(
@@ -70,4 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.mount("/crm", crm)
     app.mount("/esp", esp)
+    install_error_handlers(app)
+    rules = [r.under(f"/{name}") for name, part in parts_by_name for r in part.state.body_rules]
+    install_edge(app, settings, rules)
     return app

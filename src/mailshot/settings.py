@@ -153,6 +153,36 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a sign-in waits for a password check before it is refused (503).",
     )
+    max_body_bytes: int = Field(
+        default=8 * 2**20,
+        ge=1024,
+        description="Largest request body accepted (JSON, forms), in bytes; larger ones "
+        "are refused with 413 before they are read.",
+    )
+    max_upload_bytes: int = Field(
+        default=256 * 2**20,
+        ge=1024,
+        description="Largest CSV file accepted by an import (streamed to a file), in bytes.",
+    )
+    max_chunk_bytes: int = Field(
+        default=64 * 2**20,
+        ge=1024,
+        description="Largest chunk of recipients the ESP accepts in one request, in bytes.",
+    )
+    http_header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A connection whose request line and headers are not all in within this "
+        "many seconds (of connecting, or of the request's first byte) is closed.",
+    )
+    http_keep_alive_seconds: int = Field(
+        default=5, ge=1, description="An idle kept-alive connection is closed after this long."
+    )
+    http_max_concurrency: int = Field(
+        default=500,
+        ge=1,
+        description="Connections and requests at once; past this, new requests get 503.",
+    )
 
     @field_validator("log_level")
     @classmethod

@@ -34,7 +34,7 @@ def test_pages_need_a_signed_in_user(client: TestClient, path: str, login: str) 
     resp = client.get(path, follow_redirects=False)
     assert resp.status_code == 303
     location = resp.headers["location"]
-    assert location.startswith(f"http://testserver{login}?next=")
+    assert location.startswith(f"{login}?next=")
     # After signing in, the browser comes back to the page it asked for (query included).
     assert parse_qs(urlsplit(location).query)["next"] == [path]
 
@@ -83,7 +83,7 @@ def test_sign_in_never_redirects_off_site(
         follow_redirects=False,
     )
     assert resp.status_code == 303
-    assert resp.headers["location"] == "http://testserver/crm/"
+    assert resp.headers["location"] == "/crm/"
 
 
 def test_wrong_password_and_unknown_user_get_the_same_answer(

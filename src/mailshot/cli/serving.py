@@ -181,6 +181,7 @@ def run_server(
     to the ESP through a second process, see :mod:`mailshot.esp_process`, unless the
     settings say otherwise)."""
     from mailshot.esp_process import EspProcess
+    from mailshot.httpserver import uvicorn_options
     from mailshot.server import create_app
 
     config = uvicorn.Config(
@@ -191,6 +192,7 @@ def run_server(
         access_log=settings.log_level == "DEBUG",
         timeout_graceful_shutdown=int(DRAIN_SECONDS),
         **settings.proxy_options(),
+        **uvicorn_options(settings),
     )
     server = _Server(config)
     done = threading.Event()

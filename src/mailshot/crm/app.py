@@ -13,6 +13,7 @@ from mailshot.crm.models import KeyRefusalRecord
 from mailshot.crm.sync.running import RunningSnapshots
 from mailshot.crm.sync.tables import units
 from mailshot.crm.ui import install_pages
+from mailshot.httpedge import BodyRule
 from mailshot.queue import QueueSignal
 from mailshot.queue import install as install_wakeups
 from mailshot.settings import Settings
@@ -25,6 +26,11 @@ def create_crm_app(settings: Settings) -> FastAPI:
         description="People, lists, campaigns, mailshots and the sync queue.",
         settings=settings,
         db_url=settings.crm_db_url(),
+        body_rules=[
+            BodyRule(
+                "/api/v1/imports/people", settings.max_upload_bytes, "MAILSHOT_MAX_UPLOAD_BYTES"
+            )
+        ],
     )
     keyrefusals.install(app, KeyRefusalRecord, settings.key_refusal_retention_days)
     app.state.queue_signal = QueueSignal()

@@ -14,6 +14,7 @@ from mailshot.esp.errors import RetryLaterError
 from mailshot.esp.metrics import EspCollector
 from mailshot.esp.models import EspKeyRefusal
 from mailshot.esp.ui import install_pages
+from mailshot.httpedge import BodyRule
 from mailshot.jsonresp import JSONBytes
 from mailshot.settings import Settings
 from mailshot.webapp import make_part_app
@@ -30,6 +31,13 @@ def create_esp_app(settings: Settings) -> FastAPI:
         description="Contacts, Integrated Campaigns and their audiences, the integration page.",
         settings=settings,
         db_url=settings.esp_db_url(),
+        body_rules=[
+            BodyRule(
+                "/api/v1/integrated-campaigns/{crm_mailshot_id}/recipients",
+                settings.max_chunk_bytes,
+                "MAILSHOT_MAX_CHUNK_BYTES",
+            )
+        ],
     )
     keyrefusals.install(app, EspKeyRefusal, settings.key_refusal_retention_days)
     # Recipient chunks are written through connections that leave foreign keys unchecked

@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
-from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, PackageLoader, pass_context, select_autoescape
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -146,7 +146,16 @@ def make_templates(package: str) -> Jinja2Templates:
     )
     env.filters["dt"] = _format_dt
     env.filters["num"] = _format_num
+    env.globals["url_for"] = _path_for  # before Jinja2Templates sets its own
     return Jinja2Templates(env=env)
+
+
+@pass_context
+def _path_for(context: dict[str, Any], name: str, /, **path_params: Any) -> str:
+    """``url_for`` of the templates: the page's path only, never built from the Host the
+    browser sent (Starlette's own gives an absolute URL on that host)."""
+    request: Request = context["request"]
+    return request.url_for(name, **path_params).path
 
 
 def _format_dt(value: Any) -> str:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
+from mailshot.apitypes import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.schemas.compliance import CompliancePublic, ComplianceUpdate
@@ -19,17 +20,17 @@ Writer = Annotated[Principal, Depends(scoped(scopes.MARKETING_WRITE, "change mar
 
 
 @router.get("/{record_id}")
-def get_compliance_record(session: SessionDep, _: Reader, record_id: int) -> CompliancePublic:
+def get_compliance_record(session: SessionDep, _: Reader, record_id: Id) -> CompliancePublic:
     return service.public(service.get(session, record_id))
 
 
 @router.patch("/{record_id}")
 def update_compliance_record(
-    session: SessionDep, who: Writer, record_id: int, body: ComplianceUpdate
+    session: SessionDep, who: Writer, record_id: Id, body: ComplianceUpdate
 ) -> CompliancePublic:
     return service.public(service.update(session, record_id, body, actor=who.actor))
 
 
 @router.delete("/{record_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_compliance_record(session: SessionDep, who: Writer, record_id: int) -> None:
+def delete_compliance_record(session: SessionDep, who: Writer, record_id: Id) -> None:
     service.delete(session, record_id, actor=who.actor)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from mailshot.apitypes import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.diagnosis import diagnose_integration, diagnose_mailshot
@@ -25,7 +26,7 @@ Reader = Annotated[Principal, Depends(scoped(scopes.MARKETING_READ, "read the di
     "reachable, the last error and next retry, the audience and who was left out) and "
     "answers each with pass, warn or fail, a sentence and the fix.",
 )
-def mailshot_diagnosis(session: SessionDep, _: Reader, mailshot_id: int) -> Diagnosis:
+def mailshot_diagnosis(session: SessionDep, _: Reader, mailshot_id: Id) -> Diagnosis:
     return diagnose_mailshot(session, mailshot_id)
 
 

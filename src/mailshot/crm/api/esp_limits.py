@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from mailshot.apitypes import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.models import Mailshot
@@ -54,7 +55,7 @@ def put_esp_limits(session: SessionDep, who: Worker, body: EspLimitsPut) -> EspL
     "/mailshots/{mailshot_id}/preflight",
     summary="What Synchronise would refuse, without queueing",
 )
-def mailshot_preflight(session: SessionDep, _: Reader, mailshot_id: int) -> PreflightPublic:
+def mailshot_preflight(session: SessionDep, _: Reader, mailshot_id: Id) -> PreflightPublic:
     mailshot = get_or_404(session, Mailshot, mailshot_id, "mailshot")
     result = preflight.run(session, mailshot)
     return PreflightPublic(

@@ -1,6 +1,7 @@
 """Routes of imports of People from CSV (``/imports/people``, ``/imports/{id}``): the upload
-is streamed to a file in the data folder, checked (header, mapping, list), recorded as a
-run, and applied after the answer (202); follow it with ``GET /imports/{id}``."""
+is streamed to a file in the data folder (at most ``max_upload_bytes``: larger ones are
+refused with 413), checked (header, mapping, list), recorded as a run, and applied after
+the answer (202); follow it with ``GET /imports/{id}``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, status
 from sqlalchemy import select
 
+from mailshot.apitypes import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, SessionsDep, SettingsDep, scoped
 from mailshot.crm.models import ImportRejection
@@ -62,7 +64,16 @@ def _run_in_background(sessions: SessionsDep, run_id: int, path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-@router.post("/people", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/people",
+    status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 async def import_people(
     request: Request,
     sessions: SessionsDep,
@@ -72,7 +83,7 @@ async def import_people(
     map: Annotated[
         list[str] | None, Query(description="column=field, e.g. 'E-mail=email' (repeatable).")
     ] = None,
-    list_id: Annotated[int | None, Query(description="Also add the people to this list.")] = None,
+    list_id: Annotated[Id | None, Query(description="Also add the people to this list.")] = None,
     file_name: Annotated[str, Query(max_length=500)] = "upload.csv",
 ) -> ImportRunPublic:
     """Import People from the CSV file sent as the request body (UTF-8, a header line).
@@ -81,10 +92,14 @@ async def import_people(
     mapping = _mapping(map or [])
     partial = _folder(settings.data_dir) / f"upload-{uuid.uuid4().hex}.part"
     digest = hashlib.sha256()
-    with open_private(partial) as fh:
-        async for block in request.stream():
-            digest.update(block)
-            fh.write(block)
+    try:
+        with open_private(partial) as fh:
+            async for block in request.stream():
+                digest.update(block)
+                fh.write(block)
+    except BaseException:  # refused as too large (413), or the client went away
+        partial.unlink(missing_ok=True)
+        raise
     path = stored_file(settings.data_dir, digest.hexdigest())
     partial.replace(path)
     with sessions() as session:
@@ -106,7 +121,7 @@ async def import_people(
 
 
 @router.get("/{run_id}")
-def get_import(session: SessionDep, _: Reader, run_id: int) -> ImportRunPublic:
+def get_import(session: SessionDep, _: Reader, run_id: Id) -> ImportRunPublic:
     """Where an import stands: its checkpoint and counts."""
     return _public(session, run_id)
 
@@ -118,7 +133,7 @@ def resume_import(
     settings: SettingsDep,
     _: Writer,
     tasks: BackgroundTasks,
-    run_id: int,
+    run_id: Id,
 ) -> ImportRunPublic:
     """Carry on an interrupted import from its checkpoint (its file is kept until then)."""
     run = service.get(session, run_id)
@@ -132,7 +147,7 @@ def resume_import(
 def list_rejections(
     session: SessionDep,
     _: Reader,
-    run_id: int,
+    run_id: Id,
     limit: Limit = DEFAULT_LIMIT,
     cursor: str | None = None,
     reason: str | None = None,

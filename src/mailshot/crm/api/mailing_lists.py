@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
+from mailshot.apitypes import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.schemas.common import MembersWritten
@@ -52,19 +53,19 @@ def create_mailing_list(
 
 
 @router.get("/{list_id}")
-def get_mailing_list(session: SessionDep, _: Reader, list_id: int) -> MailingListPublic:
+def get_mailing_list(session: SessionDep, _: Reader, list_id: Id) -> MailingListPublic:
     return MailingListPublic.model_validate(service.get(session, list_id))
 
 
 @router.patch("/{list_id}")
 def update_mailing_list(
-    session: SessionDep, _: Writer, list_id: int, body: MailingListUpdate
+    session: SessionDep, _: Writer, list_id: Id, body: MailingListUpdate
 ) -> MailingListPublic:
     return MailingListPublic.model_validate(service.update(session, list_id, body))
 
 
 @router.delete("/{list_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_mailing_list(session: SessionDep, _: Writer, list_id: int) -> None:
+def delete_mailing_list(session: SessionDep, _: Writer, list_id: Id) -> None:
     service.delete(session, list_id)
 
 
@@ -72,7 +73,7 @@ def delete_mailing_list(session: SessionDep, _: Writer, list_id: int) -> None:
 def list_members(
     session: SessionDep,
     _: Reader,
-    list_id: int,
+    list_id: Id,
     limit: Limit = DEFAULT_LIMIT,
     cursor: str | None = None,
     subscribed: bool | None = None,
@@ -89,7 +90,7 @@ def list_members(
 
 @router.post("/{list_id}/members")
 def add_members(
-    session: SessionDep, who: Writer, list_id: int, body: ListMembersAdd
+    session: SessionDep, who: Writer, list_id: Id, body: ListMembersAdd
 ) -> MembersWritten:
     """Add people to the list, or set their subscribed flag if they are members already
     (all or nothing; at most 10,000 ids per request)."""
@@ -98,12 +99,12 @@ def add_members(
 
 @router.patch("/{list_id}/members/{person_id}")
 def update_member(
-    session: SessionDep, who: Writer, list_id: int, person_id: int, body: ListMemberUpdate
+    session: SessionDep, who: Writer, list_id: Id, person_id: Id, body: ListMemberUpdate
 ) -> ListMemberPublic:
     member = service.update_member(session, list_id, person_id, body, actor=who.actor)
     return ListMemberPublic.model_validate(member)
 
 
 @router.delete("/{list_id}/members/{person_id}", status_code=status.HTTP_204_NO_CONTENT)
-def remove_member(session: SessionDep, who: Writer, list_id: int, person_id: int) -> None:
+def remove_member(session: SessionDep, who: Writer, list_id: Id, person_id: Id) -> None:
     service.remove_member(session, list_id, person_id, actor=who.actor)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
+from mailshot.apitypes import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.schemas.mailshots import (
@@ -52,25 +53,25 @@ def create_mailshot(session: SessionDep, _: Writer, body: MailshotCreate) -> Mai
 
 
 @router.get("/{mailshot_id}")
-def get_mailshot(session: SessionDep, _: Reader, mailshot_id: int) -> MailshotPublic:
+def get_mailshot(session: SessionDep, _: Reader, mailshot_id: Id) -> MailshotPublic:
     return MailshotPublic.model_validate(service.get(session, mailshot_id))
 
 
 @router.patch("/{mailshot_id}")
 def update_mailshot(
-    session: SessionDep, _: Writer, mailshot_id: int, body: MailshotUpdate
+    session: SessionDep, _: Writer, mailshot_id: Id, body: MailshotUpdate
 ) -> MailshotPublic:
     return MailshotPublic.model_validate(service.update(session, mailshot_id, body))
 
 
 @router.delete("/{mailshot_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_mailshot(session: SessionDep, _: Writer, mailshot_id: int) -> None:
+def delete_mailshot(session: SessionDep, _: Writer, mailshot_id: Id) -> None:
     """Delete the mailshot and its sync history (the ESP campaign is not touched)."""
     service.delete(session, mailshot_id)
 
 
 @router.post("/{mailshot_id}/recount")
-def recount_audience(session: SessionDep, _: Reader, mailshot_id: int) -> AudiencePublic:
+def recount_audience(session: SessionDep, _: Reader, mailshot_id: Id) -> AudiencePublic:
     """Count the audience now by the rules a sync applies, writing nothing."""
     counts = audience.recount(session, service.get(session, mailshot_id))
     return AudiencePublic(

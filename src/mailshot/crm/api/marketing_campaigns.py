@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
+from mailshot.apitypes import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.schemas.common import MembersWritten
@@ -50,19 +51,19 @@ def create_campaign(session: SessionDep, _: Writer, body: CampaignCreate) -> Cam
 
 
 @router.get("/{campaign_id}")
-def get_campaign(session: SessionDep, _: Reader, campaign_id: int) -> CampaignPublic:
+def get_campaign(session: SessionDep, _: Reader, campaign_id: Id) -> CampaignPublic:
     return CampaignPublic.model_validate(service.get(session, campaign_id))
 
 
 @router.patch("/{campaign_id}")
 def update_campaign(
-    session: SessionDep, _: Writer, campaign_id: int, body: CampaignUpdate
+    session: SessionDep, _: Writer, campaign_id: Id, body: CampaignUpdate
 ) -> CampaignPublic:
     return CampaignPublic.model_validate(service.update(session, campaign_id, body))
 
 
 @router.delete("/{campaign_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_campaign(session: SessionDep, _: Writer, campaign_id: int) -> None:
+def delete_campaign(session: SessionDep, _: Writer, campaign_id: Id) -> None:
     service.delete(session, campaign_id)
 
 
@@ -70,7 +71,7 @@ def delete_campaign(session: SessionDep, _: Writer, campaign_id: int) -> None:
 def list_members(
     session: SessionDep,
     _: Reader,
-    campaign_id: int,
+    campaign_id: Id,
     limit: Limit = DEFAULT_LIMIT,
     cursor: str | None = None,
     status: str | None = None,
@@ -87,7 +88,7 @@ def list_members(
 
 @router.post("/{campaign_id}/members")
 def add_members(
-    session: SessionDep, _: Writer, campaign_id: int, body: CampaignMembersAdd
+    session: SessionDep, _: Writer, campaign_id: Id, body: CampaignMembersAdd
 ) -> MembersWritten:
     """Add people to the campaign with a status, or set the status of existing members
     (all or nothing; at most 10,000 ids per request)."""
@@ -96,12 +97,12 @@ def add_members(
 
 @router.patch("/{campaign_id}/members/{person_id}")
 def update_member(
-    session: SessionDep, _: Writer, campaign_id: int, person_id: int, body: CampaignMemberUpdate
+    session: SessionDep, _: Writer, campaign_id: Id, person_id: Id, body: CampaignMemberUpdate
 ) -> CampaignMemberPublic:
     member = service.update_member(session, campaign_id, person_id, body)
     return CampaignMemberPublic.model_validate(member)
 
 
 @router.delete("/{campaign_id}/members/{person_id}", status_code=status.HTTP_204_NO_CONTENT)
-def remove_member(session: SessionDep, _: Writer, campaign_id: int, person_id: int) -> None:
+def remove_member(session: SessionDep, _: Writer, campaign_id: Id, person_id: Id) -> None:
     service.remove_member(session, campaign_id, person_id)

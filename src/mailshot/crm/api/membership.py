@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from mailshot.apitypes import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.schemas.membership import MembershipPublic
@@ -18,7 +19,7 @@ Reader = Annotated[Principal, Depends(scoped(scopes.MARKETING_READ, "read market
 
 @router.get("/mailshots/{mailshot_id}/audience/people/{person_id}")
 def person_in_audience(
-    session: SessionDep, _: Reader, mailshot_id: int, person_id: int
+    session: SessionDep, _: Reader, mailshot_id: Id, person_id: Id
 ) -> MembershipPublic:
     """Whether the person is in the mailshot's audience and, if not, why: from the latest
     sync's snapshot, or from the live rules before any sync."""

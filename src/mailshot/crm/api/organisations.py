@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
+from mailshot.apitypes import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.schemas.organisations import (
@@ -47,17 +48,17 @@ def create_organisation(
 
 
 @router.get("/{org_id}")
-def get_organisation(session: SessionDep, _: Reader, org_id: int) -> OrganisationPublic:
+def get_organisation(session: SessionDep, _: Reader, org_id: Id) -> OrganisationPublic:
     return OrganisationPublic.model_validate(service.get(session, org_id))
 
 
 @router.patch("/{org_id}")
 def update_organisation(
-    session: SessionDep, _: Writer, org_id: int, body: OrganisationUpdate
+    session: SessionDep, _: Writer, org_id: Id, body: OrganisationUpdate
 ) -> OrganisationPublic:
     return OrganisationPublic.model_validate(service.update(session, org_id, body))
 
 
 @router.delete("/{org_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_organisation(session: SessionDep, _: Writer, org_id: int) -> None:
+def delete_organisation(session: SessionDep, _: Writer, org_id: Id) -> None:
     service.delete(session, org_id)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
+from mailshot.apitypes import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.schemas.compliance import ComplianceCreate, CompliancePublic
@@ -30,7 +31,7 @@ def list_people(
     cursor: str | None = None,
     email: Annotated[str | None, Query(description="Exact address (any case).")] = None,
     q: Annotated[str | None, Query(description="Part of a name or an address.")] = None,
-    organisation_id: int | None = None,
+    organisation_id: Id | None = None,
 ) -> Page[PersonPublic]:
     rows, next_cursor = service.list_page(
         session, cursor=cursor, limit=limit, email=email, q=q, organisation_id=organisation_id
@@ -46,19 +47,19 @@ def create_person(session: SessionDep, who: Writer, body: PersonCreate) -> Perso
 
 
 @router.get("/{person_id}")
-def get_person(session: SessionDep, _: Reader, person_id: int) -> PersonPublic:
+def get_person(session: SessionDep, _: Reader, person_id: Id) -> PersonPublic:
     return PersonPublic.model_validate(service.get(session, person_id))
 
 
 @router.patch("/{person_id}")
 def update_person(
-    session: SessionDep, who: Writer, person_id: int, body: PersonUpdate
+    session: SessionDep, who: Writer, person_id: Id, body: PersonUpdate
 ) -> PersonPublic:
     return PersonPublic.model_validate(service.update(session, person_id, body, actor=who.actor))
 
 
 @router.delete("/{person_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_person(session: SessionDep, _: Writer, person_id: int) -> None:
+def delete_person(session: SessionDep, _: Writer, person_id: Id) -> None:
     service.delete(session, person_id)
 
 
@@ -66,7 +67,7 @@ def delete_person(session: SessionDep, _: Writer, person_id: int) -> None:
 def list_compliance_records(
     session: SessionDep,
     _: Reader,
-    person_id: int,
+    person_id: Id,
     limit: Limit = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[CompliancePublic]:
@@ -78,6 +79,6 @@ def list_compliance_records(
     "/{person_id}/compliance-records", status_code=status.HTTP_201_CREATED, tags=["compliance"]
 )
 def create_compliance_record(
-    session: SessionDep, who: Writer, person_id: int, body: ComplianceCreate
+    session: SessionDep, who: Writer, person_id: Id, body: ComplianceCreate
 ) -> CompliancePublic:
     return compliance.public(compliance.create(session, person_id, body, actor=who.actor))

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
+from mailshot.apitypes import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.schemas.templates import TemplateCreate, TemplatePublic, TemplateUpdate
@@ -41,17 +42,17 @@ def create_template(session: SessionDep, _: Writer, body: TemplateCreate) -> Tem
 
 
 @router.get("/{template_id}")
-def get_template(session: SessionDep, _: Reader, template_id: int) -> TemplatePublic:
+def get_template(session: SessionDep, _: Reader, template_id: Id) -> TemplatePublic:
     return TemplatePublic.model_validate(service.get(session, template_id))
 
 
 @router.patch("/{template_id}")
 def update_template(
-    session: SessionDep, _: Writer, template_id: int, body: TemplateUpdate
+    session: SessionDep, _: Writer, template_id: Id, body: TemplateUpdate
 ) -> TemplatePublic:
     return TemplatePublic.model_validate(service.update(session, template_id, body))
 
 
 @router.delete("/{template_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_template(session: SessionDep, _: Writer, template_id: int) -> None:
+def delete_template(session: SessionDep, _: Writer, template_id: Id) -> None:
     service.delete(session, template_id)

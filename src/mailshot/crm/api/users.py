@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
+from mailshot.apitypes import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.schemas.users import UserCreate, UserPublic, UserUpdate
@@ -37,15 +38,15 @@ def create_user(session: SessionDep, who: Admin, body: UserCreate) -> UserPublic
 
 
 @router.get("/{user_id}")
-def get_user(session: SessionDep, _: Admin, user_id: int) -> UserPublic:
+def get_user(session: SessionDep, _: Admin, user_id: Id) -> UserPublic:
     return UserPublic.of(service.get(session, user_id))
 
 
 @router.patch("/{user_id}")
-def update_user(session: SessionDep, who: Admin, user_id: int, body: UserUpdate) -> UserPublic:
+def update_user(session: SessionDep, who: Admin, user_id: Id, body: UserUpdate) -> UserPublic:
     return UserPublic.of(service.update(session, user_id, body, by=who))
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_user(session: SessionDep, who: Admin, user_id: int) -> None:
+def delete_user(session: SessionDep, who: Admin, user_id: Id) -> None:
     service.delete(session, user_id, by=who)

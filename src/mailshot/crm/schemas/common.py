@@ -3,11 +3,13 @@ fields that cannot be empty, bulk member requests and their answers."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
+
+from mailshot.apitypes import Id
 
 #: Most person ids one bulk member request may carry.
 MAX_BULK_IDS = 10_000
@@ -32,26 +34,13 @@ def _checked_email(value: str | None) -> str | None:
 CheckedEmail = Annotated[str | None, Field(max_length=320), AfterValidator(_checked_email)]
 
 
-def refuse_null(*fields: str) -> Any:
-    """A validator for a PATCH schema: ``fields`` may be left out, but not sent as null."""
-
-    def check(_cls: Any, value: Any) -> Any:
-        if value is None:
-            raise PydanticCustomError(
-                "not_null", "may not be null; leave the field out to keep its value"
-            )
-        return value
-
-    return field_validator(*fields)(classmethod(check))
-
-
 class StrictModel(BaseModel):
     """A request body: unknown fields are refused, so typos do not pass silently."""
 
     model_config = ConfigDict(extra="forbid")
 
 
-PersonIds = Annotated[list[int], Field(min_length=1, max_length=MAX_BULK_IDS)]
+PersonIds = Annotated[list[Id], Field(min_length=1, max_length=MAX_BULK_IDS)]
 
 
 class MembersWritten(BaseModel):

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from mailshot.crm.schemas.common import StrictModel, refuse_null
+from mailshot.apitypes import refuse_null
+from mailshot.crm.schemas.common import StrictModel
 
 #: A timestamp with a timezone (naive ones are refused), kept in UTC.
 Moment = Annotated[AwareDatetime, AfterValidator(lambda v: v.astimezone(UTC))]

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from mailshot.apitypes import JsonObject
 from mailshot.errors import FieldProblem
 
 
@@ -15,7 +16,7 @@ class EspLimitsPut(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    limits: dict[str, Any] = Field(description="The ESP's answer, as it came.")
+    limits: JsonObject = Field(description="The ESP's answer, as it came.")
     read_at: AwareDatetime | None = Field(
         default=None, description="When the bridge read it from the ESP."
     )

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from mailshot.apitypes import Id
 from mailshot.crm.schemas.common import StrictModel
 
 #: Most values one IN condition may carry.
@@ -47,8 +48,8 @@ class ListFilter(StrictModel):
     country: Annotated[list[Country], Field(min_length=1, max_length=MAX_VALUES)] | None = Field(
         default=None, description="The person's country is this one (or one of these)."
     )
-    organisation_id: Annotated[list[int], Field(min_length=1, max_length=MAX_VALUES)] | None = (
-        Field(default=None, description="In this organisation (or one of these).")
+    organisation_id: Annotated[list[Id], Field(min_length=1, max_length=MAX_VALUES)] | None = Field(
+        default=None, description="In this organisation (or one of these)."
     )
     created_after: AwareDatetime | None = Field(
         default=None, description="The person was created at or after this time."

@@ -14,7 +14,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailshot.crm.schemas.common import CheckedEmail, StrictModel, refuse_null
+from mailshot.apitypes import Id, refuse_null
+from mailshot.crm.schemas.common import CheckedEmail, StrictModel
 from mailshot.crm.schemas.marketing_campaigns import MemberStatuses
 
 AudienceSource = Literal["mailing_list", "marketing_campaign"]
@@ -32,7 +33,7 @@ class MailshotCreate(StrictModel):
     from_name: str | None = Field(default=None, max_length=255)
     from_address: CheckedEmail = None
     reply_to: CheckedEmail = None
-    template_id: int | None = Field(
+    template_id: Id | None = Field(
         default=None,
         description="When html or text is empty, the template's content (and subject, if "
         "the mailshot has none) is copied in.",
@@ -40,8 +41,8 @@ class MailshotCreate(StrictModel):
     html: str | None = None
     text: str | None = None
     audience_source: AudienceSource = "mailing_list"
-    mailing_list_id: int | None = None
-    marketing_campaign_id: int | None = None
+    mailing_list_id: Id | None = None
+    marketing_campaign_id: Id | None = None
     campaign_member_statuses: MemberStatuses = Field(
         default_factory=list,
         description="With a marketing campaign: the member statuses in the audience "
@@ -64,12 +65,12 @@ class MailshotUpdate(StrictModel):
     from_name: str | None = Field(default=None, max_length=255)
     from_address: CheckedEmail = None
     reply_to: CheckedEmail = None
-    template_id: int | None = None
+    template_id: Id | None = None
     html: str | None = None
     text: str | None = None
     audience_source: AudienceSource | None = None
-    mailing_list_id: int | None = None
-    marketing_campaign_id: int | None = None
+    mailing_list_id: Id | None = None
+    marketing_campaign_id: Id | None = None
     campaign_member_statuses: MemberStatuses | None = None
     mailshot_type: MailshotType | None = None
     refresh_period_hours: int | None = Field(default=None, ge=1, le=8760)

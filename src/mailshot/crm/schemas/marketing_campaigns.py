@@ -9,7 +9,8 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from mailshot.crm.schemas.common import PersonIds, StrictModel, refuse_null
+from mailshot.apitypes import refuse_null
+from mailshot.crm.schemas.common import PersonIds, StrictModel
 
 MemberStatus = Annotated[str, Field(min_length=1, max_length=100)]
 

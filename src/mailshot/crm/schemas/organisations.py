@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mailshot.apitypes import refuse_null
+
 
 class OrganisationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -21,6 +23,8 @@ class OrganisationUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=255)
     website: str | None = Field(default=None, max_length=255)
     country: str | None = Field(default=None, max_length=100)
+
+    _not_null = refuse_null("name")
 
 
 class OrganisationPublic(BaseModel):

@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailshot.crm.schemas.common import StrictModel, refuse_null
+from mailshot.apitypes import Id, refuse_null
+from mailshot.crm.schemas.common import StrictModel
 
 EmailStatus = Literal["ok", "missing", "invalid"]
 
@@ -20,7 +21,7 @@ class PersonCreate(StrictModel):
         max_length=320,
         description="Stored as given (trimmed); an invalid address is kept but marked invalid.",
     )
-    organisation_id: int | None = None
+    organisation_id: Id | None = None
     country: str | None = Field(default=None, max_length=100)
     job_title: str | None = Field(default=None, max_length=255)
     no_email: bool = Field(default=False, description="The opt-out: no marketing email at all.")
@@ -30,7 +31,7 @@ class PersonUpdate(StrictModel):
     first_name: str | None = Field(default=None, max_length=255)
     last_name: str | None = Field(default=None, max_length=255)
     email: str | None = Field(default=None, max_length=320)
-    organisation_id: int | None = None
+    organisation_id: Id | None = None
     country: str | None = Field(default=None, max_length=100)
     job_title: str | None = Field(default=None, max_length=255)
     no_email: bool | None = None

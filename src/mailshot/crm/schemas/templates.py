@@ -6,7 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailshot.crm.schemas.common import StrictModel, refuse_null
+from mailshot.apitypes import refuse_null
+from mailshot.crm.schemas.common import StrictModel
 
 
 class TemplateCreate(StrictModel):

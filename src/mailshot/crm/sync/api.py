@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy import select
 
+from mailshot.apitypes import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, SettingsDep, scoped
 from mailshot.crm.models import SyncExclusion
@@ -42,18 +43,18 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
     "once, whatever the audience size; follow it with GET /mailshots/{id}/sync.",
 )
 def synchronise(
-    session: SessionDep, settings: SettingsDep, who: Requester, mailshot_id: int
+    session: SessionDep, settings: SettingsDep, who: Requester, mailshot_id: Id
 ) -> SyncStatus:
     return queue.synchronise(session, mailshot_id, chunk_size=settings.chunk_size, actor=who.actor)
 
 
 @router.get("/mailshots/{mailshot_id}/sync", summary="Where a mailshot's sync stands")
-def sync_status(session: SessionDep, _: Reader, mailshot_id: int) -> SyncStatus:
+def sync_status(session: SessionDep, _: Reader, mailshot_id: Id) -> SyncStatus:
     return progress.mailshot_status(session, mailshot_id)
 
 
 @router.post("/mailshots/{mailshot_id}/sync/cancel", summary="Cancel a queued or running sync")
-def cancel_sync(session: SessionDep, _: Requester, mailshot_id: int) -> SyncStatus:
+def cancel_sync(session: SessionDep, _: Requester, mailshot_id: Id) -> SyncStatus:
     queue.cancel(session, mailshot_id)
     return progress.mailshot_status(session, mailshot_id)
 
@@ -64,7 +65,7 @@ def cancel_sync(session: SessionDep, _: Requester, mailshot_id: int) -> SyncStat
     summary="Start a failed or cancelled sync again",
 )
 def retry_sync(
-    session: SessionDep, settings: SettingsDep, who: Requester, mailshot_id: int
+    session: SessionDep, settings: SettingsDep, who: Requester, mailshot_id: Id
 ) -> SyncStatus:
     return queue.synchronise(
         session, mailshot_id, chunk_size=settings.chunk_size, actor=who.actor, retry=True
@@ -77,7 +78,7 @@ def sync_queue(session: SessionDep, _: Reader, limit: Limit = DEFAULT_LIMIT) -> 
 
 
 @router.get("/sync/jobs/{job_id}", summary="One sync job in detail")
-def sync_job(session: SessionDep, _: Reader, job_id: int) -> SyncJobPublic:
+def sync_job(session: SessionDep, _: Reader, job_id: Id) -> SyncJobPublic:
     return progress.job_detail(session, job_id)
 
 
@@ -88,7 +89,7 @@ def sync_job(session: SessionDep, _: Reader, job_id: int) -> SyncJobPublic:
 def sync_exclusions(
     session: SessionDep,
     _: Reader,
-    job_id: int,
+    job_id: Id,
     limit: Limit = DEFAULT_LIMIT,
     cursor: str | None = None,
     reason: str | None = None,

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailshot.apitypes import Count, Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, SessionsDep, SettingsDep, scoped
 from mailshot.crm.sync import prepare as prep
@@ -82,7 +83,7 @@ def _lease_once(
 
 @router.post("/units/{unit_id}/heartbeat", summary="Extend the lease of a unit")
 def heartbeat(
-    session: SessionDep, settings: SettingsDep, _: Worker, unit_id: int, body: TokenBody
+    session: SessionDep, settings: SettingsDep, _: Worker, unit_id: Id, body: TokenBody
 ) -> HeartbeatAnswer:
     expires = work.heartbeat(
         session, unit_id, body.lease_token, lease_seconds=settings.lease_seconds
@@ -91,7 +92,7 @@ def heartbeat(
 
 
 @router.post("/units/{unit_id}/campaign", summary="The campaign fields of a prepare unit")
-def campaign(session: SessionDep, _: Worker, unit_id: int, body: TokenBody) -> CampaignFieldsAnswer:
+def campaign(session: SessionDep, _: Worker, unit_id: Id, body: TokenBody) -> CampaignFieldsAnswer:
     """What the worker sends to the ESP for this job's snapshot, before the snapshot is
     taken (read-only)."""
     fields = prep.campaign_fields(session, unit_id, body.lease_token)
@@ -100,7 +101,7 @@ def campaign(session: SessionDep, _: Worker, unit_id: int, body: TokenBody) -> C
 
 @router.post("/units/{unit_id}/prepare", summary="Snapshot the audience of a job")
 def prepare(
-    request: Request, session: SessionDep, _: Worker, unit_id: int, body: TokenBody
+    request: Request, session: SessionDep, _: Worker, unit_id: Id, body: TokenBody
 ) -> PrepareAnswer:
     """Snapshot the audience of the unit's job, once; its chunks can be leased as it is
     written (the worker has created the ESP campaign from ``.../campaign`` first)."""
@@ -119,9 +120,9 @@ def prepare(
 def recipients(
     session: SessionDep,
     _: Worker,
-    job_id: int,
-    first_seq: Annotated[int, Query(ge=0)],
-    last_seq: Annotated[int, Query(ge=0)],
+    job_id: Id,
+    first_seq: Count,
+    last_seq: Count,
 ) -> Response:
     if last_seq < first_seq or last_seq - first_seq >= chunk_reads.MAX_RECIPIENTS_PER_READ:
         raise validation_error(
@@ -139,7 +140,7 @@ def recipients(
 
 
 @router.post("/units/{unit_id}/complete", summary="Report a unit done")
-def complete(session: SessionDep, _: Worker, unit_id: int, body: CompleteBody) -> UnitOutcomePublic:
+def complete(session: SessionDep, _: Worker, unit_id: Id, body: CompleteBody) -> UnitOutcomePublic:
     return _outcome(
         work.complete(
             session,
@@ -158,7 +159,7 @@ def complete(session: SessionDep, _: Worker, unit_id: int, body: CompleteBody) -
     responses={409: {"description": "SYNC_LEASE_LOST or SYNC_JOB_ENDED: nothing recorded."}},
 )
 def record_suppressed(
-    session: SessionDep, _: Worker, unit_id: int, body: SuppressedBody
+    session: SessionDep, _: Worker, unit_id: Id, body: SuppressedBody
 ) -> SuppressedAnswer:
     """Exclusions of the job with the reason ``suppressed_at_esp``, keyed (job, person):
     sending the same people again records nothing new."""
@@ -168,7 +169,7 @@ def record_suppressed(
 
 @router.post("/units/{unit_id}/fail", summary="Report a failed attempt at a unit")
 def fail(
-    session: SessionDep, settings: SettingsDep, _: Worker, unit_id: int, body: FailBody
+    session: SessionDep, settings: SettingsDep, _: Worker, unit_id: Id, body: FailBody
 ) -> UnitOutcomePublic:
     return _outcome(
         work.fail(

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mailshot.apitypes import Count32, Id, JsonObject
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -137,7 +139,7 @@ class WorkerHeartbeat(_Body):
     host: str | None = Field(default=None, max_length=255)
     version: str | None = Field(default=None, max_length=32)
     last_error: str | None = None
-    active_units: int = Field(default=0, ge=0)
+    active_units: Count32 = 0
     stopping: bool = Field(default=False, description="The worker is stopping cleanly.")
     # What the worker last saw of the ESP, relayed (the CRM never calls the ESP itself).
     esp_reachable: bool | None = Field(
@@ -276,9 +278,9 @@ class PrepareAnswer(CampaignFieldsAnswer):
 
 class CompleteBody(_Body):
     lease_token: str = Field(min_length=1, max_length=64)
-    recipients_written: int | None = Field(default=None, ge=0)
+    recipients_written: Count32 | None = None
     esp_campaign_id: str | None = Field(default=None, max_length=64)
-    result: dict[str, Any] | None = None
+    result: JsonObject | None = None
 
 
 class SuppressedBody(_Body):
@@ -286,7 +288,7 @@ class SuppressedBody(_Body):
     pairs (reason: the ESP's, 'unsubscribed' or 'bounced')."""
 
     lease_token: str = Field(min_length=1, max_length=64)
-    people: list[tuple[int, Literal["unsubscribed", "bounced"]]] = Field(max_length=10_000)
+    people: list[tuple[Id, Literal["unsubscribed", "bounced"]]] = Field(max_length=10_000)
 
 
 class SuppressedAnswer(BaseModel):

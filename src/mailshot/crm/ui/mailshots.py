@@ -203,7 +203,7 @@ def mailshot_detail(
             "title": ms.name,
             "status": status,
             "sync_fix": status.last_error.fix if status.last_error else None,
-            "exclusions_url": request.url_for("crm_sync_exclusions", job_id=ms.sync_job_id)
+            "exclusions_url": request.url_for("crm_sync_exclusions", job_id=ms.sync_job_id).path
             if ms.sync_job_id and ms.recipients_excluded
             else None,
             "active": "mailshots",
@@ -215,7 +215,7 @@ def mailshot_detail(
             "name_max": esp_name_limit(db),
             "name_length": len(ms.name),
             "preflight": check,
-            "progress_url": request.url_for("mailshot_progress", mailshot_id=ms.id),
+            "progress_url": request.url_for("mailshot_progress", mailshot_id=ms.id).path,
         },
         preview=bool(ms.html),
     )

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
+from mailshot.apitypes import Id
 from mailshot.esp import scopes
 from mailshot.esp.api.deps import SessionDep, scoped
 from mailshot.esp.schemas.access import UserCreate, UserPublic, UserUpdate
@@ -39,7 +40,7 @@ def create_user(session: SessionDep, _: Admin, body: UserCreate) -> UserPublic:
 
 
 @router.patch("/users/{user_id}")
-def update_user(session: SessionDep, who: Admin, user_id: int, body: UserUpdate) -> UserPublic:
+def update_user(session: SessionDep, who: Admin, user_id: Id, body: UserUpdate) -> UserPublic:
     """Change a user; a disabled user's keys are refused with AUTH_USER_DISABLED."""
     return UserPublic.model_validate(
         service.update_user(session, user_id, body, by_user_id=who.user_id)

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailshot.apitypes import Count, Id
 from mailshot.esp import scopes
 from mailshot.esp.api.deps import ChunkSessionsDep, SessionDep, scoped
 from mailshot.esp.schemas.audience import (
@@ -53,7 +54,7 @@ STALE: dict[int | str, dict[str, Any]] = {
     },
 )
 def put_integrated_campaign(
-    session: SessionDep, _: Writer, crm_mailshot_id: int, body: IntegratedCampaignPut
+    session: SessionDep, _: Writer, crm_mailshot_id: Id, body: IntegratedCampaignPut
 ) -> CampaignPublic:
     """Create or update the campaign of a CRM mailshot for a snapshot (a sync job).
 
@@ -64,7 +65,7 @@ def put_integrated_campaign(
 
 
 @router.get("/integrated-campaigns/{crm_mailshot_id}")
-def get_integrated_campaign(session: SessionDep, _: Reader, crm_mailshot_id: int) -> CampaignPublic:
+def get_integrated_campaign(session: SessionDep, _: Reader, crm_mailshot_id: Id) -> CampaignPublic:
     """The campaign of a CRM mailshot."""
     return CampaignPublic.model_validate(service.get_integrated(session, crm_mailshot_id))
 
@@ -94,7 +95,7 @@ def _write_chunk(
     },
 )
 async def post_recipients(
-    request: Request, sessions: ChunkSessionsDep, _: Writer, crm_mailshot_id: int
+    request: Request, sessions: ChunkSessionsDep, _: Writer, crm_mailshot_id: Id
 ) -> RecipientsWritten:
     """Write a chunk of the current snapshot's audience (a ``RecipientChunk``): contacts are
     upserted by normalised address, audience rows by (campaign, contact). Idempotent: the
@@ -111,7 +112,7 @@ async def post_recipients(
     },
 )
 def finalize_campaign(
-    session: SessionDep, _: Writer, crm_mailshot_id: int, body: FinalizeRequest
+    session: SessionDep, _: Writer, crm_mailshot_id: Id, body: FinalizeRequest
 ) -> FinalizeResult:
     """Make the snapshot the campaign's audience: rows of older snapshots are dropped,
     ``audience_count + duplicate_count`` must equal ``expected``, and the campaign is
@@ -126,7 +127,7 @@ def list_campaigns(
     limit: Limit = DEFAULT_LIMIT,
     cursor: str | None = None,
     status: Literal["receiving", "ready"] | None = None,
-    crm_mailshot_id: int | None = None,
+    crm_mailshot_id: Id | None = None,
 ) -> Page[CampaignSummary]:
     """Campaigns in id order, optionally by status or CRM mailshot."""
     rows, next_cursor = service.list_page(
@@ -140,7 +141,7 @@ def list_campaigns(
 
 
 @router.get("/campaigns/{campaign_id}")
-def get_campaign(session: SessionDep, _: Reader, campaign_id: int) -> CampaignPublic:
+def get_campaign(session: SessionDep, _: Reader, campaign_id: Id) -> CampaignPublic:
     return CampaignPublic.model_validate(service.get(session, campaign_id))
 
 
@@ -148,10 +149,10 @@ def get_campaign(session: SessionDep, _: Reader, campaign_id: int) -> CampaignPu
 def list_campaign_recipients(
     session: SessionDep,
     _: Reader,
-    campaign_id: int,
+    campaign_id: Id,
     limit: Limit = DEFAULT_LIMIT,
     cursor: str | None = None,
-    snapshot: int | None = None,
+    snapshot: Count | None = None,
 ) -> Page[RecipientPublic]:
     """A campaign's audience in contact id order, with each address's suppressed flag."""
     service.get(session, campaign_id)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
+from mailshot.apitypes import Id
 from mailshot.esp import scopes
 from mailshot.esp.api.deps import SessionDep, scoped
 from mailshot.esp.schemas.contacts import ContactCreate, ContactPublic
@@ -50,11 +51,11 @@ def upsert_contact(
 
 
 @router.get("/{contact_id}")
-def get_contact(session: SessionDep, _: Reader, contact_id: int) -> ContactPublic:
+def get_contact(session: SessionDep, _: Reader, contact_id: Id) -> ContactPublic:
     return ContactPublic.model_validate(service.get(session, contact_id))
 
 
 @router.delete("/{contact_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_contact(session: SessionDep, _: Writer, contact_id: int) -> None:
+def delete_contact(session: SessionDep, _: Writer, contact_id: Id) -> None:
     """Delete a contact; it leaves every campaign audience it was in."""
     service.delete(session, contact_id)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from mailshot.apitypes import Count, Id
 from mailshot.esp import scopes
 from mailshot.esp.api.deps import SessionDep, scoped
 from mailshot.esp.schemas.suppressed import SuppressedPage
@@ -25,8 +26,8 @@ Reader = Annotated[Principal, Depends(scoped(scopes.CAMPAIGNS_READ, "read campai
 def list_suppressed(
     session: SessionDep,
     _: Reader,
-    crm_mailshot_id: int,
-    snapshot: Annotated[int | None, Query(ge=0)] = None,
+    crm_mailshot_id: Id,
+    snapshot: Count | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_SUPPRESSED_PAGE)] = 1000,
 ) -> SuppressedPage:

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mailshot.apitypes import refuse_null
+
 __all__ = ["Role", "UserCreate", "UserPublic", "UserUpdate"]
 
 Role = Literal["admin", "marketer", "integration"]
@@ -30,6 +32,8 @@ class UserUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=255)
     role: Role | None = None
     enabled: bool | None = None
+
+    _not_null = refuse_null("name", "role", "enabled")
 
 
 class UserPublic(BaseModel):

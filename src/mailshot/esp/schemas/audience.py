@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, JsonValue
+
+from mailshot.apitypes import MAX_ID, Count
 
 RECIPIENT_COLUMNS: list[JsonValue] = [
     "seq",
@@ -37,7 +39,7 @@ class RecipientChunk(BaseModel):
         },
     )
 
-    snapshot: int = Field(ge=0)
+    snapshot: Count
     columns: list[str]
     rows: list[list[Any]]
 
@@ -63,7 +65,7 @@ def recipient_chunk_from_json(body: bytes) -> RecipientChunk:
         type(doc) is dict
         and doc.keys() == _ENVELOPE
         and type(doc["snapshot"]) is int
-        and doc["snapshot"] >= 0
+        and 0 <= doc["snapshot"] <= MAX_ID
         and type(doc["columns"]) is list
         and set(map(type, doc["columns"])) <= {str}
         and type(doc["rows"]) is list

@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mailshot.apitypes import Count
+
 
 class IntegratedCampaignPut(BaseModel):
     """Create or update the campaign of one CRM mailshot for one snapshot (sync job).
@@ -18,7 +20,7 @@ class IntegratedCampaignPut(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    snapshot: int = Field(ge=0, description="The CRM snapshot (sync job id) being sent.")
+    snapshot: Count = Field(description="The CRM snapshot (sync job id) being sent.")
     crm_mailshot_uid: UUID = Field(
         description="The CRM mailshot's uid. The campaign is bound to the uid that created "
         "it: a PUT for the same CRM mailshot id with another uid is refused "
@@ -73,9 +75,8 @@ class CampaignPublic(CampaignSummary):
 class FinalizeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    snapshot: int = Field(ge=0)
-    expected: int = Field(
-        ge=0,
+    snapshot: Count
+    expected: Count = Field(
         description="How many recipient rows the CRM sent for this snapshot (its total).",
     )
 

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mailshot.apitypes import Id
+
 
 class ContactCreate(BaseModel):
     """Create a contact, or update the one with the same (normalised) address."""
@@ -15,8 +17,8 @@ class ContactCreate(BaseModel):
     email: str = Field(min_length=3, max_length=320)
     first_name: str = Field(default="", max_length=255)
     last_name: str = Field(default="", max_length=255)
-    crm_person_id: int | None = None
-    crm_organisation_id: int | None = None
+    crm_person_id: Id | None = None
+    crm_organisation_id: Id | None = None
     opt_in: bool = True
 
 

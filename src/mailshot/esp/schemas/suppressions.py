@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mailshot.apitypes import Count32
+
 
 class SuppressionCreate(BaseModel):
     """Suppress an address. ``reason='bounced'`` without counts records one hard bounce
@@ -16,8 +18,8 @@ class SuppressionCreate(BaseModel):
 
     email: str = Field(min_length=3, max_length=320)
     reason: Literal["unsubscribed", "bounced"]
-    hard_bounces: int | None = Field(default=None, ge=0)
-    soft_bounces: int | None = Field(default=None, ge=0)
+    hard_bounces: Count32 | None = None
+    soft_bounces: Count32 | None = None
 
 
 class BounceCreate(BaseModel):

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mailshot.apitypes import MAX_ID
 from mailshot.errors import AppError, FieldProblem
 from mailshot.esp import errors
 from mailshot.esp.services import common
@@ -75,6 +76,13 @@ class ParsedChunk:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _ids_in_range(values: Sequence[Any]) -> bool:
+    """Every id given (``None`` aside) fits the databases' ids: 1 .. 2**63-1 (C speed)."""
+    ids = set(values)
+    ids.discard(None)
+    return not ids or (min(ids) >= 1 and max(ids) <= MAX_ID)
 
 
 def _check_shape(columns: list[str], n_rows: int) -> None:
@@ -153,6 +161,8 @@ def parse_chunk(columns: list[str], rows: list[list[Any]]) -> ParsedChunk:
         and _types_are(given_firsts, _STR_OR_NONE)
         and _types_are(given_lasts, _STR_OR_NONE)
         and _types_are(orgs, _INT_OR_NONE)
+        and _ids_in_range(persons)
+        and _ids_in_range(orgs)
     ):
         _raise_problems(columns, rows)
     joined = "\n".join(emails)
@@ -206,6 +216,8 @@ def _raise_problems(columns: list[str], rows: list[list[Any]]) -> None:
         problem = None
         if not _is_int(person):
             problem = ("person_id", "int_type", "person_id must be an integer")
+        elif not _ids_in_range((person,)):
+            problem = ("person_id", "id_range", f"person_id must be from 1 to {MAX_ID}")
         elif not isinstance(email, str) or not plausible_address(normalise_email(email)):
             problem = ("email", "email_invalid", f"{email!r} is not an email address")
         elif not (first is None or isinstance(first, str)) or not (
@@ -214,6 +226,8 @@ def _raise_problems(columns: list[str], rows: list[list[Any]]) -> None:
             problem = ("first_name", "string_type", "names must be strings or null")
         elif not (org is None or _is_int(org)):
             problem = ("organisation_id", "int_type", "organisation_id must be an integer")
+        elif not _ids_in_range((org,)):
+            problem = ("organisation_id", "id_range", f"organisation_id must be from 1 to {MAX_ID}")
         if problem is not None:
             problems.append(FieldProblem(f"rows.{n}.{problem[0]}", problem[1], problem[2]))
     if not problems:  # only values the column checks are stricter about (int subclasses)
