@@ -7,7 +7,6 @@ moves are checked, and a commit wakes a waiting long poll."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import threading
 import time
@@ -29,6 +28,7 @@ from mailshot.dbmodel import TYPE_ANNOTATION_MAP, IdMixin, new_metadata
 from mailshot.errors import AppError, ErrorSpec
 from mailshot.queue.columns import JobColumns, LeaseLogColumns, UnitColumns
 from tests.conftest import PG_ADMIN_URL, _pg_url
+from tests.support import aio
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 LEASE = 10.0
@@ -507,7 +507,7 @@ def test_a_commit_that_queues_a_unit_wakes_a_waiting_long_poll(
         return found, time.monotonic() - started
 
     generation = signal.generation
-    found, took = asyncio.run(scenario())
+    found, took = aio.run(scenario())
     assert found is not None and found.job.name == "late"
     assert 0.4 < took < 10, took  # woken by the commit, not by the end of the wait
     assert signal.generation > generation
@@ -519,5 +519,5 @@ def test_a_commit_that_queues_a_unit_wakes_a_waiting_long_poll(
     assert signal.generation == before
     # Nothing due: the poll ends at its time.
     started = time.monotonic()
-    assert asyncio.run(queue.long_poll(signal, attempt, 0.3)) is None
+    assert aio.run(queue.long_poll(signal, attempt, 0.3)) is None
     assert time.monotonic() - started >= 0.3

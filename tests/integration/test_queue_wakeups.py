@@ -4,11 +4,11 @@ once; a wait with nothing raised ends at its timeout."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 
 from mailshot.queue import QueueSignal
+from tests.support import aio
 
 
 def test_a_raise_from_another_thread_wakes_the_waiter() -> None:
@@ -21,7 +21,7 @@ def test_a_raise_from_another_thread_wakes_the_waiter() -> None:
         woken = await signal.wait(generation, 5)
         return woken, time.monotonic() - started
 
-    woken, took = asyncio.run(scenario())
+    woken, took = aio.run(scenario())
     assert woken and 0.15 < took < 2
 
 
@@ -30,12 +30,12 @@ def test_a_raise_before_the_wait_is_not_missed() -> None:
     generation = signal.generation
     signal.raise_()  # between reading the generation and waiting: work was queued
     started = time.monotonic()
-    assert asyncio.run(signal.wait(generation, 5)) is True
+    assert aio.run(signal.wait(generation, 5)) is True
     assert time.monotonic() - started < 0.5
 
 
 def test_a_wait_with_nothing_raised_times_out() -> None:
     signal = QueueSignal()
     started = time.monotonic()
-    assert asyncio.run(signal.wait(signal.generation, 0.2)) is False
+    assert aio.run(signal.wait(signal.generation, 0.2)) is False
     assert time.monotonic() - started >= 0.2

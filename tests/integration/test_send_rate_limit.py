@@ -4,7 +4,6 @@ the server's receive times; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -17,6 +16,7 @@ from mailshot.db import make_engine, make_sessionmaker
 from mailshot.esp.models import SendRateLimit
 from mailshot.esp.sending.ratelimit import DbRateLimiter
 from mailshot.settings import Settings
+from tests.support import aio
 from tests.support.smtpd import smtp_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,6 +82,6 @@ def test_unused_slots_are_given_back(settings: Settings) -> None:
         assert claimed is not None and after is not None
         return claimed, after
 
-    claimed, after = asyncio.run(go())
+    claimed, after = aio.run(go())
     engine.dispose()
     assert abs((claimed - after) - 9 / 50.0) < 1e-6

@@ -13,6 +13,7 @@ import pytest
 from mailshot.esp.sending.domains import DomainPolicy
 from mailshot.esp.sending.engine import SmtpSender, deliver
 from mailshot.esp.sending.outcomes import Envelope, Outcome
+from tests.support import aio
 from tests.support.sending import SENDER, by_key, envelopes, relay, run
 from tests.support.smtpd import CLOSE_AFTER, DROP, Script, free_port, smtp_server
 
@@ -211,7 +212,7 @@ def test_stop_returns_unstarted_envelopes_and_lets_transactions_finish() -> None
             return results
 
     with smtp_server(Script(data_delay=0.1)) as server:
-        results = asyncio.run(asyncio.wait_for(go(), 30))
+        results = aio.run(asyncio.wait_for(go(), 30))
     assert sorted(r.key for r in results) == list(range(40))
     sent = [r for r in results if r.outcome is Outcome.SENT]
     unstarted = [r for r in results if r.attempt_at is None]
@@ -235,7 +236,7 @@ def test_stop_after_grace_cuts_the_transaction_in_doubt() -> None:
         return [r async for r in sender.results()]
 
     with smtp_server(Script(data_delay=3)) as server:
-        results = by_key(asyncio.run(asyncio.wait_for(go(), 30)))
+        results = by_key(aio.run(asyncio.wait_for(go(), 30)))
     assert results[0].outcome is Outcome.IN_DOUBT and results[0].attempt_at is not None
     assert all(results[k].attempt_at is None for k in range(1, 5))
 
@@ -323,7 +324,7 @@ def test_deliver_with_stop_answers_every_envelope_it_read_and_reads_no_more() ->
         return results
 
     with smtp_server(Script(data_delay=0.05)) as server:
-        results = asyncio.run(asyncio.wait_for(go(), 30))
+        results = aio.run(asyncio.wait_for(go(), 30))
     assert sorted(r.key for r in results) == sorted(read)
     assert len(read) < 200  # the rest stayed in the source
     sent = {r.key for r in results if r.outcome is Outcome.SENT}

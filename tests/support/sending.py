@@ -10,6 +10,7 @@ from typing import Any
 from mailshot.esp.sending.engine import SmtpSender, deliver
 from mailshot.esp.sending.outcomes import DeliveryResult, Envelope
 from mailshot.esp.sending.relays import RelaySettings
+from tests.support import aio
 
 SENDER = "bounces+42@esp.test"
 
@@ -60,7 +61,7 @@ def run(
     async def go() -> list[DeliveryResult]:
         return [r async for r in deliver(_source(items), relays, **options)]
 
-    return asyncio.run(asyncio.wait_for(go(), 60))
+    return aio.run(asyncio.wait_for(go(), 60))
 
 
 def by_key(results: list[DeliveryResult]) -> dict[int, DeliveryResult]:

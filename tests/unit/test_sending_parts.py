@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -14,6 +13,7 @@ from mailshot.esp.sending.outcomes import Reply, enhanced_status, queue_id
 from mailshot.esp.sending.ratelimit import LocalRateLimiter
 from mailshot.esp.sending.relays import RelayBackoff, RelaySettings
 from mailshot.esp.sending.wire import wire_data
+from tests.support import aio
 
 
 @pytest.mark.parametrize(
@@ -91,4 +91,4 @@ def test_local_rate_limiter_paces_slots() -> None:
             await limiter.acquire("r", 100.0)
         return time.monotonic() - started
 
-    assert 0.19 <= asyncio.run(go()) < 0.5  # 20 intervals of 10 ms after the first
+    assert 0.19 <= aio.run(go()) < 0.5  # 20 intervals of 10 ms after the first
