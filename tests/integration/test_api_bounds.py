@@ -114,7 +114,8 @@ def test_ids_past_64_bits_in_esp_bodies_are_422(esp: TestClient) -> None:
     made = esp.put(
         "integrated-campaigns/7",
         json={"snapshot": 1, "name": "C", "subject": "S", "from_name": "F"}
-        | {"from_address": "f@example.com", "html": "<p>x</p>"},
+        | {"from_address": "f@example.com", "html": "<p>x</p>"}
+        | {"crm_mailshot_uid": "00000000-0000-4000-8000-000000000009"},
     )
     assert made.status_code in (200, 201), made.text
     columns = ["seq", "person_id", "email"]

@@ -189,7 +189,8 @@ def test_a_chunk_of_recipients_has_the_chunk_limit(small: Settings, keys: Keys) 
         made = c.put(
             "/esp/api/v1/integrated-campaigns/9",
             json={"snapshot": 1, "name": "C", "subject": "S", "from_name": "F"}
-            | {"from_address": "f@example.com", "html": "<p>x</p>"},
+            | {"from_address": "f@example.com", "html": "<p>x</p>"}
+            | {"crm_mailshot_uid": "00000000-0000-4000-8000-000000000009"},
             headers=auth,
         )
         assert made.status_code in (200, 201), made.text
