@@ -147,6 +147,12 @@ REQUEST_TOO_LARGE = define(
     "Send less in one request (split the file or the list into parts), or ask the "
     "administrator to raise the setting {setting}.",
 )
+TEXT_HAS_NUL = define(
+    "TEXT_HAS_NUL",
+    422,
+    "The request holds the NUL character (U+0000) in {where}; no text in mailshot may hold it.",
+    "Remove the NUL characters (\\u0000 in JSON, %00 in a URL or form) and send it again.",
+)
 REQUEST_HEAD_TIMEOUT = define(
     "REQUEST_HEAD_TIMEOUT",
     408,

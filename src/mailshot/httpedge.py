@@ -1,5 +1,6 @@
 """What every HTTP request meets before routing, authentication or parsing: the limit on the
-size of its body, and redirects that never carry the request's Host header.
+size of its body, the refusal of NUL characters, and redirects that never carry the request's
+Host header.
 
 :class:`BodyLimit` refuses a body larger than its route accepts with 413
 ``REQUEST_TOO_LARGE``: at once when ``Content-Length`` says so (the app is not called, no
@@ -11,6 +12,10 @@ ESP's own process is covered the same way.
 :class:`RelativeRedirects` turns a ``Location`` that points at the request's own host (as
 ``request.url_for`` and Starlette's trailing-slash redirect build it, from the Host header)
 into its path, so a forged Host never comes back in a redirect.
+
+The same middleware refuses a NUL character (U+0000) with 422 ``TEXT_HAS_NUL``, in the path,
+the query, a JSON body (``\\u0000``) or a form (``%00``): PostgreSQL cannot store it in text
+and SQLite would keep it, so both engines refuse it the same way, before any handler runs.
 """
 
 from __future__ import annotations
@@ -25,7 +30,13 @@ from starlette.datastructures import Headers
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mailshot.errors import REQUEST_TOO_LARGE, AppError, PassThrough, error_response
+from mailshot.errors import (
+    REQUEST_TOO_LARGE,
+    TEXT_HAS_NUL,
+    AppError,
+    PassThrough,
+    error_response,
+)
 
 #: Set in the scope by the outermost :class:`BodyLimit`: the ones inside let the request by.
 _LIMITED = "mailshot.body_limited"
@@ -50,6 +61,58 @@ class BodyRule:
 
 class BodyTooLarge(PassThrough):
     """Raised to the app reading a body past its limit, once the 413 has been sent."""
+
+
+class BodyRefused(BodyTooLarge):
+    """Raised to the app reading a body that holds a NUL, once the 422 has been sent."""
+
+
+class NulScanner:
+    """Finds a NUL in a body as it streams: ``\\u0000`` in JSON (an escape, that is after an
+    odd run of backslashes), ``%00`` in a form, across chunk boundaries."""
+
+    def __init__(self, marker: bytes, *, escaped: bool) -> None:
+        self.marker = marker
+        self.escaped = escaped
+        self.carry = b""
+
+    def feed(self, chunk: bytes) -> bool:
+        data = self.carry + chunk
+        keep = len(self.marker) - 1
+        at = data.find(self.marker)
+        while at != -1:
+            if not self.escaped:
+                return True
+            run = 0
+            while at - run - 1 >= 0 and data[at - run - 1] == 0x5C:  # backslashes before u
+                run += 1
+            if run % 2 == 1:
+                return True
+            at = data.find(self.marker, at + 1)
+        # Keep what a marker split by the chunk boundary needs, with its backslash run.
+        start = max(len(data) - keep, 0)
+        while self.escaped and start > 0 and data[start - 1] == 0x5C:
+            start -= 1
+        self.carry = data[start:]
+        return False
+
+
+def _nul_scanner(scope: Scope) -> NulScanner | None:
+    kind = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/json" or kind.endswith("+json"):
+        return NulScanner(b"u0000", escaped=True)
+    if kind == "application/x-www-form-urlencoded":
+        return NulScanner(b"%00", escaped=False)
+    return None
+
+
+def _nul_outside_body(scope: Scope) -> str | None:
+    if "\x00" in scope.get("path", ""):
+        return "the address"
+    query: bytes = scope.get("query_string", b"")
+    if b"%00" in query or b"\x00" in query:
+        return "the query"
+    return None
 
 
 def _size_text(limit: int) -> str:
@@ -104,20 +167,34 @@ class BodyLimit:
             _observe(scope, REQUEST_TOO_LARGE.code)
             await refusal(scope, receive, send)
             return
+        where = _nul_outside_body(scope)
+        if where is not None:
+            _observe(scope, TEXT_HAS_NUL.code)
+            await error_response(AppError(TEXT_HAS_NUL, where=where))(scope, receive, send)
+            return
+        scanner = _nul_scanner(scope)
         received = 0
         started = refused = False
 
         async def counted() -> Message:
             nonlocal received, refused
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit and not refused:
+            if message["type"] == "http.request" and not refused:
+                body = message.get("body", b"")
+                received += len(body)
+                if received > limit:
                     refused = True
                     if not started:
                         _observe(scope, REQUEST_TOO_LARGE.code)
                         await refusal(scope, receive, send)
                     raise BodyTooLarge
+                if scanner is not None and body and scanner.feed(body):
+                    refused = True
+                    if not started:
+                        _observe(scope, TEXT_HAS_NUL.code)
+                        nul = AppError(TEXT_HAS_NUL, where="the body")
+                        await error_response(nul)(scope, receive, send)
+                    raise BodyRefused
             return message
 
         async def answered(message: Message) -> None:

@@ -36,6 +36,7 @@ BAD = {
     13: "column_count",
     17: "invalid_value",
     20: "duplicate_in_file",
+    22: "encoding",  # a NUL byte (PostgreSQL failed the whole import on it)
 }
 
 
@@ -51,6 +52,7 @@ def make_csv(path: Path) -> None:
         13: b"short@example.com,Too,Few\n",
         17: b"flag@example.com,Bad,Flag,GB,perhaps\n",
         20: b" p1@example.com ,Dup,Again,GB,no\n",
+        22: b"nul@example.com,Nu\x00l,Char,GB,no\n",
     }
     while len(lines) < GOOD + len(bad) + 1:
         n = len(lines) + 1

@@ -55,6 +55,8 @@ class Lines:
             self._on_bytes(len(raw))
         if self.number == 1 and raw.startswith(_BOM):
             raw = raw[len(_BOM) :]
+        if (nul := raw.find(b"\x00")) != -1:
+            return self.number, None, f"the line holds a NUL character (at position {nul + 1})"
         try:
             return self.number, raw.decode("utf-8"), None
         except UnicodeDecodeError as exc:
