@@ -3,7 +3,7 @@
 SQLite: the migrations run once into template files, copied for each test.
 PostgreSQL (127.0.0.1:5432, database ``test`` for administration): each test run creates
 databases of its own (named after the run and the xdist worker), migrates them once, and
-empties every table before each test, so runs and tests never collide.
+empties every table (and restarts its ids) before each test, so runs and tests never collide.
 """
 
 from __future__ import annotations
@@ -75,10 +75,28 @@ def pg_databases(run_id: str) -> Iterator[dict[str, str]]:
 
 
 def _truncate_pg(url: str, metadata_tables: list[str]) -> None:
+    """Empty every table and restart the sequences that were used. ``DELETE`` with the
+    foreign-key triggers off (``session_replication_role``, as the superuser the tests
+    connect as) takes a tenth of ``TRUNCATE``'s time on tables this small; a role that may
+    not set it gets ``TRUNCATE``."""
     engine = make_unpooled_engine(url)
     with engine.begin() as conn:
-        names = ", ".join(f'"{t}"' for t in metadata_tables)
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        superuser = conn.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
+        if not superuser.scalar():
+            names = ", ".join(f'"{t}"' for t in metadata_tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            for table in metadata_tables:
+                conn.execute(text(f'DELETE FROM "{table}"'))
+            used = conn.execute(
+                text(
+                    "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) "
+                    "FROM pg_sequences WHERE last_value IS NOT NULL"
+                )
+            ).scalars()
+            for sequence in list(used):
+                conn.execute(text(f"ALTER SEQUENCE {sequence} RESTART"))
     engine.dispose()
 
 
