@@ -147,7 +147,7 @@ def test_an_esp_that_fails_a_share_of_requests_still_gets_everything_once(
     server = start_server(chunk_size=40)
     engine = crm_engine(settings)
     lists = [add_list(engine, f"f{i}", 50 + 10 * i) for i in range(4)]
-    mailshots = [(add_mailshot(engine, *lists[i % 4][:1], f"Faulty {i}"), i % 4) for i in range(20)]
+    mailshots = [(add_mailshot(engine, *lists[i % 4][:1], f"Faulty {i}"), i % 4) for i in range(12)]
     engine.dispose()
     proxy = FaultyProxy(server.url, delay=2.5).__enter__()
     faulty_proxy_factory.append(proxy)
@@ -166,9 +166,9 @@ def test_an_esp_that_fails_a_share_of_requests_still_gets_everything_once(
 def test_a_small_sync_overtakes_a_big_one(
     start_server: ServerFactory, start_worker: WorkerFactory, keys: Keys, settings: Settings
 ) -> None:
-    server = start_server(chunk_size=5000)
+    server = start_server(chunk_size=2000)
     engine = crm_engine(settings)
-    big_list, big_emails = add_list(engine, "big", 200_000)
+    big_list, big_emails = add_list(engine, "big", 80_000)
     small_list, small_emails = add_list(engine, "small", 100)
     big = add_mailshot(engine, big_list, "Big")
     small = add_mailshot(engine, small_list, "Small")
