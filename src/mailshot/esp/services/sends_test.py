@@ -50,11 +50,15 @@ def test_send(
         campaign = get_integrated(session, crm_mailshot_id)
         compiled = check_message(content_of(campaign), settings)
         known = {
-            c.email_normalised: c
-            for c in session.scalars(
-                select(Contact).where(
-                    Contact.email_normalised.in_([normalise_email(a) for a in clean])
-                )
+            row.email_normalised: row
+            for row in session.execute(
+                select(
+                    Contact.email_normalised,
+                    Contact.id,
+                    Contact.crm_person_id,
+                    Contact.first_name,
+                    Contact.last_name,
+                ).where(Contact.email_normalised.in_([normalise_email(a) for a in clean]))
             )
         }
         session.rollback()
