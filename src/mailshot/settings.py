@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         default=None, description="CRM API key the CLI uses (default: provisioned file)."
     )
+    esp_api_key: SecretStr | None = Field(
+        default=None, description="ESP API key `mailshot send` uses (default: provisioned file)."
+    )
     chunk_size: int = Field(default=20_000, ge=1, le=100_000, description="Recipients per chunk.")
     lease_seconds: float = Field(default=30.0, gt=0, description="How long a lease lasts.")
     heartbeat_seconds: float = Field(

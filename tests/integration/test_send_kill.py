@@ -54,9 +54,7 @@ def test_sigkill_at_random_moments_loses_and_doubles_no_one(settings: Settings, 
                     proc.wait(10)
                 done = drain(esp, live, send_id)
                 rows = ledger(esp, send_id)
-                received = Counter(
-                    r for r in server.recipients() if r.endswith("@" + domain)
-                )
+                received = Counter(r for r in server.recipients() if r.endswith("@" + domain))
                 states = Counter(r["state"] for r in rows)
                 assert done["state"] == "sent", done
                 assert len(rows) == 150 and len({r["email"] for r in rows}) == 150
