@@ -17,6 +17,8 @@ class Credentials(BaseModel):
     crm_integration_key: SecretStr | None = None
     esp_integration_key: SecretStr | None = None
     cli_key: SecretStr | None = None
+    #: The ESP key of ``mailshot send`` (the ESP's admin).
+    esp_cli_key: SecretStr | None = None
     admin_email: str | None = None
 
 

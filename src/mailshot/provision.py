@@ -5,9 +5,9 @@ What :func:`ensure` makes, once:
 
 - CRM: the admin user (``admin@example.com``, a generated password, argon2-hashed), the
   integration user with an ``integration`` key (the bridge's), and a CLI key for the admin;
-- ESP: the admin user (the same password, when both are made in one run) and the
-  integration user with its key;
-- ``<data_dir>/credentials.json`` (mode 0600) holding the three keys.
+- ESP: the admin user (the same password, when both are made in one run) with a CLI key
+  (``mailshot send``), and the integration user with its key;
+- ``<data_dir>/credentials.json`` (mode 0600) holding the four keys.
 
 The data folder and the SQLite files are created 0700 and 0600
 (:mod:`mailshot.private_files`).
@@ -231,9 +231,20 @@ def _ensure_esp(
     url: str, result: ProvisionResult, creds: creds_store.Credentials, password: str
 ) -> creds_store.Credentials:
     with _session(url) as session:
-        _, integ = _ensure_users(session, _ESP, result, password)
+        admin, integ = _ensure_users(session, _ESP, result, password)
         made = _ensure_integration_key(session, _ESP, creds.esp_integration_key, result, integ)
         creds.esp_integration_key = made or creds.esp_integration_key
+        made = _ensure_key(
+            session,
+            _ESP,
+            creds.esp_cli_key,
+            result,
+            label="CLI key",
+            user=admin,
+            name=CLI_KEY_NAME,
+            description="The `mailshot send` command's key, made on first run.",
+        )
+        creds.esp_cli_key = made or creds.esp_cli_key
     return creds
 
 

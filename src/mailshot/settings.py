@@ -22,6 +22,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from mailshot.esp.sending.relays import RelaySettings
+
 
 class _TomlSource(PydanticBaseSettingsSource):
     """Reads settings from the TOML file named by MAILSHOT_CONFIG, if any."""
@@ -82,6 +84,9 @@ class Settings(BaseSettings):
     )
     api_key: SecretStr | None = Field(
         default=None, description="CRM API key the CLI uses (default: provisioned file)."
+    )
+    esp_api_key: SecretStr | None = Field(
+        default=None, description="ESP API key `mailshot send` uses (default: provisioned file)."
     )
     chunk_size: int = Field(default=20_000, ge=1, le=100_000, description="Recipients per chunk.")
     lease_seconds: float = Field(default=30.0, gt=0, description="How long a lease lasts.")
@@ -183,6 +188,79 @@ class Settings(BaseSettings):
         ge=1,
         description="Connections and requests at once; past this, new requests get 503.",
     )
+    # ---- sending (the ESP; see mailshot.esp.sending.config) ------------------------------
+    smtp_relays: list[RelaySettings] = Field(
+        default_factory=list,
+        description="The SMTP relays sends go out through (JSON in the environment, a list "
+        "of tables in TOML); none: the embedded Outbox capture server.",
+    )
+    outbox_smtp_host: str = Field(
+        default="127.0.0.1", description="Address the Outbox capture server listens on."
+    )
+    outbox_smtp_port: int = Field(
+        default=2525,
+        ge=0,
+        le=65535,
+        description="Port of the Outbox capture server (0 picks a free one); with no relay "
+        "configured, sends go there.",
+    )
+    public_esp_url: str | None = Field(
+        default=None,
+        description="The ESP's address as recipients reach it (tracking links, unsubscribe); "
+        "default: the ESP's own URL.",
+    )
+    bounce_domain: str | None = Field(
+        default=None,
+        description="Domain of the VERP Return-Path (bounces); default: the public URL's host.",
+    )
+    message_id_domain: str | None = Field(
+        default=None, description="Domain of the Message-IDs; default: the bounce domain."
+    )
+    sending_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs tracking tokens, VERP addresses and Message-IDs (default: made on "
+        "first use in <data_dir>/sending-secret).",
+    )
+    dkim_domain: str | None = Field(default=None, description="DKIM signing domain (d=).")
+    dkim_selector: str | None = Field(default=None, description="DKIM selector (s=).")
+    dkim_private_key_file: Path | None = Field(
+        default=None, description="PEM file of the DKIM private key."
+    )
+    dkim_algorithm: str = Field(default="rsa-sha256", description="rsa-sha256 or ed25519-sha256.")
+    dkim_required: bool = Field(
+        default=False, description="Refuse to send when no DKIM key is configured."
+    )
+    send_batch_size: int = Field(
+        default=1000, ge=1, le=100_000, description="Recipients per leased unit of a send."
+    )
+    send_window: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Recipients a send worker marks 'sending' at once before their data goes "
+        "out (at most this many, twice, can end in doubt when a worker dies).",
+    )
+    send_retry_initial_seconds: float = Field(
+        default=60.0, gt=0, description="First wait before a deferred recipient is retried."
+    )
+    send_retry_max_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest wait between retries of a deferred recipient."
+    )
+    send_give_up_seconds: float = Field(
+        default=3 * 86400.0,
+        gt=0,
+        description="A recipient still deferred this long after its first attempt fails.",
+    )
+    send_workers: int = Field(
+        default=1, ge=0, le=64, description="Send workers `serve` runs in the background."
+    )
+
+    @field_validator("dkim_algorithm")
+    @classmethod
+    def _dkim_algorithm(cls, v: str) -> str:
+        if v not in ("rsa-sha256", "ed25519-sha256"):
+            raise ValueError("dkim_algorithm must be rsa-sha256 or ed25519-sha256")
+        return v
 
     @field_validator("log_level")
     @classmethod

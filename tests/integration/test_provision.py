@@ -25,6 +25,7 @@ EVERYTHING = {
     "ESP admin user",
     "ESP integration user",
     "ESP integration key",
+    "ESP CLI key",
 }
 
 
@@ -68,7 +69,7 @@ def test_first_run_creates_everything_and_a_second_run_nothing(settings: Setting
         ("admin@example.com", "admin"),
         ("integration@mailshot.local", "integration"),
     ]
-    assert len(crm["keys"]) == 2 and len(esp["keys"]) == 1
+    assert len(crm["keys"]) == 2 and len(esp["keys"]) == 2
 
     second = provision.ensure(settings)
     assert second.already_provisioned
@@ -114,7 +115,12 @@ def test_a_lost_credentials_file_gets_new_keys_but_no_new_users(
     settings.credentials_file.unlink()
 
     healed = provision.ensure(settings)
-    assert set(healed.created) == {"CRM integration key", "CRM CLI key", "ESP integration key"}
+    assert set(healed.created) == {
+        "CRM integration key",
+        "CRM CLI key",
+        "ESP integration key",
+        "ESP CLI key",
+    }
     assert healed.admin_password is None
     assert [s["users"] for s in _state(settings)] == users_before
     creds = credentials.load(settings.credentials_file)

@@ -47,6 +47,9 @@ def resolve_key(settings: Settings) -> str:
 class CrmApi:
     """Typed calls to the CRM API; ``client.base_url`` ends with ``/api/v1/``."""
 
+    #: The error of a server that cannot be reached.
+    unreachable = CLI_CRM_UNREACHABLE
+
     def __init__(self, client: httpx.Client) -> None:
         self.client = client
 
@@ -59,9 +62,7 @@ class CrmApi:
             resp = self.client.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             reason = type(exc).__name__ if not str(exc) else str(exc)
-            raise AppError(
-                CLI_CRM_UNREACHABLE, url=str(self.client.base_url), reason=reason
-            ) from exc
+            raise AppError(self.unreachable, url=str(self.client.base_url), reason=reason) from exc
         try:
             body = orjson.loads(resp.content) if resp.content else None
         except orjson.JSONDecodeError:

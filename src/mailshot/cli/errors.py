@@ -84,3 +84,32 @@ SERVER_CANNOT_LISTEN = define(
     "(or MAILSHOT_PORT).",
     part=PART,
 )
+CLI_NO_ESP_KEY = define(
+    "CLI_NO_ESP_KEY",
+    401,
+    "The command line has no ESP API key.",
+    "Run `mailshot serve` once (it saves a key in {path}), or set MAILSHOT_ESP_API_KEY to "
+    "an ESP key with the scope sends:write.",
+    part=PART,
+)
+CLI_SEND_ESP_UNREACHABLE = define(
+    "CLI_SEND_ESP_UNREACHABLE",
+    503,
+    "Cannot reach the ESP at {url} ({reason}).",
+    "Start it with `mailshot serve`, or point MAILSHOT_ESP_URL (or --esp-url) at it.",
+    part=PART,
+)
+CLI_CAMPAIGN_NOT_FOUND = define(
+    "CLI_CAMPAIGN_NOT_FOUND",
+    404,
+    "There is no ESP campaign named or numbered '{ref}'.",
+    "Give the CRM mailshot's id, or the campaign's exact name (`mailshot sync` it first).",
+    part=PART,
+)
+CLI_SEND_TIMEOUT = define(
+    "CLI_SEND_TIMEOUT",
+    504,
+    "Send {send_id} is still {state} after {seconds} s.",
+    "It carries on in the background: run `mailshot send` again with --wait to follow it.",
+    part=PART,
+)

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from mailshot.cli import admin, doctor, importing, keys, serving, syncing
+from mailshot.cli import admin, doctor, importing, keys, sending, serving, syncing
 
 app = typer.Typer(
     name="mailshot",
@@ -48,6 +48,8 @@ app.command("serve")(serving.serve)
 app.command("worker")(serving.worker)
 app.command("sync")(syncing.sync)
 app.command("queue")(syncing.queue)
+app.command("send")(sending.send)
+app.command("send-worker")(sending.send_worker)
 app.command("doctor")(doctor.doctor)
 app.command("migrate")(admin.migrate)
 app.command("provision")(admin.provision_command)

@@ -77,6 +77,7 @@ class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.pool: Pool | None = None
+        self.send_pool: Pool | None = None
         self._exiting = False
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
@@ -93,6 +94,9 @@ class _Server(uvicorn.Server):
             if self.pool is not None:
                 self.pool.stop(DRAIN_SECONDS)
                 self.pool = None
+            if self.send_pool is not None:
+                self.send_pool.stop(DRAIN_SECONDS)
+                self.send_pool = None
         finally:
             self.should_exit = True
 
@@ -171,6 +175,23 @@ def _banner(
     console.print("\nPress Ctrl-C to stop.\n")
 
 
+def _start_send_workers(settings: Settings) -> Pool | None:
+    """The send workers of ``serve``: they deliver sends through the relays of the
+    settings, or to the Outbox capture server when none is configured."""
+    from mailshot.esp.sending.config import effective_relays
+    from mailshot.esp.sending.pool import SendWorkerPool
+
+    try:
+        pool = SendWorkerPool(settings, settings.send_workers)
+        pool.start()
+    except Exception:
+        log.exception("the send workers could not start")
+        return None
+    relays = ", ".join(f"{r.name} {r.host}:{r.port}" for r in effective_relays(settings))
+    console.print(f"  Sending: {settings.send_workers} send worker(s), through {shown(relays)}")
+    return pool
+
+
 def run_server(
     settings: Settings,
     result: ProvisionResult,
@@ -224,6 +245,8 @@ def run_server(
             except (Exception, typer.Exit):
                 log.exception("the embedded bridge workers could not start")
                 running = 0
+        if live.send_workers:
+            server.send_pool = _start_send_workers(live)
         runtime_tuning.freeze_gc()  # everything is loaded: freeze it, collect less often
         _banner(live, result, demo_result, running, esp.pid if esp is not None else None)
 
@@ -241,6 +264,8 @@ def run_server(
         watcher.join(timeout=DRAIN_SECONDS)
         if server.pool is not None:
             server.pool.stop(DRAIN_SECONDS)
+        if server.send_pool is not None:
+            server.send_pool.stop(DRAIN_SECONDS)
         if esp is not None:  # after the workers: they finish their units against it
             esp.stop()
     console.print("mailshot stopped.")

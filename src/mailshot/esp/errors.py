@@ -158,6 +158,143 @@ RECIPIENTS_TOO_MANY_ROWS = define(
     PART,
 )
 
+# ---- sends ---------------------------------------------------------------------------
+SEND_AUDIENCE_NOT_FINAL = define(
+    "SEND_AUDIENCE_NOT_FINAL",
+    409,
+    "The audience of campaign {campaign_id} is not finalised (it is {status}): a send "
+    "starts only from a finalised audience.",
+    "Wait for the CRM's synchronisation of the mailshot to complete, then send again.",
+    PART,
+)
+SEND_NOTHING_TO_SEND = define(
+    "SEND_NOTHING_TO_SEND",
+    422,
+    "Campaign {campaign_id} has nobody to send to: {audience} in the audience, "
+    "{suppressed} of them suppressed.",
+    "Add people to the mailshot's audience in the CRM and synchronise it again.",
+    PART,
+)
+SEND_CAMPAIGN_ENDED = define(
+    "SEND_CAMPAIGN_ENDED",
+    422,
+    "Campaign {campaign_id} ended on {end_date}: it does not send after its end date{when}.",
+    "Move the mailshot's end date in the CRM and synchronise again, or send earlier.",
+    PART,
+)
+SEND_TEMPLATE_INVALID = define(
+    "SEND_TEMPLATE_INVALID",
+    422,
+    "The campaign's {where} cannot be rendered: {problem}",
+    "Correct the {field} of the mailshot in the CRM (details list every problem) and "
+    "synchronise again.",
+    PART,
+)
+SEND_SENDER_INVALID = define(
+    "SEND_SENDER_INVALID",
+    422,
+    "The campaign's message cannot be built: {reason}",
+    "Correct the mailshot's sender or reply-to address in the CRM, or the ESP's "
+    "MAILSHOT_BOUNCE_DOMAIN / MAILSHOT_PUBLIC_ESP_URL settings.",
+    PART,
+)
+SEND_DKIM_KEY_MISSING = define(
+    "SEND_DKIM_KEY_MISSING",
+    422,
+    "DKIM signing is required (MAILSHOT_DKIM_REQUIRED) but no DKIM key is configured.",
+    "Set MAILSHOT_DKIM_DOMAIN, MAILSHOT_DKIM_SELECTOR and MAILSHOT_DKIM_PRIVATE_KEY_FILE "
+    "(a PEM file), or set MAILSHOT_DKIM_REQUIRED=false.",
+    PART,
+)
+SEND_DKIM_KEY_INVALID = define(
+    "SEND_DKIM_KEY_INVALID",
+    422,
+    "The DKIM key cannot sign: {reason}",
+    "Check MAILSHOT_DKIM_PRIVATE_KEY_FILE (a readable PEM key for MAILSHOT_DKIM_ALGORITHM) "
+    "and the selector and domain.",
+    PART,
+)
+SEND_ALREADY_EXISTS = define(
+    "SEND_ALREADY_EXISTS",
+    409,
+    "Campaign {campaign_id} already has send {send_id} ({state}): a campaign is sent once.",
+    "Follow that send (GET /sends/{send_id}); to send again, make a new mailshot in the CRM.",
+    PART,
+)
+SEND_NOT_FOUND = define(
+    "SEND_NOT_FOUND",
+    404,
+    "There is no send {what}.",
+    "Start one with POST /integrated-campaigns/{{crm_mailshot_id}}/send.",
+    PART,
+)
+SEND_STATE_FORBIDS = define(
+    "SEND_STATE_FORBIDS",
+    409,
+    "Send {send_id} is {state}: it cannot be {action}.",
+    "{fix}",
+    PART,
+)
+SEND_NOTHING_IN_DOUBT = define(
+    "SEND_NOTHING_IN_DOUBT",
+    409,
+    "Send {send_id} has no recipient in doubt: there is nothing to resend.",
+    "Nothing to do; GET /sends/{send_id} shows its counts.",
+    PART,
+)
+SEND_TIME_INVALID = define(
+    "SEND_TIME_INVALID",
+    422,
+    "The send time {at} is not usable: {reason}",
+    "Give a time with its timezone (2026-01-31T09:00:00Z), or none to send now.",
+    PART,
+)
+SEND_TEST_ADDRESSES = define(
+    "SEND_TEST_ADDRESSES",
+    422,
+    "A test send goes to 1 to {max} addresses; {count} were given.",
+    "Name at most {max} addresses.",
+    PART,
+)
+SEND_LEASE_LOST = define(
+    "SEND_LEASE_LOST",
+    409,
+    "The lease of send unit {unit_id} was lost: it expired and another worker took it over.",
+    "Nothing to repair: the other worker carries on, and this one's recipients still "
+    "sending are in doubt.",
+    PART,
+)
+SEND_ENDED = define(
+    "SEND_ENDED",
+    409,
+    "Send {job_id} has ended ({state}).",
+    "Nothing to repair: its work is over.",
+    PART,
+)
+SEND_WRONG_UNIT_KIND = define(
+    "SEND_WRONG_UNIT_KIND",
+    409,
+    "Send unit {unit_id} is a {kind} unit, not a {expected} unit.",
+    "Use the unit as its kind says.",
+    PART,
+)
+SEND_UNIT_KILLS_WORKERS = define(
+    "SEND_UNIT_KILLS_WORKERS",
+    500,
+    "The send stopped: its {step} was taken over {takeovers} times (each time the worker "
+    "holding it stopped answering).",
+    "Look at the send workers' logs for a crash on this batch; its recipients still "
+    "'sending' are in doubt, the others cancelled.",
+    PART,
+)
+SEND_RETRIES_EXHAUSTED = define(
+    "SEND_RETRIES_EXHAUSTED",
+    500,
+    "The send's {step} failed {attempts} times; the last error was {last_code}: {last_message}",
+    "Fix the cause named in the last error; the recipients left are cancelled.",
+    PART,
+)
+
 # ---- contacts and suppressions -----------------------------------------------------------
 EMAIL_INVALID = define(
     "ESP_EMAIL_INVALID",

@@ -9,14 +9,18 @@ from __future__ import annotations
 CAMPAIGNS_READ = "campaigns:read"
 #: Create and update integrated campaigns, contacts and audiences: the bridge's scope.
 CAMPAIGNS_WRITE = "campaigns:write"
+#: Read sends, their counts and ledgers.
+SENDS_READ = "sends:read"
+#: Start, schedule, pause, resume and cancel sends, and test sends.
+SENDS_WRITE = "sends:write"
 INTEGRATION = "integration"
 #: Read ``/metrics`` (Prometheus): a monitoring system's scope.
 METRICS = "metrics"
 ADMIN = "admin"
 
-ALL_SCOPES = (CAMPAIGNS_READ, CAMPAIGNS_WRITE, INTEGRATION, METRICS, ADMIN)
+ALL_SCOPES = (CAMPAIGNS_READ, CAMPAIGNS_WRITE, SENDS_READ, SENDS_WRITE, INTEGRATION, METRICS, ADMIN)
 ROLE_SCOPES = {
-    "admin": [ADMIN, CAMPAIGNS_READ, CAMPAIGNS_WRITE, INTEGRATION],
-    "marketer": [CAMPAIGNS_READ],
-    "integration": [CAMPAIGNS_READ, CAMPAIGNS_WRITE, INTEGRATION],
+    "admin": [ADMIN, CAMPAIGNS_READ, CAMPAIGNS_WRITE, SENDS_READ, SENDS_WRITE, INTEGRATION],
+    "marketer": [CAMPAIGNS_READ, SENDS_READ, SENDS_WRITE],
+    "integration": [CAMPAIGNS_READ, CAMPAIGNS_WRITE, SENDS_READ, INTEGRATION],
 }

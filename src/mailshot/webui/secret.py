@@ -17,15 +17,16 @@ from pathlib import Path
 FILE_NAME = "session-secret"
 
 
-def load_or_create(data_dir: Path) -> str:
-    """Return the installation's session secret, creating it (mode 0600) if it is missing."""
-    path = data_dir / FILE_NAME
+def load_or_create(data_dir: Path, name: str = FILE_NAME) -> str:
+    """Return the installation's secret kept in ``name`` (default: the session secret),
+    creating it (mode 0600) if it is missing."""
+    path = data_dir / name
     if path.is_file():
         value = path.read_text().strip()
         if value:
             return value
     data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = data_dir / f".{FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}"
+    tmp = data_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(secrets.token_urlsafe(32) + "\n")

@@ -10,6 +10,7 @@ from mailshot.esp.api import (
     contacts,
     integration,
     limits,
+    sends,
     suppressed,
     suppressions,
 )
@@ -17,6 +18,15 @@ from mailshot.esp.api import (
 
 def build_router() -> APIRouter:
     router = APIRouter()
-    for module in (limits, campaigns, suppressed, contacts, suppressions, integration, access):
+    for module in (
+        limits,
+        campaigns,
+        sends,
+        suppressed,
+        contacts,
+        suppressions,
+        integration,
+        access,
+    ):
         router.include_router(module.router)
     return router

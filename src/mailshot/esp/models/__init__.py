@@ -17,6 +17,7 @@ from mailshot.esp.models.campaigns import (
 )
 from mailshot.esp.models.integration import IntegrationState, IntegrationWorker
 from mailshot.esp.models.ratelimits import SendRateLimit
+from mailshot.esp.models.sends import Send, SendLeaseLog, SendLink, SendRecipient, SendUnit
 
 __all__ = [
     "Base",
@@ -31,6 +32,11 @@ __all__ = [
     "EspWebSession",
     "IntegrationState",
     "IntegrationWorker",
+    "Send",
+    "SendLeaseLog",
+    "SendLink",
     "SendRateLimit",
+    "SendRecipient",
+    "SendUnit",
     "Suppression",
 ]

@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 1c8e66cc5309
+Revision ID: 547340ee59e9
 Revises:
-Create Date: 2026-12-04 05:14:33.250908
+Create Date: 2026-12-04 18:28:19.909451
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.db
 
-revision: str = "1c8e66cc5309"
+revision: str = "547340ee59e9"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -282,6 +282,61 @@ def upgrade() -> None:
         batch_op.create_index("ix_campaign_recipients_contact_id", ["contact_id"], unique=False)
 
     op.create_table(
+        "sends",
+        sa.Column(
+            "campaign_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("snapshot", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("state", sa.String(length=20), nullable=False),
+        sa.Column("scheduled_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("requested_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("requested_by", sa.String(length=255), nullable=True),
+        sa.Column("paused_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("subject", sa.String(length=255), nullable=False),
+        sa.Column("from_name", sa.String(length=255), nullable=False),
+        sa.Column("from_address", sa.String(length=320), nullable=False),
+        sa.Column("reply_to", sa.String(length=320), nullable=True),
+        sa.Column("html", sa.Text(), nullable=True),
+        sa.Column("text", sa.Text(), nullable=True),
+        sa.Column("list_name", sa.String(length=255), nullable=False),
+        sa.Column("total", sa.Integer(), nullable=False),
+        sa.Column("pending_count", sa.Integer(), nullable=False),
+        sa.Column("sending_count", sa.Integer(), nullable=False),
+        sa.Column("sent_count", sa.Integer(), nullable=False),
+        sa.Column("deferred_count", sa.Integer(), nullable=False),
+        sa.Column("failed_count", sa.Integer(), nullable=False),
+        sa.Column("suppressed_count", sa.Integer(), nullable=False),
+        sa.Column("in_doubt_count", sa.Integer(), nullable=False),
+        sa.Column("cancelled_count", sa.Integer(), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("started_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("units_leased", sa.Integer(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("takeovers", sa.Integer(), nullable=False),
+        sa.Column("last_error_code", sa.String(length=64), nullable=True),
+        sa.Column("last_error_message", sa.Text(), nullable=True),
+        sa.Column("last_error_fix", sa.Text(), nullable=True),
+        sa.Column("next_retry_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaigns.id"],
+            name=op.f("fk_sends_campaign_id_campaigns"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sends")),
+        sa.UniqueConstraint("campaign_id", name=op.f("uq_sends_campaign_id")),
+        sqlite_autoincrement=True,
+    )
+    with op.batch_alter_table("sends", schema=None) as batch_op:
+        batch_op.create_index("ix_sends_state", ["state"], unique=False)
+
+    op.create_table(
         "web_sessions",
         sa.Column(
             "id",
@@ -311,16 +366,145 @@ def upgrade() -> None:
         batch_op.create_index("ix_web_sessions_expires_at", ["expires_at"], unique=False)
         batch_op.create_index("ix_web_sessions_user_id", ["user_id"], unique=False)
 
+    op.create_table(
+        "send_lease_log",
+        sa.Column("job_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("unit_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("lease_token", sa.String(length=64), nullable=False),
+        sa.Column("worker_id", sa.String(length=255), nullable=False),
+        sa.Column("leased_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=True),
+        sa.Column("ended_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["job_id"],
+            ["sends.id"],
+            name=op.f("fk_send_lease_log_job_id_sends"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_send_lease_log")),
+        sqlite_autoincrement=True,
+    )
+    with op.batch_alter_table("send_lease_log", schema=None) as batch_op:
+        batch_op.create_index("ix_send_lease_log_job_id", ["job_id"], unique=False)
+        batch_op.create_index("ix_send_lease_log_unit_id", ["unit_id", "lease_token"], unique=False)
+
+    op.create_table(
+        "send_links",
+        sa.Column("send_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("link_index", sa.Integer(), nullable=False),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["send_id"], ["sends.id"], name=op.f("fk_send_links_send_id_sends"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("send_id", "link_index", name=op.f("pk_send_links")),
+    )
+    op.create_table(
+        "send_recipients",
+        sa.Column("send_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "contact_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "crm_person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("attempts", sa.SmallInteger(), nullable=False),
+        sa.Column("first_attempt_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_attempt_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("reply_code", sa.SmallInteger(), nullable=True),
+        sa.Column("enhanced_status", sa.String(length=16), nullable=True),
+        sa.Column("reply_text", sa.Text(), nullable=True),
+        sa.Column("queue_id", sa.String(length=100), nullable=True),
+        sa.Column("relay", sa.String(length=100), nullable=True),
+        sa.Column("changed_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["send_id"],
+            ["sends.id"],
+            name=op.f("fk_send_recipients_send_id_sends"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_send_recipients")),
+        sqlite_autoincrement=True,
+    )
+    with op.batch_alter_table("send_recipients", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_send_recipients_send_state", ["send_id", "state", "id"], unique=False
+        )
+
+    op.create_table(
+        "send_units",
+        sa.Column("job_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("first_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("last_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("available_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_token", sa.String(length=64), nullable=True),
+        sa.Column("lease_owner", sa.String(length=255), nullable=True),
+        sa.Column("lease_expires_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("takeovers", sa.Integer(), nullable=False),
+        sa.Column("last_error_code", sa.String(length=64), nullable=True),
+        sa.Column("last_error_message", sa.Text(), nullable=True),
+        sa.Column("done_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["job_id"], ["sends.id"], name=op.f("fk_send_units_job_id_sends"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_send_units")),
+        sqlite_autoincrement=True,
+    )
+    with op.batch_alter_table("send_units", schema=None) as batch_op:
+        batch_op.create_index("ix_send_units_job_id", ["job_id"], unique=False)
+        batch_op.create_index("ix_send_units_state", ["state", "available_at"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("send_units", schema=None) as batch_op:
+        batch_op.drop_index("ix_send_units_state")
+        batch_op.drop_index("ix_send_units_job_id")
+
+    op.drop_table("send_units")
+    with op.batch_alter_table("send_recipients", schema=None) as batch_op:
+        batch_op.drop_index("ix_send_recipients_send_state")
+
+    op.drop_table("send_recipients")
+    op.drop_table("send_links")
+    with op.batch_alter_table("send_lease_log", schema=None) as batch_op:
+        batch_op.drop_index("ix_send_lease_log_unit_id")
+        batch_op.drop_index("ix_send_lease_log_job_id")
+
+    op.drop_table("send_lease_log")
     with op.batch_alter_table("web_sessions", schema=None) as batch_op:
         batch_op.drop_index("ix_web_sessions_user_id")
         batch_op.drop_index("ix_web_sessions_expires_at")
 
     op.drop_table("web_sessions")
+    with op.batch_alter_table("sends", schema=None) as batch_op:
+        batch_op.drop_index("ix_sends_state")
+
+    op.drop_table("sends")
     with op.batch_alter_table("campaign_recipients", schema=None) as batch_op:
         batch_op.drop_index("ix_campaign_recipients_contact_id")
 
