@@ -183,6 +183,36 @@ class Settings(BaseSettings):
         ge=1,
         description="Connections and requests at once; past this, new requests get 503.",
     )
+    # ---- the Outbox: the SMTP capture server sends go to when no relay is configured ----
+    outbox_smtp_host: str = Field(
+        default="127.0.0.1", description="Address the Outbox's SMTP capture server listens on."
+    )
+    outbox_smtp_port: int = Field(
+        default=2525,
+        ge=0,
+        le=65535,
+        description="Port the Outbox's SMTP capture server listens on (0 picks a free one).",
+    )
+    outbox_keep_messages: int = Field(
+        default=10_000, ge=1, description="Messages the Outbox keeps; older ones are deleted."
+    )
+    outbox_keep_bytes: int = Field(
+        default=256 * 2**20,
+        ge=1024,
+        description="Bytes of messages the Outbox keeps; older messages are deleted.",
+    )
+    outbox_max_message_bytes: int = Field(
+        default=10 * 2**20, ge=1024, description="Largest message the Outbox accepts (552 past)."
+    )
+    outbox_max_recipients: int = Field(
+        default=1000, ge=1, description="Recipients of one message the Outbox accepts (452 past)."
+    )
+    outbox_max_connections: int = Field(
+        default=20,
+        ge=1,
+        description="SMTP connections the Outbox serves at once (421 past); with the largest "
+        "message size this bounds its memory.",
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -220,6 +250,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "heartbeat_seconds must be shorter than lease_seconds, "
                 "or leases expire while their worker is alive"
+            )
+        if self.outbox_keep_bytes < self.outbox_max_message_bytes:
+            raise ValueError(
+                "outbox_keep_bytes must be at least outbox_max_message_bytes, "
+                "or the Outbox would delete a message as soon as it keeps it"
             )
         return self
 

@@ -84,3 +84,11 @@ SERVER_CANNOT_LISTEN = define(
     "(or MAILSHOT_PORT).",
     part=PART,
 )
+OUTBOX_CANNOT_LISTEN = define(
+    "OUTBOX_CANNOT_LISTEN",
+    503,
+    "The Outbox's SMTP server could not listen on {address}: {reason}",
+    "Another program may be using that port: stop it, or choose another with "
+    "MAILSHOT_OUTBOX_SMTP_PORT (0 picks a free one); or configure an SMTP relay.",
+    part=PART,
+)
