@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
@@ -137,8 +138,39 @@ class OutboxServer:
         return f"{self.host}:{self.port}"
 
     def start(self) -> None:
-        """Listen; raise ``OSError`` when the address cannot be bound."""
-        loop = asyncio.new_event_loop()
+        """Listen (on the server's own thread and loop); raise ``OSError`` when the
+        address cannot be bound."""
+        ready = threading.Event()
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                server = loop.run_until_complete(
+                    loop.create_server(self._factory(loop), self.host, self.port)
+                )
+            except BaseException as exc:
+                failed.append(exc)
+                loop.close()
+                ready.set()
+                return
+            self.port = int(server.sockets[0].getsockname()[1])
+            self._loop, self._server = loop, server
+            ready.set()
+            loop.run_forever()
+
+        self.writer.start()  # before the first message can arrive
+        self._thread = threading.Thread(target=run, name="mailshot-outbox-smtp", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failed:
+            self._thread = None
+            self.writer.stop()
+            self._engine.dispose()
+            raise failed[0]
+
+    def _factory(self, loop: asyncio.AbstractEventLoop) -> Callable[[], _OutboxSMTP]:
         handler = _Handler(self)
 
         def factory() -> _OutboxSMTP:
@@ -153,19 +185,7 @@ class OutboxServer:
                 loop=loop,
             )
 
-        try:
-            server = loop.run_until_complete(loop.create_server(factory, self.host, self.port))
-        except BaseException:
-            loop.close()
-            self._engine.dispose()
-            raise
-        self.port = int(server.sockets[0].getsockname()[1])
-        self._loop, self._server = loop, server
-        self.writer.start()
-        self._thread = threading.Thread(
-            target=loop.run_forever, name="mailshot-outbox-smtp", daemon=True
-        )
-        self._thread.start()
+        return factory
 
     def stop(self, timeout: float = 10.0) -> None:
         loop, thread = self._loop, self._thread
