@@ -32,7 +32,11 @@ class BatchWriter:
         self._sessions = sessions
         self._keep = keep
         self._queue: queue.Queue[tuple[Incoming, Done] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="mailshot-outbox-writer")
+        # A daemon: a message not yet committed was never answered 250, so a process that
+        # exits without stop() loses nothing it acknowledged (and never hangs on it).
+        self._thread = threading.Thread(
+            target=self._run, name="mailshot-outbox-writer", daemon=True
+        )
         self.batches = 0  # committed so far (for diagnosis and the tests)
 
     def start(self) -> None:

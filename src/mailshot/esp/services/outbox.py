@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailshot.errors import NOT_FOUND, AppError
@@ -20,6 +21,31 @@ from mailshot.paging import decode_cursor, encode_cursor
 
 #: Oldest messages looked at per statement while choosing what retention deletes.
 PRUNE_SCAN = 1000
+
+# The batch's statements, built once (Core, executemany: no ORM bookkeeping per row).
+_MESSAGES = cast(Table, OutboxMessage.__table__)
+_INSERT_MESSAGES = insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True)
+_INSERT_SOURCES = insert(cast(Table, OutboxSource.__table__))
+_ADD_TOTALS: dict[str, Any] = {}
+
+
+def _add_totals(session: Session) -> Any:
+    """``INSERT ... ON CONFLICT DO UPDATE`` of the totals row for the session's dialect."""
+    name = session.get_bind().dialect.name
+    if name not in _ADD_TOTALS:
+        t = OutboxTotals.__table__.c
+        add = upsert(session, OutboxTotals.__table__).values(
+            id=1, messages=bindparam("n"), bytes=bindparam("b"), deleted=0
+        )
+        add = add.on_conflict_do_update(
+            index_elements=[t.id],
+            set_={
+                "messages": t.messages + add.excluded.messages,
+                "bytes": t.bytes + add.excluded.bytes,
+            },
+        )
+        _ADD_TOTALS[name] = add.returning(t.messages, t.bytes)
+    return _ADD_TOTALS[name]
 
 
 @dataclass(frozen=True)
@@ -68,22 +94,13 @@ def store(session: Session, batch: Sequence[Incoming], keep: Retention) -> list[
                 "size": len(m.raw),
             }
         )
-    statement = insert(OutboxMessage).returning(OutboxMessage.id, sort_by_parameter_order=True)
-    ids = list(session.scalars(statement, rows))
-    session.execute(
-        insert(OutboxSource),
-        [{"message_id": i, "raw": m.raw} for i, m in zip(ids, batch, strict=True)],
+    conn = session.connection()
+    ids = list(conn.execute(_INSERT_MESSAGES, rows).scalars())
+    conn.execute(
+        _INSERT_SOURCES, [{"message_id": i, "raw": m.raw} for i, m in zip(ids, batch, strict=True)]
     )
     added = sum(len(m.raw) for m in batch)
-    add = upsert(session, OutboxTotals).values(id=1, messages=len(batch), bytes=added, deleted=0)
-    add = add.on_conflict_do_update(
-        index_elements=[OutboxTotals.id],
-        set_={
-            "messages": OutboxTotals.messages + len(batch),
-            "bytes": OutboxTotals.bytes + added,
-        },
-    )
-    kept = session.execute(add.returning(OutboxTotals.messages, OutboxTotals.bytes)).one()
+    kept = conn.execute(_add_totals(session), {"n": len(batch), "b": added}).one()
     if kept.messages > keep.messages or kept.bytes > keep.bytes:
         _prune(session, kept.messages - keep.messages, kept.bytes - keep.bytes)
     session.commit()
