@@ -132,6 +132,7 @@ def installation(db: str, **extra: Any) -> Iterator[Install]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILSHOT_")}
     env["MAILSHOT_CONFIG"] = str(folder / "none.toml")
     env["MAILSHOT_LOG_LEVEL"] = "WARNING"
+    env["MAILSHOT_OUTBOX_SMTP_PORT"] = "0"  # serve's Outbox never collides with port 2525
     for key, value in values.items():
         env[f"MAILSHOT_{key.upper()}"] = str(value)
     inst = Install(db=db, folder=folder, settings=settings, env=env, pg_names=pg_names)

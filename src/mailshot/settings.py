@@ -255,6 +255,27 @@ class Settings(BaseSettings):
         default=1, ge=0, le=64, description="Send workers `serve` runs in the background."
     )
 
+    outbox_keep_messages: int = Field(
+        default=10_000, ge=1, description="Messages the Outbox keeps; older ones are deleted."
+    )
+    outbox_keep_bytes: int = Field(
+        default=256 * 2**20,
+        ge=1024,
+        description="Bytes of messages the Outbox keeps; older messages are deleted.",
+    )
+    outbox_max_message_bytes: int = Field(
+        default=10 * 2**20, ge=1024, description="Largest message the Outbox accepts (552 past)."
+    )
+    outbox_max_recipients: int = Field(
+        default=1000, ge=1, description="Recipients of one message the Outbox accepts (452 past)."
+    )
+    outbox_max_connections: int = Field(
+        default=20,
+        ge=1,
+        description="SMTP connections the Outbox serves at once (421 past); with the largest "
+        "message size this bounds its memory.",
+    )
+
     @field_validator("dkim_algorithm")
     @classmethod
     def _dkim_algorithm(cls, v: str) -> str:
@@ -298,6 +319,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "heartbeat_seconds must be shorter than lease_seconds, "
                 "or leases expire while their worker is alive"
+            )
+        if self.outbox_keep_bytes < self.outbox_max_message_bytes:
+            raise ValueError(
+                "outbox_keep_bytes must be at least outbox_max_message_bytes, "
+                "or the Outbox would delete a message as soon as it keeps it"
             )
         return self
 

@@ -9,6 +9,7 @@ import queue
 import re
 import shutil
 import signal
+import smtplib
 import subprocess
 import sys
 import threading
@@ -43,6 +44,7 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
         MAILSHOT_ESP_DATABASE_URL=settings.esp_db_url(),
         MAILSHOT_LEASE_SECONDS="5",
         MAILSHOT_HEARTBEAT_SECONDS="1",
+        MAILSHOT_OUTBOX_SMTP_PORT="0",  # the Outbox's SMTP server on a free port
         COLUMNS="200",
         **extra,
     )
@@ -119,7 +121,13 @@ def test_serve_demo_sync_queue_and_ctrl_c(settings: Settings, serve: list[Served
     served = Served(settings, "--demo", "--demo-people", "300", "--workers", "2")
     serve.append(served)
     port = int(served.wait_for(r"mailshot is running at http://127\.0\.0\.1:(\d+)")[1])
+    smtp_port = int(served.wait_for(r"Outbox: +SMTP on 127\.0\.0\.1:(\d+)")[1])
     served.wait_for(r"First run\. Log in to the CRM and ESP as admin@example\.com")
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:  # no relay: the Outbox
+        smtp.sendmail("team@example.com", ["someone@example.net"], b"Subject: Kept\r\n\r\nHi\r\n")
+    kept = _cli(settings, port, "outbox", "list", "--json")
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert '"subject": "Kept"' in kept.stdout
     password = served.wait_for(r"with the password (\S+) \(shown only this once\)")[1]
     served.wait_for(re.escape(f'mailshot sync "{demo.READY_MAILSHOT}" --wait'))
     assert password not in (settings.data_dir / "credentials.json").read_text()

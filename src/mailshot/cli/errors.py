@@ -113,3 +113,11 @@ CLI_SEND_TIMEOUT = define(
     "It carries on in the background: run `mailshot send` again with --wait to follow it.",
     part=PART,
 )
+OUTBOX_CANNOT_LISTEN = define(
+    "OUTBOX_CANNOT_LISTEN",
+    503,
+    "The Outbox's SMTP server could not listen on {address}: {reason}",
+    "Another program may be using that port: stop it, or choose another with "
+    "MAILSHOT_OUTBOX_SMTP_PORT (0 picks a free one); or configure an SMTP relay.",
+    part=PART,
+)

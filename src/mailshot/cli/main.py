@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from mailshot.cli import admin, doctor, importing, keys, sending, serving, syncing
+from mailshot.cli import admin, doctor, importing, keys, outbox, sending, serving, syncing
 
 app = typer.Typer(
     name="mailshot",
@@ -58,6 +58,7 @@ app.command("errors")(admin.errors)
 app.command("version")(admin.version)
 app.add_typer(importing.app, name="import")
 app.add_typer(keys.app, name="keys")
+app.add_typer(outbox.app, name="outbox")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,6 +1,8 @@
 """``mailshot serve`` (the embedded default: CRM, ESP and bridge workers on one port; the
 workers write to the ESP through a second process, :mod:`mailshot.esp_process`) and
-``mailshot worker`` (bridge workers alone, against CRM and ESP servers anywhere).
+``mailshot worker`` (bridge workers alone, against CRM and ESP servers anywhere). With no
+SMTP relay configured, ``serve`` also runs the Outbox's SMTP capture server
+(:func:`mailshot.cli.outbox.start_embedded`), stopped last.
 
 ``serve`` provisions the databases and keys, optionally loads the demo data, runs uvicorn
 with :func:`mailshot.server.create_app` and, once the server accepts connections, starts a
@@ -130,6 +132,7 @@ def _banner(
     demo_result: DemoResult | None,
     workers: int,
     esp_pid: int | None = None,
+    outbox: str | None = None,
 ) -> None:
     from mailshot import demo as demo_data
 
@@ -148,6 +151,11 @@ def _banner(
         console.print(f"  Bridge: {workers} worker(s) in this process")
     else:
         console.print("  Bridge: not started here; run `mailshot worker` to synchronise")
+    if outbox is not None:
+        console.print(
+            f"  Outbox:       SMTP on {shown(outbox)}; sent mail is kept at "
+            f"{settings.esp_base_url()}/outbox"
+        )
     if result.admin_password:
         parts = " and ".join(result.password_for)
         console.print(f"\n[bold]First run.[/] Log in to the {parts} as {result.admin_email}")
@@ -201,6 +209,7 @@ def run_server(
     """Serve until stopped; start ``workers`` bridge workers once the server is up (writing
     to the ESP through a second process, see :mod:`mailshot.esp_process`, unless the
     settings say otherwise)."""
+    from mailshot.cli.outbox import start_embedded
     from mailshot.esp_process import EspProcess
     from mailshot.httpserver import uvicorn_options
     from mailshot.server import create_app
@@ -246,12 +255,22 @@ def run_server(
                 log.exception("the embedded bridge workers could not start")
                 running = 0
         if live.send_workers:
+            if outbox is not None:  # the port it listens on (settings may say 0: a free one)
+                live = live.model_copy(update={"outbox_smtp_port": outbox.port})
             server.send_pool = _start_send_workers(live)
         runtime_tuning.freeze_gc()  # everything is loaded: freeze it, collect less often
-        _banner(live, result, demo_result, running, esp.pid if esp is not None else None)
+        _banner(
+            live,
+            result,
+            demo_result,
+            running,
+            esp.pid if esp is not None else None,
+            outbox.address if outbox is not None else None,
+        )
 
     if workers:
         bridge_config(settings, workers)  # a missing key ends the command here, clearly
+    outbox = start_embedded(settings)  # a busy SMTP port ends the command here, clearly
     watcher = threading.Thread(target=when_started, name="mailshot-start", daemon=True)
     watcher.start()
     try:
@@ -268,6 +287,8 @@ def run_server(
             server.send_pool.stop(DRAIN_SECONDS)
         if esp is not None:  # after the workers: they finish their units against it
             esp.stop()
+        if outbox is not None:  # last: whatever sent to it has finished
+            outbox.stop()
     console.print("mailshot stopped.")
 
 

@@ -16,6 +16,7 @@ from mailshot.esp.models.campaigns import (
     Suppression,
 )
 from mailshot.esp.models.integration import IntegrationState, IntegrationWorker
+from mailshot.esp.models.outbox import OutboxMessage, OutboxSource, OutboxTotals
 from mailshot.esp.models.ratelimits import SendRateLimit
 from mailshot.esp.models.sends import Send, SendLeaseLog, SendLink, SendRecipient, SendUnit
 
@@ -32,6 +33,9 @@ __all__ = [
     "EspWebSession",
     "IntegrationState",
     "IntegrationWorker",
+    "OutboxMessage",
+    "OutboxSource",
+    "OutboxTotals",
     "Send",
     "SendLeaseLog",
     "SendLink",

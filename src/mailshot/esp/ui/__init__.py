@@ -1,6 +1,6 @@
 """The ESP's web pages, served by the ESP's own process under ``/esp/...``: Integrated
-Campaigns with their audience counts, the integration page ("Tools > Integration >
-General") and API keys.
+Campaigns with their audience counts, the Outbox, the integration page ("Tools >
+Integration > General") and API keys.
 
 Pages call the ESP's service functions directly (never the JSON API over HTTP) and import
 only ESP modules and the shared page plumbing in :mod:`mailshot.webui`.
@@ -12,13 +12,14 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse
 
 from mailshot.esp.models import EspLoginFailure, EspUser, EspWebSession
-from mailshot.esp.ui import pages
+from mailshot.esp.ui import outbox, pages
 from mailshot.settings import Settings
 from mailshot.webui.pages import NavItem, UiPart, make_templates
 from mailshot.webui.setup import install
 
 NAV = (
     NavItem("Campaigns", "esp_campaigns"),
+    NavItem("Outbox", "esp_outbox"),
     NavItem("Integration", "esp_integration"),
     NavItem("API keys", "esp_api_keys", admin_only=True),
 )
@@ -32,6 +33,7 @@ def build_pages() -> APIRouter:
         return RedirectResponse(request.url_for("esp_campaigns"), status_code=303)
 
     router.include_router(pages.router)
+    router.include_router(outbox.router)
     return router
 
 

@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 547340ee59e9
+Revision ID: d6e77226da5d
 Revises:
-Create Date: 2026-12-04 18:28:19.909451
+Create Date: 2026-12-04 18:59:41.407422
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.db
 
-revision: str = "547340ee59e9"
+revision: str = "d6e77226da5d"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -156,6 +156,34 @@ def upgrade() -> None:
         batch_op.create_index("ix_login_failures_email_at", ["email", "at"], unique=False)
 
     op.create_table(
+        "outbox_messages",
+        sa.Column("received_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("mail_from", sa.Text(), nullable=False),
+        sa.Column("recipients", sa.Text(), nullable=False),
+        sa.Column("recipient_count", sa.Integer(), nullable=False),
+        sa.Column("subject", sa.Text(), nullable=False),
+        sa.Column("message_id", sa.Text(), nullable=False),
+        sa.Column("from_header", sa.Text(), nullable=False),
+        sa.Column("to_header", sa.Text(), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_messages")),
+        sqlite_autoincrement=True,
+    )
+    op.create_table(
+        "outbox_totals",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("messages", sa.BigInteger(), nullable=False),
+        sa.Column("bytes", sa.BigInteger(), nullable=False),
+        sa.Column("deleted", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_totals")),
+    )
+    op.create_table(
         "send_rate_limits",
         sa.Column("relay", sa.String(length=100), nullable=False),
         sa.Column("tat", sa.Double(), nullable=False),
@@ -281,6 +309,20 @@ def upgrade() -> None:
     with op.batch_alter_table("campaign_recipients", schema=None) as batch_op:
         batch_op.create_index("ix_campaign_recipients_contact_id", ["contact_id"], unique=False)
 
+    op.create_table(
+        "outbox_sources",
+        sa.Column(
+            "message_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("raw", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["outbox_messages.id"],
+            name=op.f("fk_outbox_sources_message_id_outbox_messages"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("message_id", name=op.f("pk_outbox_sources")),
+    )
     op.create_table(
         "sends",
         sa.Column(
@@ -505,6 +547,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_sends_state")
 
     op.drop_table("sends")
+    op.drop_table("outbox_sources")
     with op.batch_alter_table("campaign_recipients", schema=None) as batch_op:
         batch_op.drop_index("ix_campaign_recipients_contact_id")
 
@@ -514,6 +557,8 @@ def downgrade() -> None:
     op.drop_table("users")
     op.drop_table("suppressions")
     op.drop_table("send_rate_limits")
+    op.drop_table("outbox_totals")
+    op.drop_table("outbox_messages")
     with op.batch_alter_table("login_failures", schema=None) as batch_op:
         batch_op.drop_index("ix_login_failures_email_at")
         batch_op.drop_index("ix_login_failures_client_ip_at")
