@@ -40,7 +40,7 @@ from mailshot.bridge.errors import (
     TransientError,
 )
 from mailshot.bridge.suppressed import relay_suppressed
-from mailshot.settings import Settings
+from mailshot.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class BridgeConfig:
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> BridgeConfig:
         """Keys from the settings, else from the provisioned credentials file."""
-        from mailshot import credentials
+        from mailshot.core import credentials
 
         creds = credentials.load(settings.credentials_file)
         crm_key = settings.bridge_crm_key or creds.crm_integration_key

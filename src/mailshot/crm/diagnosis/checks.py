@@ -12,6 +12,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from mailshot.core.access.auth import AUTH_ERRORS
+from mailshot.core.access.tokens import KeyRefusal, check_key_state
+from mailshot.core.errors import CATALOGUE, ErrorSpec
 from mailshot.crm.diagnosis import errors as codes
 from mailshot.crm.diagnosis.facts import (
     AudienceFacts,
@@ -22,9 +25,6 @@ from mailshot.crm.diagnosis.facts import (
 )
 from mailshot.crm.diagnosis.schemas import CheckResult, Status
 from mailshot.crm.sync.states import JOB_ACTIVE
-from mailshot.errors import CATALOGUE, ErrorSpec
-from mailshot.keyauth import AUTH_ERRORS
-from mailshot.keys import KeyRefusal, check_key_state
 
 #: A key that ends sooner than this is a warning.
 EXPIRY_WARNING = timedelta(days=14)

@@ -43,7 +43,8 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Subquery
 
-from mailshot import db
+from mailshot.core.db import engine as db
+from mailshot.core.db.engine import is_sqlite
 from mailshot.crm.models import (
     Mailshot,
     Person,
@@ -57,7 +58,6 @@ from mailshot.crm.services.audience import (
     _source,
 )
 from mailshot.crm.services.common import upsert
-from mailshot.db import is_sqlite
 
 #: Members written per slice (one short write transaction each when given a checkpoint).
 #: Shorter slices let other writers in sooner but cost the snapshot a little time (see
@@ -101,7 +101,7 @@ def _in_range(column: Any, after: int | None, upto: int | None) -> list[ColumnEl
 
 def is_small(session: Session, mailshot: Mailshot, members: int | None = None) -> bool:
     """Whether the mailshot's source has at most ``members`` (default
-    :data:`mailshot.db.SMALL_WRITE_ROWS`) members, so that its snapshot is a small write
+    :data:`mailshot.core.db.engine.SMALL_WRITE_ROWS`) members, so that its snapshot is a small write
     (ordinary work, not bulk work: it goes before the slices of large snapshots waiting for
     the write lock); one step of that many entries along the source's key (``LIMIT 1
     OFFSET members``), whatever its size."""
