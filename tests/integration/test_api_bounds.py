@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import inspect
 
-from mailshot.core.access.service import ApiKeyUpdate
+from mailshot.core.access.schemas import ApiKeyUpdate
 from mailshot.crm import models as crm
 from mailshot.crm.schemas.compliance import ComplianceUpdate
 from mailshot.crm.schemas.mailing_lists import MailingListUpdate

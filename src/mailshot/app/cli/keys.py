@@ -29,7 +29,7 @@ from mailshot.app.cli.common import (
     load_settings,
     shown,
 )
-from mailshot.core.access.service import (
+from mailshot.core.access.schemas import (
     SHOWN_ONCE,
     ApiKeyCreate,
     ApiKeyCreated,

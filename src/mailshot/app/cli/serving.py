@@ -1,13 +1,6 @@
-"""``mailshot serve`` (the embedded default: CRM, ESP and bridge workers on one port; the
-workers write to the ESP through a second process, :mod:`mailshot.app.esp_process`) and
-``mailshot worker`` (bridge workers alone, against CRM and ESP servers anywhere).
-
-``serve`` provisions the databases and keys, optionally loads the demo data, runs uvicorn
-with :func:`mailshot.app.server.create_app` and, once the server accepts connections, starts a
-:class:`~mailshot.bridge.worker.WorkerPool` that reaches both parts over HTTP like any other
-bridge. On Ctrl-C (or SIGTERM) the workers finish or hand back their units first, while the
-server still answers them; then the server stops. A second Ctrl-C stops at once.
-"""
+"""``mailshot serve`` (the embedded default: CRM, ESP and bridge workers on one port, the
+workers writing through :mod:`mailshot.app.esp_process`) and ``mailshot worker`` (bridge
+workers alone). On Ctrl-C the workers drain first, then the server stops."""
 
 from __future__ import annotations
 
@@ -41,7 +34,7 @@ from mailshot.core.settings import Settings
 if TYPE_CHECKING:
     from mailshot.app.demo import DemoResult
     from mailshot.app.provision import ProvisionResult
-    from mailshot.bridge.worker import BridgeConfig
+    from mailshot.bridge.config import BridgeConfig
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +54,8 @@ class Pool(Protocol):
 def bridge_config(settings: Settings, concurrency: int | None = None) -> BridgeConfig:
     """The bridge's configuration from ``settings`` (keys from the settings or the
     provisioned credentials file); a missing key ends the command with its reason."""
+    from mailshot.bridge.config import BridgeConfig
     from mailshot.bridge.errors import BridgeConfigError
-    from mailshot.bridge.worker import BridgeConfig
 
     overrides = {} if concurrency is None else {"concurrency": concurrency}
     try:

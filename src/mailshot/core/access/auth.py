@@ -1,12 +1,6 @@
-"""Bearer-token authentication against a part's own API-key table.
-
-Both the CRM and the ESP keep keys with the same columns (see ``models/access.py`` in each);
-this module finds the key, applies :func:`mailshot.core.access.tokens.check_key_state`, counts every
-refusal (key prefix, reason, address, path; :mod:`mailshot.core.access.refusals`) and the key's
-last use, and raises the catalogued error for the reason. What the key may do is read on
-every request: its scopes that its user's current role allows. Secrets never reach a log
-or a response.
-"""
+"""Bearer-token authentication against a part's own API-key table: find the key, check its
+state (:func:`mailshot.core.access.tokens.check_key_state`), count every refusal
+(:mod:`mailshot.core.access.refusals`) and the last use, and raise the catalogued error."""
 
 from __future__ import annotations
 

@@ -1,17 +1,6 @@
-"""Requests refused because of their key, counted rather than written one by one.
-
-A flood of bad requests must not become a flood of writes. Each part app has one
-:class:`RefusalRecorder` (``app.state.key_refusals``): a refusal is added to a tally in
-memory, and the tally is written at most once a second (the first refusal after a quiet
-second at once, in its request; the rest by a timer), as upserts into ``key_refusals``: one
-row per (key prefix, key id, reason, client address, path) and per minute (``bucket``),
-with its ``count`` and the first and last time seen (``first_at``, ``at``). Several
-processes may record into one database: each adds its own counts to the same rows, so the
-table stays the truth. A bucket keeps at most :data:`GROUPS_PER_BUCKET` rows apart; the
-refusals beyond them are counted in one row per reason without key, address or path.
-Rows older than the retention (``key_refusal_retention_days``) are deleted as the tally is
-written (at most every :data:`PRUNE_EVERY`). :func:`refusals_page` reads them back.
-"""
+"""Requests refused because of their key, counted rather than written one by one: a tally in
+memory per app (:class:`RefusalRecorder`) upserted at most once a second into per-minute
+``key_refusals`` rows, bounded and pruned; :func:`refusals_page` reads them back."""
 
 from __future__ import annotations
 

@@ -13,15 +13,15 @@ from fastapi import APIRouter, Depends, Query, Request, status
 
 from mailshot.core.access.auth import Principal
 from mailshot.core.access.refusals import KeyRefusalPublic, flush_of
-from mailshot.core.access.service import (
+from mailshot.core.access.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyPublic,
     ApiKeyRotate,
     ApiKeyRotated,
     ApiKeyUpdate,
-    KeyService,
 )
+from mailshot.core.access.service import KeyService
 from mailshot.core.web.deps import SessionDep
 from mailshot.core.web.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 from mailshot.core.web.types import Id

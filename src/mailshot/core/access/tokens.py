@@ -1,14 +1,6 @@
-"""API-key primitives shared by the CRM and the ESP (each keeps its keys in its own tables).
-
-A key is shown once as ``<prefix>_<public id>_<secret>``: the prefix says which product it is
-for (``mscrm`` or ``msesp``), the public id finds the row, and only a SHA-256 digest of the
-secret is stored. Secrets carry 256 bits of entropy, so a fast digest is the right tool
-(passwords, which people choose, are hashed with argon2 instead). Comparison is constant-time.
-
-:func:`check_key_state` is the pure rule that decides whether a found key may be used now;
-:func:`role_allows` and :func:`effective_scopes` decide what it may do: never more than its
-access-as user's current role allows, whatever scopes the key was given.
-"""
+"""API-key primitives shared by the CRM and the ESP: keys ``<prefix>_<public id>_<secret>``
+with only the secret's SHA-256 stored, password hashing, :func:`check_key_state` (may a
+found key be used now) and :func:`role_allows` / :func:`effective_scopes` (what it may do)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailshot.core.access.auth import Principal, authenticate
-from mailshot.core.access.service import KeyStore
+from mailshot.core.access.store import KeyStore
 from mailshot.core.db.engine import begin_read
 from mailshot.core.settings import Settings
 

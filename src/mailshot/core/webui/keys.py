@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailshot.core.access.refusals import KeyRefusalPublic, flush_of
-from mailshot.core.access.service import (
+from mailshot.core.access.schemas import (
     SHOWN_ONCE,
     ApiKeyCreate,
     ApiKeyCreated,
@@ -53,7 +53,8 @@ class _Named(Protocol):
 
 class KeyPagesService(Protocol):
     """A part's key services as the pages call them
-    (a :class:`mailshot.core.access.service.KeyService` fits). ``actor`` names the administrator for a part that audits key changes."""
+    (a :class:`mailshot.core.access.service.KeyService` fits).
+    ``actor`` names the administrator for a part that audits key changes."""
 
     def page(
         self, session: Session, *, cursor: str | None, limit: int
