@@ -1,23 +1,6 @@
-"""Demo data for the CRM: a believable data set that shows every path of a sync.
-
-:func:`load` writes, in one transaction and with bulk inserts (SQLAlchemy Core executemany,
-never the API, never ORM objects per row):
-
-- organisations, and a few thousand people made with Faker, among them people with no
-  email address, with an invalid one, opted out ("No Email"), with the address of somebody
-  else (a duplicate, differently cased), and without active consent (revoked, expired or
-  none; these are left out when GDPR mode is on);
-- two mailing lists (one with some unsubscribed members) and a marketing campaign whose
-  members have statuses;
-- a template, and mailshots: one ready to synchronise (:data:`READY_MAILSHOT`), one whose
-  name has 120 characters (:data:`LONG_NAME_MAILSHOT`: the ESP accepts at most 100 and
-  refuses it, and the queue carries on), one drawn from the campaign's registered members,
-  and a draft with no sender yet.
-
-It is idempotent: when the demo's mailing list is already there it does nothing. The same
-seed gives the same data set. ``email_normalised`` / ``email_status`` are computed exactly as
-the People service does, so audience rules see the demo people as they would API-made ones.
-"""
+"""Demo data for the CRM: a believable, seeded data set that shows every path of a sync
+(people left out for each reason, a name the ESP refuses, lists, a campaign, a draft),
+written by :func:`load` in one transaction with bulk inserts; idempotent."""
 
 from __future__ import annotations
 

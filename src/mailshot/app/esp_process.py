@@ -1,22 +1,7 @@
-"""The ESP's API in a process of its own, for the bridge workers of ``mailshot serve``.
-
-``mailshot serve`` hosts the CRM and the ESP on one port in one process. Its embedded
-bridge workers, though, write recipient chunks to an ESP served by a second process
-(:class:`EspProcess`, started and stopped by ``serve``; ``python -m mailshot.app.esp_process``),
-on the same settings and databases, over HTTP on 127.0.0.1, like any ESP. The reason is
-the interpreter lock: one process runs one thread of Python at a time, and a chunk's
-parsing and checks on the ESP side kept the CRM's reads, leases and completions (and each
-thread coming back from the database) waiting for their turn. Measured with
-``bench/sync.py --recipients 1000000``, interleaved with ``--one-process``: 7.25, 7.61,
-7.35 s with the ESP apart, 9.36, 8.82, 9.70 s in one process (docs/PERFORMANCE.md, round 6).
-
-The second process listens on a socket the parent opened (so its port is known before it
-starts and stays the same if it is started again), ignores Ctrl-C meant for ``serve`` (it
-runs in a session of its own, so the workers can finish their units against it while
-``serve`` drains), stops when asked (SIGTERM) and stops by itself if ``serve`` goes away.
-If it exits while ``serve`` runs, it is started again. Users, the CLI and the pages still
-reach the ESP on ``serve``'s own port: only the embedded workers use the second process.
-"""
+"""The ESP's API in a process of its own (:class:`EspProcess`,
+``python -m mailshot.app.esp_process``), for the bridge workers of ``mailshot serve``: on a
+socket ``serve`` opened, with the same settings and databases, restarted if it dies and
+stopped when ``serve`` goes (why and how fast: docs/ARCHITECTURE.md, docs/PERFORMANCE.md)."""
 
 from __future__ import annotations
 

@@ -1,22 +1,6 @@
-"""First-run provisioning of the embedded default: migrate both databases and create the
-users and API keys a fresh installation needs, saving the keys in the credentials file.
-
-What :func:`ensure` makes, once:
-
-- CRM: the admin user (``admin@example.com``, a generated password, argon2-hashed), the
-  integration user with an ``integration`` key (the bridge's), and a CLI key for the admin;
-- ESP: the admin user (the same password, when both are made in one run) and the
-  integration user with its key;
-- ``<data_dir>/credentials.json`` (mode 0600) holding the three keys.
-
-The data folder and the SQLite files are created 0700 and 0600
-(:mod:`mailshot.core.private_files`).
-
-It is idempotent: a second run changes nothing and says so. It also heals: a key missing
-from the credentials file, or one the database no longer knows (a database recreated, a key
-deleted), is issued again; users are never duplicated. The password is returned once and
-stored only as a hash. This module is a composition root: it may use both parts' services.
-"""
+"""First-run provisioning of the embedded default (:func:`ensure`): migrate both databases,
+create the admin and integration users and their API keys, and save the keys in the
+credentials file. Idempotent, and it heals a key missing or unknown to the database."""
 
 from __future__ import annotations
 

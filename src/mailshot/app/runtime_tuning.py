@@ -1,24 +1,6 @@
-"""Memory-allocator and garbage-collector settings for long-running mailshot processes
-(``mailshot serve`` and ``mailshot worker``).
-
-A sync moves recipient chunks of thousands of rows through JSON parsers and lists, on
-many threads at once. Two defaults of the runtime cost time and memory there:
-
-- **glibc's allocator** gives each thread its own arena and raises its mmap threshold
-  after large blocks are freed, so the ~1 MB buffers of each chunk (response bodies, JSON
-  text) end up in per-thread arenas that keep the memory after it is freed: in a
-  1,000,000-recipient sync, six thread arenas held about 100 MB between them.
-  :func:`tune_allocator` (called before any thread starts) fixes the mmap threshold at
-  256 KiB, so big buffers go back to the system as soon as they are freed, and caps the
-  arenas at two.
-- **CPython's collector** runs a young-generation pass every 700 container allocations
-  and full passes over every live object, the whole loaded application included: about a
-  sixth of the ESP's chunk-writing time (200,000 recipients written through the ESP
-  service in 2.15 s with the defaults, 1.57 s without collection). :func:`freeze_gc`
-  (called once everything is loaded) collects, moves the survivors out of the collector's
-  sight with ``gc.freeze()``, and makes young collections less frequent. Reference
-  counting still frees every chunk at once; only cycles wait longer.
-"""
+"""Allocator and garbage-collector settings for long-running processes (``mailshot serve``
+and ``mailshot worker``): :func:`tune_allocator` (before any thread starts) and
+:func:`freeze_gc` (once everything is loaded). Why and what they save: docs/PERFORMANCE.md."""
 
 from __future__ import annotations
 

@@ -1,18 +1,6 @@
-"""The error catalogue: every error mailshot can report has a stable code, a sentence for
-people and, where there is one, the fix.
-
-Parts declare their errors with :func:`define` in their own ``errors`` module; the API, the
-CLI and the pages all render an :class:`AppError` the same way. ``docs/ERRORS.md`` is made
-from :data:`CATALOGUE` (``mailshot errors --markdown``).
-
-Exception tree::
-
-    AppError                 any catalogued error (carries a spec, parameters, details)
-      ├── NotFound           404
-      ├── Conflict           409
-      ├── Invalid            422
-      └── Unauthorized       401 / 403
-"""
+"""The error catalogue: every error has a stable code, a sentence for people and the fix
+(:func:`define`, :data:`CATALOGUE`); an :class:`AppError` carries one, rendered the same
+way by the API, the CLI and the pages."""
 
 from __future__ import annotations
 

@@ -1,19 +1,6 @@
-"""Logging for every mailshot process: one event per line, human-readable by default, one
-JSON object per line (orjson) when ``settings.log_json`` is set, and never a secret.
-
-``configure(settings)`` installs one handler on the root logger (calling it again replaces
-it). Every line goes through :func:`mask_secrets`, which hides the secret part of CRM and ESP
-API keys (``mscrm_<id>_<secret>`` -> ``mscrm_<id>_***``) and bearer tokens wherever they
-appear: in the message, its arguments, the ``extra`` fields and tracebacks. The public id of
-a key stays visible, since it is what people use to tell keys apart.
-
-No log line carries a control character from data: a text line shows them as escapes
-(:mod:`mailshot.core.safetext`; a name with a newline cannot forge a line, nor an ANSI escape
-recolour the terminal; a traceback's lines are indented), a JSON line as JSON escapes.
-
-A JSON line carries ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``message``, every
-``extra`` field given to the log call, and ``exc`` with the traceback when there is one.
-"""
+"""Logging for every mailshot process (:func:`configure`): one event per line, text or JSON
+(``log_json``), with API-key secrets and bearer tokens masked (:func:`mask_secrets`) and
+control characters from data escaped."""
 
 from __future__ import annotations
 

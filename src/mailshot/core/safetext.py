@@ -1,14 +1,7 @@
-"""Text from data made safe for where it goes.
-
-On a terminal (the CLI's output, the text log lines): every character a terminal would
-act on instead of showing it, that is the C0 controls, DEL, the C1 controls (so every
-ANSI escape sequence) and the bidirectional marks, embeddings, overrides and isolates, is
-written as an escape (``\\x1b``, ``\\n``, ``\\u202e``). A name could otherwise recolour,
-rewrite or hide what an operator reads, or forge a line of its own.
-
-In a CSV file mailshot writes (the import's rejected-lines report): a cell a spreadsheet
-would run as a formula is neutralised (:func:`csv_cell`).
-"""
+"""Text from data made safe for where it goes: on a terminal every character a terminal
+acts on (controls, ANSI escapes, bidi marks) shown as an escape (:func:`plain`); in a CSV
+file mailshot writes, a cell a spreadsheet would run as a formula neutralised
+(:func:`csv_cell`)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,7 @@
 """The command line's client of the CRM API: find a mailshot, press Synchronise, read its
-progress and the sync queue.
-
-It takes an ``httpx.Client`` whose base URL is the CRM's ``/api/v1`` (so tests can hand it
-the real app in-process); :func:`open_api` builds the real one from the settings, with the
-key from ``MAILSHOT_API_KEY`` or the provisioned credentials file. Every failure becomes an
-error with a code, a message and a fix: the API's own (:class:`RemoteError`) or one of the
-CLI's catalogue.
-"""
+progress and the sync queue. :func:`open_api` builds it from the settings and the CLI's
+key; every failure becomes a catalogued error
+(:class:`~mailshot.app.cli.common.RemoteError` for the API's own)."""
 
 from __future__ import annotations
 

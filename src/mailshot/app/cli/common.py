@@ -1,18 +1,6 @@
-"""What every command shares: the consoles, showing values from data safely, loading
-settings, and showing an error.
-
-Every value a command prints that came from data (a name, an address, a message an API
-answered, a file name) goes through :func:`shown` (or :func:`json_text` for ``--json``):
-control characters and escape sequences in it are shown as escapes
-(:mod:`mailshot.core.safetext`), and a ``[bold]`` in a name is shown, not read as Rich markup.
-
-An error is always shown the same way, whether it was found here or answered by an API::
-
-    CODE: a sentence for people
-    Fix: what to do about it
-
-and the command ends with :data:`EXIT_ERROR` (or the code the caller asks for).
-"""
+"""What every command shares: the consoles, showing values from data safely (:func:`shown`,
+:func:`json_text`), loading settings, and showing an error as ``CODE: sentence`` and
+``Fix: ...`` before ending with :data:`EXIT_ERROR`."""
 
 from __future__ import annotations
 

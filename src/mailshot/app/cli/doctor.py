@@ -1,13 +1,6 @@
-"""``mailshot doctor [MAILSHOT] [--json]``: every check of one mailshot (or, without one, of
-the whole integration), answered pass, warn or fail with one sentence and the fix.
-
-The CRM's own checks come from its diagnosis endpoint (``GET /mailshots/{id}/diagnosis``
-or ``GET /diagnosis``, with the CLI's key); this command adds what only the operator's
-machine can see, with the settings and the provisioned credentials: whether the CRM and
-the ESP answer at their configured URLs, and whether each accepts the bridge's key (a
-cheap authenticated read with that key; a refusal shows its code). Exit code 0 when
-nothing fails (warnings alone are 0), 1 otherwise.
-"""
+"""``mailshot doctor [MAILSHOT] [--json]``: the CRM's diagnosis checks of one mailshot (or
+of the integration), plus what only the operator's machine sees: whether both parts answer
+at their URLs and accept the bridge's key. Exit code 1 when a check fails."""
 
 from __future__ import annotations
 

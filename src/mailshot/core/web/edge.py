@@ -1,17 +1,6 @@
-"""What every HTTP request meets before routing, authentication or parsing: the limit on the
-size of its body, and redirects that never carry the request's Host header.
-
-:class:`BodyLimit` refuses a body larger than its route accepts with 413
-``REQUEST_TOO_LARGE``: at once when ``Content-Length`` says so (the app is not called, no
-byte of the body is read), or as soon as the bytes of a chunked body pass the limit. Each
-part's app installs it (:func:`install`), and so does the combined server; the outermost
-one seen by a request is the one that counts, so a part served alone, mounted or in the
-ESP's own process is covered the same way.
-
-:class:`RelativeRedirects` turns a ``Location`` that points at the request's own host (as
-``request.url_for`` and Starlette's trailing-slash redirect build it, from the Host header)
-into its path, so a forged Host never comes back in a redirect.
-"""
+"""What every HTTP request meets before routing: :class:`BodyLimit` (413
+``REQUEST_TOO_LARGE`` before reading or authenticating; the outermost one counts) and
+:class:`RelativeRedirects` (a redirect never carries the request's Host header)."""
 
 from __future__ import annotations
 

@@ -1,24 +1,7 @@
 """Prometheus metrics: a registry per part app (``app.state.metrics``), the errors it
-answered counted by code, and one text endpoint (``/metrics``) over every part's registry.
-
-What is measured (all computed at scrape time from the databases with aggregate queries,
-so they are right whichever process did the work, survive restarts, and cost one small
-query each; see :mod:`mailshot.crm.metrics` and :mod:`mailshot.esp.metrics`):
-
-- ``mailshot_sync_jobs{state}``: sync jobs by state (the queue depth: queued, preparing,
-  running, finalizing; and the ended ones);
-- ``mailshot_sync_duration_seconds``: a histogram of completed syncs, Synchronise to
-  completed, computed from ``sync_jobs`` (a deleted mailshot takes its jobs with it, which
-  Prometheus sees as a counter reset);
-- ``mailshot_recipients_written_total``: recipients written to the ESP by every sync;
-- ``mailshot_integration_heartbeat_age_seconds``: seconds since the last bridge heartbeat
-  (+Inf when none ever came), as the CRM and the ESP each saw it;
-- ``mailshot_errors_total{part, code}``: errors answered by each part's API, by code
-  (counted in-process by the error handlers; they restart from zero with the process).
-
-Every ``/metrics`` asks for a bearer key with the scope ``metrics`` (``admin`` implies it):
-a part's own, of that part; the combined one, a key of either part.
-"""
+answered counted by code, and one ``/metrics`` text endpoint over every part's registry
+(a key with the scope ``metrics``). The parts' gauges: :mod:`mailshot.crm.metrics`,
+:mod:`mailshot.esp.metrics`."""
 
 from __future__ import annotations
 

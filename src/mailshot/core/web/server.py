@@ -1,21 +1,6 @@
-"""How ``mailshot serve`` and the ESP's own process run uvicorn: header and keep-alive
-timeouts and a bound on concurrency, from the settings (:func:`uvicorn_options`).
-
-uvicorn closes an idle kept-alive connection (``timeout_keep_alive``) and answers 503 past
-``limit_concurrency``, but it waits for a request's head (its request line and headers)
-as long as the client likes, and it never times out a connection that has sent nothing:
-a client sending one header line every few seconds holds its connection for ever.
-:class:`HeadTimeoutProtocol`, uvicorn's httptools protocol with one timer more, closes a
-connection whose request head is not complete within ``head_timeout`` seconds of the
-connection being made or of the request's first byte (answering 408 first). Only the head
-is timed: a request whose answer takes long (the bridge's lease waits up to 10 s for work)
-is not affected.
-
-When an answer is complete before the request's body is all in (a 413, a 401 to a body
-never read), uvicorn reads the rest of the body and drops it, so that the client reads the
-answer once it has sent its body; the protocol gives the client ``head_timeout`` seconds
-more to finish sending, then closes the connection.
-"""
+"""How ``mailshot serve`` and the ESP's own process run uvicorn (:func:`uvicorn_options`):
+keep-alive timeout, a bound on concurrency, and :class:`HeadTimeoutProtocol`, which closes
+(408) a connection whose request head is not in within ``head_timeout`` seconds."""
 
 from __future__ import annotations
 

@@ -1,15 +1,6 @@
-"""Who may open a page: the signed-in user, roles and CSRF, and the router every page
-hangs on (:func:`page_router`). Signing in and out: :mod:`mailshot.core.webui.login`.
-
-The session is a row of the part's ``web_sessions`` table found by the browser's cookie
-(:mod:`mailshot.core.webui.sessions`), read with its user on every request, so signing out,
-disabling or deleting a user ends it at once and a change of role takes effect on the
-next click.
-
-Every POST must carry the browser's token in the hidden ``csrf_token`` field (the
-session's; before sign-in, the login form's); :func:`csrf_protect` (a dependency of every
-page router) refuses it otherwise.
-"""
+"""Who may open a page: the signed-in user (:mod:`mailshot.core.webui.sessions`), roles,
+CSRF (:func:`csrf_protect`) and the router every page hangs on (:func:`page_router`).
+Signing in and out: :mod:`mailshot.core.webui.login`."""
 
 from __future__ import annotations
 

@@ -1,13 +1,6 @@
-"""Signing in to and out of a part's pages: ``GET/POST /login`` and ``POST /logout``.
-
-An attempt is first checked against the throttle (:mod:`mailshot.core.webui.throttle`), then
-waits for a turn at password checks, is checked against the throttle again (an attempt
-that waited counts the failures made meanwhile) and only then has its password verified.
-A failure is recorded and logged; a success starts a server-side session
-(:mod:`mailshot.core.webui.sessions`), forgets the address's failures and stores the password
-again with today's argon2 parameters if it was hashed with older ones. Integration users
-act through API keys only and cannot sign in.
-"""
+"""Signing in to and out of a part's pages (``GET/POST /login``, ``POST /logout``): the
+throttle (:mod:`mailshot.core.webui.throttle`), the password check, a new session
+(:mod:`mailshot.core.webui.sessions`); integration users cannot sign in."""
 
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
-"""The per-installation secret behind the pages' login-form tokens and signed messages.
-
-It lives in ``<data_dir>/session-secret`` (mode 0600), made on first use from 32 random
-bytes. Every process of one installation reads the same file, so a login form stays valid
-across restarts and across server processes. (Sessions themselves are database rows:
-:mod:`mailshot.core.webui.sessions`.)
-The file is written under a temporary name and linked into place, so two processes
-starting at once agree on one secret.
-"""
+"""The per-installation secret behind the pages' login-form tokens and signed messages:
+``<data_dir>/session-secret`` (0600), made once from 32 random bytes and linked into place
+so that every process of an installation agrees on it."""
 
 from __future__ import annotations
 

@@ -1,23 +1,6 @@
-"""Page sessions kept in the part's database, and the pages' cookies.
-
-A signed-in browser holds one cookie, ``mailshot_<part>_session``: a random token and
-nothing else. The part's ``web_sessions`` table keeps the token's SHA-256 with the user,
-the session's CSRF token and its times, and every request looks the row up: a session ends
-for good when its row goes, at sign-out, when its user is disabled or deleted (ON DELETE
-CASCADE), after ``web_session_idle_minutes`` without a request or ``web_session_hours``
-after sign-in.
-
-Before sign-in, the login form's CSRF token is an HMAC (keyed by the part's secret) of a
-random value in a second cookie, ``mailshot_<part>_login``, so nothing is stored for
-anonymous visitors. Messages for the next page (:func:`flash`) travel in a third cookie,
-signed. Every cookie is HttpOnly, SameSite=Lax, named for its part, and Secure when the
-request came over HTTPS (or ``web_cookie_secure`` says so). Their path is ``/``, as the
-session cookie's always was, so a new cookie replaces a browser's old signed one instead
-of being shadowed by it.
-
-:func:`resolve` must run before the route opens a database transaction (``csrf_protect``
-does it first on every page route): it may write (a session's last use, an ended row).
-"""
+"""Page sessions kept in the part's ``web_sessions`` table (a cookie holds a random token,
+the row its SHA-256, user, CSRF token and times), the login form's CSRF cookie, flash
+messages and the cookies' flags. :func:`resolve` runs before a route's transaction."""
 
 from __future__ import annotations
 

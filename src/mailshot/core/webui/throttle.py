@@ -1,20 +1,6 @@
-"""Sign-in throttling, and the bound on password checks running at once.
-
-Every failed sign-in (a wrong password, an unknown address) is a row of the part's
-``login_failures`` table and a log line (the address typed and the client's address; never
-the password). Before a password is checked, the failures of the last
-``login_failure_window_minutes`` are counted for the address typed and for the client's
-address: from ``login_account_failures`` (``login_address_failures``) on, each further
-attempt must wait after the latest failure, 30 seconds at first and twice as long after
-every further failure, at most the window. An earlier attempt is refused with the time it
-may be made, and costs no password check. The table is the state, so every process of an
-installation agrees. A successful sign-in forgets the failures of its address.
-
-Password checks (argon2: memory and a CPU each) run at most ``login_hash_concurrency`` at
-once per process, in as many threads of their own (:func:`hash_turn`); a sign-in that
-waited ``login_hash_wait_seconds`` for its turn is refused (503) instead of queueing
-without end.
-"""
+"""Sign-in throttling over the part's ``login_failures`` table (per address typed and per
+client address, a doubling wait past the limits) and the bound on password checks running
+at once (:func:`hash_turn`; 503 after ``login_hash_wait_seconds``)."""
 
 from __future__ import annotations
 
