@@ -39,12 +39,12 @@ from sqlalchemy import (
 )
 from sqlalchemy import text as sql_text
 
-from mailshot import credentials
-from mailshot.clock import utcnow
+from mailshot.app.provision import ensure
+from mailshot.core import credentials
+from mailshot.core.clock import utcnow
+from mailshot.core.db.engine import SQLITE_PAGE_SIZE, UTCDateTime, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.crm.models import MailingList, MailingListMember, Mailshot, Person
-from mailshot.db import SQLITE_PAGE_SIZE, UTCDateTime, make_unpooled_engine
-from mailshot.provision import ensure
-from mailshot.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get(
@@ -322,7 +322,7 @@ class Served:
 
     def pids(self) -> dict[str, int]:
         """The server's processes by name: ``mailshot serve`` and, when it started one, the
-        ESP process its workers write to (``mailshot.esp_process``)."""
+        ESP process its workers write to (``mailshot.app.esp_process``)."""
         out = {"mailshot serve": self.process.pid}
         for child in child_pids(self.process.pid):
             out["ESP process" if len(out) == 1 else f"child {child}"] = child
@@ -358,7 +358,7 @@ def serve(inst: Install, *args: str) -> Iterator[Served]:
     answers and has started its workers; stops it at the end."""
     log = inst.folder / "serve.log"
     exe = Path(sys.executable).with_name("mailshot")
-    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "mailshot.cli.main"]
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "mailshot.app.cli.main"]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [*command, "serve", *args], env=inst.env, cwd=inst.folder, stdout=out, stderr=out

@@ -16,11 +16,11 @@ import time
 import uuid
 from pathlib import Path
 
-from mailshot.db import make_engine, make_sessionmaker
+from mailshot.core.db.engine import make_engine, make_sessionmaker
+from mailshot.core.db.migrate import upgrade
 from mailshot.esp.schemas.audience import RECIPIENT_COLUMNS, RecipientChunk
 from mailshot.esp.schemas.campaigns import FinalizeRequest, IntegratedCampaignPut
 from mailshot.esp.services import audience, campaigns, finalize
-from mailshot.migrate import upgrade
 
 COLUMNS = [str(c) for c in RECIPIENT_COLUMNS]
 
@@ -77,9 +77,9 @@ def main() -> None:
     if http:
         from fastapi.testclient import TestClient
 
+        from mailshot.core.settings import Settings
         from mailshot.esp.app import create_esp_app
         from mailshot.esp.services import access
-        from mailshot.settings import Settings
 
         settings = Settings(data_dir=folder, esp_database_url=url, _env_file=None)  # type: ignore[call-arg]
         with sessions() as s:

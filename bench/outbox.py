@@ -20,11 +20,11 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from mailshot.db import make_sessionmaker, make_unpooled_engine
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
 from mailshot.esp.outbox.server import OutboxServer
 from mailshot.esp.services import outbox
-from mailshot.migrate import upgrade
-from mailshot.settings import Settings
+from mailshot.core.db.migrate import upgrade
+from mailshot.core.settings import Settings
 
 PG = os.environ.get(
     "MAILSHOT_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -32,10 +32,10 @@ from _harness import Install, add_audience, installation, self_peak_rss_mb
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
+from mailshot.core.db.engine import make_engine, make_sessionmaker
 from mailshot.crm.models import MailingListMember, Mailshot, Person, SyncJob
 from mailshot.crm.services import snapshot as audience_snapshot
-from mailshot.db import make_engine, make_sessionmaker
 
 
 def make_dirty(inst: Install, mailshot_id: int) -> None:

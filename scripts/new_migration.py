@@ -9,7 +9,7 @@ from pathlib import Path
 
 from alembic import command
 
-from mailshot.migrate import alembic_config, upgrade
+from mailshot.core.db.migrate import alembic_config, upgrade
 
 
 def main() -> None:

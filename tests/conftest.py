@@ -20,14 +20,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from mailshot.app.server import create_app
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.db.migrate import upgrade
+from mailshot.core.settings import Settings
 from mailshot.crm import models as crm_models
 from mailshot.crm.services import access as crm_access
-from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.esp import models as esp_models
 from mailshot.esp.services import access as esp_access
-from mailshot.migrate import upgrade
-from mailshot.server import create_app
-from mailshot.settings import Settings
 
 PG_ADMIN_URL = os.environ.get(
     "MAILSHOT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from mailshot.settings import Settings
+from mailshot.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The module the fixtures run as the server (this one).
@@ -94,8 +94,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def main() -> None:
     import uvicorn
 
-    from mailshot.httpserver import uvicorn_options
-    from mailshot.server import create_app
+    from mailshot.app.server import create_app
+    from mailshot.core.web.server import uvicorn_options
 
     settings = Settings()
     uvicorn.run(

@@ -1,8 +1,8 @@
 """mailshot: a CRM's marketing side, an ESP and the bridge that synchronises between them.
 
-The three parts live in :mod:`mailshot.crm`, :mod:`mailshot.esp` and :mod:`mailshot.bridge`;
-they never import each other. Shared plumbing (settings, database, errors, API-key
-primitives, clock) sits beside them in this package.
+``core`` is the plumbing every part uses, ``queue`` the lease queue, ``crm``, ``esp`` and
+``bridge`` the three parts (they never import each other), ``app`` the programs that
+combine them.
 """
 
 __version__ = "0.1.0"

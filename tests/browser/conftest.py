@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from mailshot.settings import Settings
+from mailshot.core.settings import Settings
 from tests.browser.ui_support import PageUsers, make_page_users
 from tests.conftest import Keys
 from tests.live_server import (

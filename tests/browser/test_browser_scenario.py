@@ -14,10 +14,10 @@ import httpx
 import pytest
 from sqlalchemy import insert
 
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.crm.models import Person
 from mailshot.crm.services.people import email_fields
-from mailshot.db import make_sessionmaker, make_unpooled_engine
-from mailshot.settings import Settings
 from tests.browser.conftest import Site
 from tests.conftest import Keys
 

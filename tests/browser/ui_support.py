@@ -9,11 +9,11 @@ from functools import cache
 
 from fastapi.testclient import TestClient
 
+from mailshot.core.access.tokens import hash_password
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.crm.services import access as crm_access
-from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.esp.services import access as esp_access
-from mailshot.keys import hash_password
-from mailshot.settings import Settings
 
 PASSWORD = "correct horse battery staple"
 

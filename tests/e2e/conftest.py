@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mailshot.settings import Settings
+from mailshot.core.settings import Settings
 from tests.conftest import Keys
 from tests.live_server import SERVER_MODULE, free_port, spawn, stop, subprocess_env, wait_until_up
 

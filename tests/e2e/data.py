@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import Engine, String, cast, insert, literal, literal_column, select
 
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
+from mailshot.core.db.engine import UTCDateTime, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.crm.models import MailingList, MailingListMember, Mailshot, Person
-from mailshot.db import UTCDateTime, make_unpooled_engine
 from mailshot.esp.models import Campaign, CampaignRecipient, Contact
-from mailshot.settings import Settings
 
 
 def crm_engine(settings: Settings) -> Engine:

@@ -21,8 +21,9 @@ import httpx
 import orjson
 import pytest
 
-from mailshot import credentials, demo
-from mailshot.settings import Settings
+from mailshot.app import demo
+from mailshot.core import credentials
+from mailshot.core.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +33,7 @@ def _mailshot_command() -> list[str]:
     if script.is_file():
         return [str(script)]
     found = shutil.which("mailshot")
-    return [found] if found else [sys.executable, "-m", "mailshot.cli.main"]
+    return [found] if found else [sys.executable, "-m", "mailshot.app.cli.main"]
 
 
 def _env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -267,7 +268,7 @@ def test_the_workers_write_through_an_esp_process_started_again_if_it_dies(
     port = int(served.wait_for(r"mailshot is running at http://127\.0\.0\.1:(\d+)")[1])
     pid = int(served.wait_for(r"writing to the ESP through a second process \(pid (\d+)\)")[1])
     assert _parent_of(pid) == served.process.pid
-    assert b"mailshot.esp_process" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    assert b"mailshot.app.esp_process" in Path(f"/proc/{pid}/cmdline").read_bytes()
 
     os.kill(pid, signal.SIGKILL)
     served.wait_for(r"the ESP process for the bridge workers exited \(-9\); starting it again")

@@ -1,5 +1,5 @@
 """``X-Forwarded-For`` against the real servers on 127.0.0.1: ``mailshot serve`` (its
-uvicorn) and the ESP's second process (``mailshot.esp_process``). Without trusted proxies
+uvicorn) and the ESP's second process (``mailshot.app.esp_process``). Without trusted proxies
 the header is ignored: a forged one neither lets a key in from an address its permitted IPs
 do not include, nor lands in ``key_refusals``. From a configured proxy address
 (``MAILSHOT_TRUSTED_PROXIES``) it is believed."""
@@ -20,10 +20,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from mailshot import credentials
-from mailshot.cli.keys import app as keys_cli
-from mailshot.esp_process import EspProcess
-from mailshot.settings import Settings
+from mailshot.app.cli.keys import app as keys_cli
+from mailshot.app.esp_process import EspProcess
+from mailshot.core import credentials
+from mailshot.core.settings import Settings
 from tests.e2e.test_cli_serve import _env, _mailshot_command
 
 pytestmark = pytest.mark.e2e

@@ -22,9 +22,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from typer.testing import CliRunner
 
-from mailshot.cli.main import app as cli
-from mailshot.clock import utcnow
-from mailshot.settings import Settings
+from mailshot.app.cli.main import app as cli
+from mailshot.core.clock import utcnow
+from mailshot.core.settings import Settings
 from tests.conftest import Keys
 from tests.e2e.conftest import Crm, Server, ServerFactory, Worker, WorkerFactory, free_port
 from tests.e2e.data import add_list, add_mailshot, crm_engine, esp_audience, esp_campaign_ids

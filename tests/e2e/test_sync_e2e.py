@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from mailshot.core.db.engine import make_sessionmaker
+from mailshot.core.settings import Settings
 from mailshot.crm.sync import queue
-from mailshot.db import make_sessionmaker
-from mailshot.settings import Settings
 from tests.conftest import Keys
 from tests.e2e.conftest import Crm, ServerFactory, WorkerFactory
 from tests.e2e.data import add_list, add_mailshot, crm_engine, esp_audience, esp_campaign_ids

@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mailshot.core.settings import Settings
 from mailshot.crm.models.sync import SyncLeaseLog
-from mailshot.settings import Settings
 from tests.conftest import Keys
 from tests.e2e.conftest import Crm, ServerFactory, WorkerFactory, free_port
 from tests.e2e.data import add_list, add_mailshot, crm_engine, esp_audience

@@ -8,7 +8,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from mailshot.bridge.worker import BridgeConfig, WorkerPool
+from mailshot.bridge.config import BridgeConfig
+from mailshot.bridge.worker import WorkerPool
 from tests.conftest import Keys
 
 

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import inspect
 
+from mailshot.core.access.schemas import ApiKeyUpdate
 from mailshot.crm import models as crm
 from mailshot.crm.schemas.compliance import ComplianceUpdate
 from mailshot.crm.schemas.mailing_lists import MailingListUpdate
@@ -24,7 +25,6 @@ from mailshot.crm.schemas.templates import TemplateUpdate
 from mailshot.crm.schemas.users import UserUpdate as CrmUserUpdate
 from mailshot.esp import models as esp
 from mailshot.esp.schemas.access import UserUpdate as EspUserUpdate
-from mailshot.keyadmin import ApiKeyUpdate
 from tests.conftest import Keys
 
 TOO_BIG = 2**63  # one past the largest BIGINT

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from mailshot.core.settings import Settings
 from mailshot.esp.app import create_esp_app
-from mailshot.settings import Settings
 from tests.conftest import Keys
 
 PARTS = ["crm", "esp"]

@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from mailshot.cli import api as cli_api
-from mailshot.cli.main import app
-from mailshot.settings import Settings
+from mailshot.app.cli import api as cli_api
+from mailshot.app.cli.main import app
+from mailshot.core.settings import Settings
 from tests.conftest import Keys
 
 EVIL = "Evil\x1b[2J\x1b]0;owned\x07\x9b31m\u202egnp.exe\nFORGED [bold red]markup[/]"

@@ -10,6 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.errors import AppError
+from mailshot.core.settings import Settings
 from mailshot.crm.models import (
     CampaignMember,
     ComplianceRecord,
@@ -26,9 +29,6 @@ from mailshot.crm.models import (
 from mailshot.crm.services import audience
 from mailshot.crm.services import snapshot as audience_snapshot
 from mailshot.crm.services.people import email_fields
-from mailshot.db import make_sessionmaker, make_unpooled_engine
-from mailshot.errors import AppError
-from mailshot.settings import Settings
 from tests.integration.audience_oracle import first_reason
 
 N = 3000

@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.crm.models import (
     CampaignMember,
     ComplianceRecord,
@@ -31,8 +33,6 @@ from mailshot.crm.models import (
 from mailshot.crm.services import audience
 from mailshot.crm.services import snapshot as audience_snapshot
 from mailshot.crm.services.people import email_fields
-from mailshot.db import make_sessionmaker, make_unpooled_engine
-from mailshot.settings import Settings
 from tests.integration.audience_oracle import first_reason
 
 EMAILS = [

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.crm.models import SyncJob
-from mailshot.db import make_sessionmaker, make_unpooled_engine
-from mailshot.settings import Settings
 
 
 def test_template_crud(crm: TestClient) -> None:

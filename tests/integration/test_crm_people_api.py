@@ -6,9 +6,9 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.crm.models import AuditEntry
-from mailshot.db import make_sessionmaker, make_unpooled_engine
-from mailshot.settings import Settings
 
 
 def _audit(settings: Settings, action: str) -> list[AuditEntry]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from mailshot.core.access.tokens import verify_password
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.crm.models import User
-from mailshot.db import make_sessionmaker, make_unpooled_engine
-from mailshot.keys import verify_password
-from mailshot.settings import Settings
 from tests.conftest import Keys
 
 

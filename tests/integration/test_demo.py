@@ -9,7 +9,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from mailshot import demo
+from mailshot.app import demo
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.crm.models import (
     CampaignMember,
     ComplianceRecord,
@@ -22,8 +24,6 @@ from mailshot.crm.models import (
     Template,
 )
 from mailshot.crm.services.people import email_fields
-from mailshot.db import make_sessionmaker, make_unpooled_engine
-from mailshot.settings import Settings
 
 PEOPLE = 600
 

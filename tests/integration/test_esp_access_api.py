@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
 
 
 def new_key(esp: TestClient, **fields: Any) -> dict[str, Any]:

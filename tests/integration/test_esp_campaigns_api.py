@@ -7,11 +7,11 @@ import threading
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from mailshot.db import make_sessionmaker, make_unpooled_engine
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.esp.models import Campaign
 from mailshot.esp.schemas.campaigns import IntegratedCampaignPut
 from mailshot.esp.services import campaigns as service
-from mailshot.settings import Settings
 from tests.conftest import Keys
 
 CAMPAIGN = {
@@ -152,7 +152,7 @@ def test_reading_needs_a_key_and_writing_needs_its_scope(esp: TestClient) -> Non
 
 
 def test_concurrent_puts_of_one_mailshot_make_one_campaign(settings: Settings) -> None:
-    from mailshot.db import make_engine
+    from mailshot.core.db.engine import make_engine
 
     engine = make_engine(settings.esp_db_url())
     sessions = make_sessionmaker(engine)

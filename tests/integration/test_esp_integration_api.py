@@ -7,10 +7,10 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from mailshot.clock import utcnow
-from mailshot.db import make_unpooled_engine
+from mailshot.core.clock import utcnow
+from mailshot.core.db.engine import make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.esp.models import IntegrationWorker
-from mailshot.settings import Settings
 from tests.conftest import Keys
 
 CAMPAIGN = {

@@ -19,15 +19,15 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from sqlalchemy import update
 
-from mailshot import demo
+from mailshot.app import demo
+from mailshot.app.server import create_app
+from mailshot.core.access.tokens import parse_token
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.crm import models as crm_models
 from mailshot.crm import scopes as crm_scopes
-from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.esp import models as esp_models
 from mailshot.esp import scopes as esp_scopes
-from mailshot.keys import parse_token
-from mailshot.server import create_app
-from mailshot.settings import Settings
 from tests.conftest import Keys
 
 EXAMPLES = 5

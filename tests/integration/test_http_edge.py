@@ -16,12 +16,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from mailshot.app.server import create_app
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.crm import models as crm_models
 from mailshot.crm.app import create_crm_app
-from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.esp.app import create_esp_app
-from mailshot.server import create_app
-from mailshot.settings import Settings
 from tests.browser.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 from tests.conftest import Keys
 
@@ -215,7 +215,7 @@ def test_an_unhandled_exception_is_a_catalogued_500_that_closes_the_connection(
         raise RuntimeError("the disk caught fire")
 
     app.state.crm.add_api_route("/api/v1/boom", boom)
-    with TestClient(app) as c, caplog.at_level(logging.ERROR, logger="mailshot.errors"):
+    with TestClient(app) as c, caplog.at_level(logging.ERROR, logger="mailshot.core.errors"):
         resp = c.get("/crm/api/v1/boom")
     assert resp.status_code == 500
     assert resp.headers["connection"] == "close"

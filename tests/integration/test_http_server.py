@@ -18,9 +18,9 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from mailshot.httpserver import uvicorn_options
-from mailshot.server import create_app
-from mailshot.settings import Settings
+from mailshot.app.server import create_app
+from mailshot.core.settings import Settings
+from mailshot.core.web.server import uvicorn_options
 from tests.conftest import Keys
 
 HEAD_TIMEOUT = 1.0

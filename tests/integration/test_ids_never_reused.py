@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from mailshot.core.db.engine import make_unpooled_engine
+from mailshot.core.db.model import IdMixin
+from mailshot.core.settings import Settings
 from mailshot.crm import models as crm_models
-from mailshot.db import make_unpooled_engine
-from mailshot.dbmodel import IdMixin
 from mailshot.esp import models as esp_models
-from mailshot.settings import Settings
 from tests.conftest import Keys
 from tests.integration.inprocess_bridge import in_process_pool, work_all
 
@@ -51,7 +51,7 @@ def _id_tables(base: Any) -> list[str]:
 def test_every_id_table_of_the_migrated_sqlite_database_is_autoincrement(
     tmp_path: Any, part: str, base: Any
 ) -> None:
-    from mailshot.migrate import upgrade
+    from mailshot.core.db.migrate import upgrade
 
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     upgrade(part, url)  # type: ignore[arg-type]

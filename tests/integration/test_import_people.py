@@ -20,10 +20,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.crm.models import AuditEntry, ImportRejection, MailingListMember, Person
 from mailshot.crm.services import people_import
-from mailshot.db import make_sessionmaker, make_unpooled_engine
-from mailshot.settings import Settings
 from tests.conftest import Keys
 
 GOOD = 40
@@ -177,7 +177,7 @@ def test_import_through_the_api_adds_to_a_list(
 def test_the_cli_imports_and_writes_the_report(
     keys: Keys, tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mailshot.cli.main import app
+    from mailshot.app.cli.main import app
 
     path = tmp_path / "people.csv"
     make_csv(path)
@@ -290,7 +290,7 @@ def test_every_line_is_imported_or_reported(
 def test_the_csv_report_neutralises_formulas_and_is_kept_to_the_owner(
     keys: Keys, tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mailshot.cli.main import app
+    from mailshot.app.cli.main import app
 
     path = tmp_path / "people.csv"
     formulas = ['=HYPERLINK("http://evil.example","x")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)"]

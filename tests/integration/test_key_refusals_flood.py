@@ -16,13 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, func, insert, select
 
-from mailshot import keyrefusals
-from mailshot.clock import utcnow
+from mailshot.app.server import create_app
+from mailshot.core.access import refusals as keyrefusals
+from mailshot.core.clock import utcnow
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.crm.models import KeyRefusalRecord
-from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.esp.models import EspKeyRefusal
-from mailshot.server import create_app
-from mailshot.settings import Settings
 from tests.browser.ui_support import PageUsers, make_page_users, sign_in
 from tests.conftest import Keys
 

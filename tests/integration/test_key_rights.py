@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from mailshot.cli.keys import app as keys_cli
-from mailshot.settings import Settings
+from mailshot.app.cli.keys import app as keys_cli
+from mailshot.core.settings import Settings
 from tests.browser.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 from tests.conftest import Keys
 

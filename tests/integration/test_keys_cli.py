@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from mailshot.cli.common import console
-from mailshot.cli.keys import app
-from mailshot.settings import Settings
+from mailshot.app.cli.common import console
+from mailshot.app.cli.keys import app
+from mailshot.core.settings import Settings
 from tests.conftest import Keys
 
 runner = CliRunner()
@@ -100,7 +100,7 @@ def test_rotating_a_provisioned_key_updates_the_credentials_file(
 ) -> None:
     from pydantic import SecretStr
 
-    from mailshot import credentials
+    from mailshot.core import credentials
 
     old_token = keys.crm_integration if side == "crm" else keys.esp_integration
     credentials.save(env.credentials_file, credentials.Credentials(**{field: SecretStr(old_token)}))

@@ -15,11 +15,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.crm.models import ApiKey
-from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.esp.models import EspApiKey
-from mailshot.settings import Settings
 from tests.conftest import Keys
 
 

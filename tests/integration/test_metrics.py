@@ -14,10 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from mailshot.cli.keys import app as keys_cli
+from mailshot.app.cli.keys import app as keys_cli
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.crm.models import SyncJob
-from mailshot.db import make_sessionmaker, make_unpooled_engine
-from mailshot.settings import Settings
 from tests.conftest import Keys
 from tests.e2e.data import add_list, add_mailshot, crm_engine
 

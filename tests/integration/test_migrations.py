@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.db.migrate import check, upgrade
+from mailshot.core.settings import Settings
 from mailshot.crm.models import Organisation
-from mailshot.db import make_sessionmaker, make_unpooled_engine
-from mailshot.migrate import check, upgrade
-from mailshot.settings import Settings
 
 
 @pytest.mark.parametrize("part", ["crm", "esp"])

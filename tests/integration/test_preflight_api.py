@@ -14,12 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from mailshot.app.server import create_app
 from mailshot.bridge.worker import WorkerPool
+from mailshot.core.db.engine import make_sessionmaker
+from mailshot.core.settings import Settings
 from mailshot.crm.models import Mailshot, Person
 from mailshot.crm.sync.preflight import LIMITS_UNKNOWN_WARNING
-from mailshot.db import make_sessionmaker
-from mailshot.server import create_app
-from mailshot.settings import Settings
 from tests.conftest import Keys
 from tests.e2e.data import add_list, add_mailshot, crm_engine
 from tests.integration.inprocess_bridge import in_process_pool

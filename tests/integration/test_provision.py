@@ -10,12 +10,13 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from mailshot import credentials, provision
+from mailshot.app import provision
+from mailshot.core import credentials
+from mailshot.core.access.tokens import verify_password
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.crm.models import ApiKey, User
-from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.esp.models import EspApiKey, EspUser
-from mailshot.keys import verify_password
-from mailshot.settings import Settings
 
 EVERYTHING = {
     "CRM admin user",

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from mailshot import credentials
-from mailshot.settings import Settings
+from mailshot.core import credentials
+from mailshot.core.settings import Settings
 
 runner = CliRunner()
 
@@ -21,7 +21,7 @@ def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 def _run(*args: str) -> tuple[int, str]:
-    from mailshot.cli.main import app
+    from mailshot.app.cli.main import app
 
     result = runner.invoke(app, list(args))
     return result.exit_code, " ".join(result.output.split())

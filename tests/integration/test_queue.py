@@ -23,9 +23,9 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from mailshot import queue
-from mailshot.db import make_engine, make_sessionmaker
-from mailshot.dbmodel import TYPE_ANNOTATION_MAP, IdMixin, new_metadata
-from mailshot.errors import AppError, ErrorSpec
+from mailshot.core.db.engine import make_engine, make_sessionmaker
+from mailshot.core.db.model import TYPE_ANNOTATION_MAP, IdMixin, new_metadata
+from mailshot.core.errors import AppError, ErrorSpec
 from mailshot.queue.columns import JobColumns, LeaseLogColumns, UnitColumns
 from tests.conftest import PG_ADMIN_URL, _pg_url
 from tests.support import aio

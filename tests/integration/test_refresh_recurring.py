@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mailshot.bridge.worker import WorkerPool
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.crm.sync import refresh
-from mailshot.db import make_sessionmaker, make_unpooled_engine
-from mailshot.settings import Settings
 from tests.conftest import Keys
 from tests.integration.inprocess_bridge import in_process_pool, work_all
 

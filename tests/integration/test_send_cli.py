@@ -7,10 +7,10 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from mailshot.cli import api
-from mailshot.cli.main import app
-from mailshot.server import create_app
-from mailshot.settings import Settings
+from mailshot.app.cli import api
+from mailshot.app.cli.main import app
+from mailshot.app.server import create_app
+from mailshot.core.settings import Settings
 from tests.conftest import Keys
 from tests.integration.test_send_controls import background_worker
 from tests.support.sends import campaign, esp_client, people, send_settings

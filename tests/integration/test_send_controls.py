@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mailshot.esp.sending.runner import SendRunner
-from mailshot.settings import Settings
+from mailshot.core.settings import Settings
 from tests.conftest import Keys
 from tests.support.sends import (
     campaign,

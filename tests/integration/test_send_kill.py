@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from mailshot.settings import Settings
+from mailshot.core.settings import Settings
 from tests.conftest import Keys
 from tests.support.sends import campaign, drain, esp_client, ledger, people, send_settings
 from tests.support.smtpd import Script, smtp_server

@@ -8,7 +8,7 @@ from __future__ import annotations
 import email
 from collections import Counter
 
-from mailshot.settings import Settings
+from mailshot.core.settings import Settings
 from tests.conftest import Keys
 from tests.support.sends import campaign, drain, esp_client, ledger, people, send_settings
 from tests.support.smtpd import DROP, Script, smtp_server

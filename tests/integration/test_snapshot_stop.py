@@ -15,11 +15,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailshot.core.db.engine import make_engine, make_sessionmaker
+from mailshot.core.db.migrate import upgrade
 from mailshot.crm.sync import queue
 from mailshot.crm.sync.running import RunningSnapshots
 from mailshot.crm.sync.tables import units
-from mailshot.db import make_engine, make_sessionmaker
-from mailshot.migrate import upgrade
 from mailshot.queue import QueueSignal, install
 from tests.e2e.data import add_list, add_mailshot
 

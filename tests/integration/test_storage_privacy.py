@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
-from mailshot import provision
+from mailshot.app import provision
+from mailshot.core.db.engine import make_engine, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.crm.services import people_import
-from mailshot.db import make_engine, make_unpooled_engine
-from mailshot.settings import Settings
 
 SECRET_ADDRESS = "private.person@example.com"
 

@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailshot.core.db.engine import make_engine, make_sessionmaker
+from mailshot.core.errors import AppError
+from mailshot.core.settings import Settings
 from mailshot.crm.models import Mailshot, SyncExclusion, SyncJob, SyncRecipient
 from mailshot.crm.services import membership
 from mailshot.crm.sync import prepare, queue, suppressed, work
-from mailshot.db import make_engine, make_sessionmaker
-from mailshot.errors import AppError
-from mailshot.settings import Settings
 from tests.e2e.data import add_list, add_mailshot, crm_engine
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)

@@ -14,14 +14,14 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from mailshot import db
+from mailshot.core.db import engine as db
+from mailshot.core.db.engine import make_engine, make_sessionmaker
+from mailshot.core.errors import AppError
+from mailshot.core.settings import Settings
 from mailshot.crm.models import SyncJob, SyncRecipient
 from mailshot.crm.models.sync import SyncUnit
 from mailshot.crm.services import snapshot as audience_snapshot
 from mailshot.crm.sync import prepare, queue, recipients, work
-from mailshot.db import make_engine, make_sessionmaker
-from mailshot.errors import AppError
-from mailshot.settings import Settings
 from tests.e2e.data import add_list, add_mailshot, crm_engine
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)

@@ -9,9 +9,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from mailshot.core.db.engine import make_sessionmaker
+from mailshot.core.settings import Settings
 from mailshot.crm.sync import queue
-from mailshot.db import make_sessionmaker
-from mailshot.settings import Settings
 from tests.conftest import Keys
 from tests.e2e.data import add_list, add_mailshot, crm_engine
 

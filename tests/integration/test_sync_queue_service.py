@@ -12,14 +12,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailshot.core.db.engine import make_engine, make_sessionmaker
+from mailshot.core.errors import AppError
+from mailshot.core.settings import Settings
 from mailshot.crm.models import Mailshot, SyncJob
 from mailshot.crm.models.sync import SyncLeaseLog
 from mailshot.crm.sync import integration, prepare, progress, queue, work
 from mailshot.crm.sync.schemas import WorkerHeartbeat
-from mailshot.db import make_engine, make_sessionmaker
-from mailshot.errors import AppError
 from mailshot.queue import RetryPolicy
-from mailshot.settings import Settings
 from tests.e2e.data import add_list, add_mailshot, crm_engine
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)

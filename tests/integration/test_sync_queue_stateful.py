@@ -20,13 +20,13 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from mailshot.core.db.engine import make_engine, make_sessionmaker
+from mailshot.core.errors import AppError
+from mailshot.core.settings import Settings
 from mailshot.crm.models import Mailshot, SyncJob, SyncUnit
 from mailshot.crm.models.sync import SyncLeaseLog
 from mailshot.crm.sync import prepare, queue, work
 from mailshot.crm.sync.states import JOB_ACTIVE
-from mailshot.db import make_engine, make_sessionmaker
-from mailshot.errors import AppError
-from mailshot.settings import Settings
 from tests.e2e.data import add_list, add_mailshot, crm_engine
 
 LEASE = 10.0

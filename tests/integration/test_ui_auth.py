@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.crm.services import access as crm_access
-from mailshot.db import make_sessionmaker, make_unpooled_engine
-from mailshot.settings import Settings
 from tests.browser.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 
 

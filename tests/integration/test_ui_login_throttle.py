@@ -14,14 +14,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from mailshot.clock import utcnow
+from mailshot.app.server import create_app
+from mailshot.core.access.tokens import verify_password
+from mailshot.core.clock import utcnow
+from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.settings import Settings
+from mailshot.core.webui import login as login_module
+from mailshot.core.webui import throttle
 from mailshot.crm.models import LoginFailure, User
-from mailshot.db import make_sessionmaker, make_unpooled_engine
-from mailshot.keys import verify_password
-from mailshot.server import create_app
-from mailshot.settings import Settings
-from mailshot.webui import login as login_module
-from mailshot.webui import throttle
 from tests.browser.ui_support import PageUsers, csrf_of, make_page_users
 
 WRONG = "not the password at all"
@@ -82,7 +82,7 @@ def set_failure_times(settings: Settings, at: Any) -> None:
 def test_the_attempt_after_n_failures_is_refused_with_when_to_try_again(
     tight: TestClient, users: PageUsers, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="mailshot.webui")
+    caplog.set_level(logging.WARNING, logger="mailshot.core.webui")
     for _ in range(3):
         assert attempt(tight, users.crm_admin, WRONG).status_code == 400
     # The right password does not get through either: the account must wait.

@@ -17,18 +17,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from mailshot.clock import utcnow
-from mailshot.crm.models import User, WebSession
-from mailshot.crm.services import access as crm_access
-from mailshot.db import (
+from mailshot.app.server import create_app
+from mailshot.core.clock import utcnow
+from mailshot.core.db.engine import (
     make_engine,
     make_sessionmaker,
     make_unchecked_writer,
     make_unpooled_engine,
 )
+from mailshot.core.settings import Settings
+from mailshot.crm.models import User, WebSession
+from mailshot.crm.services import access as crm_access
 from mailshot.esp.models import EspUser, EspWebSession
-from mailshot.server import create_app
-from mailshot.settings import Settings
 from tests.browser.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 from tests.conftest import Keys
 

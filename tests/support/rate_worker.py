@@ -12,7 +12,7 @@ import json
 import sys
 from collections import Counter
 
-from mailshot.db import make_engine, make_sessionmaker
+from mailshot.core.db.engine import make_engine, make_sessionmaker
 from mailshot.esp.sending.engine import deliver
 from mailshot.esp.sending.ratelimit import DbRateLimiter, LocalRateLimiter
 from tests.support.sending import envelopes, relay

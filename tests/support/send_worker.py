@@ -9,9 +9,9 @@ import threading
 
 import orjson
 
-from mailshot.db import make_engine, make_sessionmaker
+from mailshot.core.db.engine import make_engine, make_sessionmaker
 from mailshot.esp.sending.runner import SendRunner
-from mailshot.settings import Settings
+from mailshot.core.settings import Settings
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.main import get_command
 
-from mailshot.cli.main import app
+from mailshot.app.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

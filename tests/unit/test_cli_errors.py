@@ -6,9 +6,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from mailshot.cli.admin import catalogue_markdown, load_catalogue
-from mailshot.cli.main import app
-from mailshot.errors import CATALOGUE, ErrorSpec
+from mailshot.app.cli.admin import catalogue_markdown, load_catalogue
+from mailshot.app.cli.main import app
+from mailshot.core.errors import CATALOGUE, ErrorSpec
 
 runner = CliRunner()
 

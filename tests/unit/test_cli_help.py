@@ -8,7 +8,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from mailshot import __version__
-from mailshot.cli.main import app
+from mailshot.app.cli.main import app
 
 runner = CliRunner()
 GROUP = get_command(app)

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from mailshot.logging_setup import configure, mask_secrets
-from mailshot.settings import Settings
+from mailshot.core.logs import configure, mask_secrets
+from mailshot.core.settings import Settings
 
 CRM_TOKEN = "mscrm_0123456789ab_Zx9-Q_abcdefghijklmnopqrstuvwxyzABCDEFG"
 ESP_TOKEN = "msesp_ba9876543210_s3cr3t-_PART_of_the_key_000000000000000"

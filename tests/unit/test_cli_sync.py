@@ -18,10 +18,10 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from mailshot import credentials
-from mailshot.cli import api
-from mailshot.cli.common import console
-from mailshot.cli.main import app
+from mailshot.app.cli import api
+from mailshot.app.cli.common import console
+from mailshot.app.cli.main import app
+from mailshot.core import credentials
 
 KEY = "mscrm_aaaaaaaaaaaa_the-secret-part-of-the-cli-key"
 runner = CliRunner()

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 from typer.testing import CliRunner
 
-from mailshot.cli.main import app
+from mailshot.app.cli.main import app
 from tests.e2e.conftest import free_port
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from mailshot.errors import AppError
+from mailshot.core.errors import AppError
 from mailshot.esp.models.campaigns import CAMPAIGN_NAME_MAX
 from mailshot.esp.schemas.campaigns import IntegratedCampaignPut
 from mailshot.esp.services.campaigns import campaign_problems, check_campaign, limits

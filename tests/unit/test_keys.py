@@ -7,11 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mailshot.crm.scopes import ALL_SCOPES as CRM_SCOPES
-from mailshot.crm.scopes import ROLE_SCOPES as CRM_ROLES
-from mailshot.esp.scopes import ALL_SCOPES as ESP_SCOPES
-from mailshot.esp.scopes import ROLE_SCOPES as ESP_ROLES
-from mailshot.keys import (
+from mailshot.core.access.tokens import (
     KeyRefusal,
     check_key_state,
     effective_scopes,
@@ -22,6 +18,10 @@ from mailshot.keys import (
     secret_matches,
     verify_password,
 )
+from mailshot.crm.scopes import ALL_SCOPES as CRM_SCOPES
+from mailshot.crm.scopes import ROLE_SCOPES as CRM_ROLES
+from mailshot.esp.scopes import ALL_SCOPES as ESP_SCOPES
+from mailshot.esp.scopes import ROLE_SCOPES as ESP_ROLES
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailshot.httpedge import NulScanner
+from mailshot.core.web.edge import NulScanner
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from mailshot.clock import require_aware
-from mailshot.db import normalise_url
-from mailshot.settings import Settings
+from mailshot.core.clock import require_aware
+from mailshot.core.db.engine import normalise_url
+from mailshot.core.settings import Settings
 
 
 def test_defaults_need_no_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

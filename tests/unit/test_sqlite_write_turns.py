@@ -1,5 +1,5 @@
-"""The write turns of a SQLite engine (mailshot.db): writers of one process queue for the
-write lock, a turn is given back whatever ends the transaction, and readers never wait."""
+"""The write turns of a SQLite engine (mailshot.core.db.engine): writers of one process queue
+for the write lock, a turn is given back whatever ends the transaction, and readers never wait."""
 
 from __future__ import annotations
 
@@ -14,7 +14,12 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
-from mailshot.db import SQLITE_PAGE_SIZE, bulk_writes, make_engine, make_unchecked_writer
+from mailshot.core.db.engine import (
+    SQLITE_PAGE_SIZE,
+    bulk_writes,
+    make_engine,
+    make_unchecked_writer,
+)
 
 
 def _engine(tmp_path: Path):  # type: ignore[no-untyped-def]

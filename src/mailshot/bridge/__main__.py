@@ -12,8 +12,8 @@ from typing import Any
 
 from mailshot.bridge.errors import BridgeConfigError
 from mailshot.bridge.worker import WorkerPool
-from mailshot.logging_setup import configure as configure_logging
-from mailshot.settings import Settings
+from mailshot.core.logs import configure as configure_logging
+from mailshot.core.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ import httpx
 
 from mailshot.bridge.clients import _call, _json
 from mailshot.bridge.errors import BridgeError, LeaseLostError
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -1,150 +1,39 @@
-"""The bridge's worker pool: ``concurrency`` lease loops in threads, each leasing one unit
-of sync work from the CRM at a time, doing it against the ESP, and reporting back.
-
-One unit, one loop iteration: lease -> (heartbeat in the background while it runs) ->
-prepare / chunk / finalize -> complete, or fail (transient: retried later with backoff;
-permanent: the job fails with the ESP's reason). A lost lease is dropped silently: the
-worker that holds it now finishes it, and every write is idempotent, so nothing is lost
-or written twice. A health thread heartbeats the worker to the CRM and the ESP; while the
-ESP says its integration is paused, no new work is leased. The CRM heartbeat relays what
-the worker saw of the ESP (reachable or why not, paused since when), since the CRM never
-calls the ESP itself; a clean stop says goodbye so the CRM knows at once. While either
-side refuses the bridge's key, nothing is leased: the health loop keeps trying every
-``health_seconds`` and logs the refusal (code, sentence, fix) when it starts and once a
-minute while it lasts.
-"""
+"""The bridge's worker pool: ``concurrency`` lease loops in threads (and an express lane
+for small syncs), each leasing one unit from the CRM, doing it against the ESP and
+reporting the outcome; a health loop (:mod:`mailshot.bridge.health`) beside them."""
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from mailshot import __version__
 from mailshot.bridge import limits
 from mailshot.bridge.clients import CrmClient, EspClient, Unit, make_http
+from mailshot.bridge.config import BridgeConfig
 from mailshot.bridge.errors import (
-    BridgeConfigError,
     BridgeError,
     LeaseLostError,
     PermanentError,
     TransientError,
 )
+from mailshot.bridge.health import Health, key_refused
+from mailshot.bridge.lease_keeper import LeaseKeeper
 from mailshot.bridge.suppressed import relay_suppressed
-from mailshot.settings import Settings
+from mailshot.core.settings import Settings
+
+__all__ = ["BridgeConfig", "WorkerPool"]  # BridgeConfig: for callers of one module
 
 log = logging.getLogger(__name__)
 
 #: Quick retries of a completion or failure report (both are idempotent per lease token).
 _REPORT_RETRY_WAITS = (0.2, 0.5, 1.0)
-#: A refused key is logged when the refusal starts, then at most this often.
-_REFUSAL_LOG_EVERY = 60.0
-
-
-def _refused(err: BridgeError) -> bool:
-    """Whether the other side refused the bridge's key (rather than the request)."""
-    return err.status in (401, 403) and err.code.startswith("AUTH_")
-
-
-def default_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
-@dataclass
-class BridgeConfig:
-    """Everything a worker pool needs. Keys are never shown in its repr."""
-
-    crm_url: str
-    crm_key: str = field(repr=False)
-    esp_url: str
-    esp_key: str = field(repr=False)
-    concurrency: int = 2
-    lease_poll_seconds: float = 0.2
-    idle_max_seconds: float = 0.5
-    #: How long the CRM may hold a lease request that finds no work (a long poll: it
-    #: answers as soon as a unit is queued). Units due with time alone (an expired lease,
-    #: a retry's back-off) are seen within this. 0: poll with the back-off above instead.
-    lease_wait_seconds: float = 1.0
-    heartbeat_seconds: float = 5.0
-    health_seconds: float = 5.0
-    #: How often the health loop asks the CRM to queue the refreshes now due (0: never).
-    refresh_seconds: float = 60.0
-    http_timeout_seconds: float = 30.0
-    worker_id: str = field(default_factory=default_worker_id)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> BridgeConfig:
-        """Keys from the settings, else from the provisioned credentials file."""
-        from mailshot import credentials
-
-        creds = credentials.load(settings.credentials_file)
-        crm_key = settings.bridge_crm_key or creds.crm_integration_key
-        esp_key = settings.bridge_esp_key or creds.esp_integration_key
-        if crm_key is None or esp_key is None:
-            missing = "CRM" if crm_key is None else "ESP"
-            raise BridgeConfigError(
-                f"The bridge has no {missing} API key: set MAILSHOT_BRIDGE_{missing}_KEY, "
-                f"or run `mailshot serve` once so it provisions {settings.credentials_file}."
-            )
-        values: dict[str, Any] = {
-            "crm_url": settings.crm_base_url(),
-            "crm_key": crm_key.get_secret_value(),
-            "esp_url": settings.esp_base_url(),
-            "esp_key": esp_key.get_secret_value(),
-            "concurrency": settings.worker_concurrency,
-            "heartbeat_seconds": settings.heartbeat_seconds,
-            "health_seconds": settings.heartbeat_seconds,
-        }
-        values.update(overrides)
-        return cls(**values)
-
-
-class LeaseKeeper:
-    """Renews one unit's lease in a background thread until stopped or lost."""
-
-    def __init__(self, crm: CrmClient, unit: Unit, interval: float) -> None:
-        self._crm = crm
-        self._unit = unit
-        self._interval = interval
-        self._stop = threading.Event()
-        self.lost: LeaseLostError | None = None
-        self._thread = threading.Thread(target=self._run, name=f"lease-{unit.unit_id}", daemon=True)
-
-    def __enter__(self) -> LeaseKeeper:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self._crm.heartbeat(self._unit)
-            except LeaseLostError as lost:
-                self.lost = lost
-                return
-            except (BridgeError, Exception) as exc:  # keep trying until the lease is gone
-                log.debug("heartbeat of %s failed: %s", self._unit.describe(), exc)
-
-    def check(self) -> None:
-        """Raise :class:`LeaseLostError` if a heartbeat learned the lease is gone."""
-        if self.lost is not None:
-            raise self.lost
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=self._interval + 1)
 
 
 class WorkerPool:
@@ -165,15 +54,7 @@ class WorkerPool:
             c.http for c, given in ((self.crm, crm_http), (self.esp, esp_http)) if given is None
         ]
         self._stop = threading.Event()
-        self._refreshed_at: float = float("-inf")
-        self._paused = threading.Event()
-        #: Set while the CRM or the ESP refuses the bridge's key: nothing is leased.
-        self._refused: dict[str, threading.Event] = {
-            "CRM": threading.Event(),
-            "ESP": threading.Event(),
-        }
-        self._refusal_logged: dict[str, tuple[str, float]] = {}
-        self._esp_view: dict[str, Any] = {}
+        self.health = Health(config, self.crm, self.esp, self._note_error)
         self._threads: list[threading.Thread] = []
         #: Prepare units run on side threads (at most ``concurrency`` at once): a prepare
         #: mostly waits while the CRM snapshots the audience, and must not hold a lease
@@ -225,7 +106,7 @@ class WorkerPool:
             thread.join(timeout=per_thread)
         stopped = not any(t.is_alive() for t in (*self._threads, *side))
         if self._threads:
-            self._goodbye()
+            self.health.goodbye(self.last_error)
         self._threads = []
         for client in self._clients_to_close:
             client.close()
@@ -252,123 +133,30 @@ class WorkerPool:
 
     @property
     def paused(self) -> bool:
-        return self._paused.is_set()
+        return self.health.paused
 
     @property
     def refused(self) -> bool:
         """Whether the CRM or the ESP refuses the bridge's key (nothing is leased then)."""
-        return any(e.is_set() for e in self._refused.values())
+        return self.health.refused
 
     # ---- the loops ----------------------------------------------------------------------
-    def _note_refusal(self, side: str, err: BridgeError) -> None:
-        """Remember that ``side`` refuses the key; log it when it starts and once a minute."""
-        self._refused[side].set()
-        now = time.monotonic()
-        code, at = self._refusal_logged.get(side, ("", 0.0))
-        if code != err.code or now - at >= _REFUSAL_LOG_EVERY:
-            self._refusal_logged[side] = (err.code, now)
-            log.error(
-                "the %s refuses the bridge's API key: %s: %s Fix: %s Leasing is paused; "
-                "trying again every %g s.",
-                side,
-                err.code,
-                err.message,
-                err.fix or "-",
-                self.config.health_seconds,
-                extra={"side": side, "code": err.code},
-            )
-        self._note_error(f"{side} refuses the bridge's key: {err.code}: {err.message}", False)
-
-    def _accepted(self, side: str) -> None:
-        if self._refused[side].is_set():
-            log.info("the %s accepts the bridge's API key again; leasing resumes", side)
-            self._refusal_logged.pop(side, None)
-        self._refused[side].clear()
-
-    def _esp_health(self, host: str, last_error: str | None) -> None:
-        """Heartbeat the ESP; remember what it said, for the CRM heartbeat to relay."""
-        view: dict[str, Any] = {"esp_reachable": True, "esp_error": None}
-        try:
-            paused = self.esp.heartbeat(
-                self.config.worker_id, host=host, version=__version__, last_error=last_error
-            )
-            self._accepted("ESP")
-            if paused != self._paused.is_set():
-                log.info("the ESP's integration is %s", "paused" if paused else "running")
-            (self._paused.set if paused else self._paused.clear)()
-            view["esp_paused"] = paused
-            view["esp_paused_at"] = None
-            if paused:
-                known = self._esp_view.get("esp_paused_at")
-                view["esp_paused_at"] = known or self.esp.integration_page().get("paused_at")
-        except (BridgeError, LeaseLostError) as exc:
-            if isinstance(exc, BridgeError) and _refused(exc):
-                self._note_refusal("ESP", exc)
-            else:
-                log.warning("ESP heartbeat failed: %s", exc)
-            code = exc.code
-            message = exc.message if isinstance(exc, BridgeError) else str(exc)
-            view.update(esp_reachable=False, esp_error=f"{code}: {message}"[:4000])
-            view.setdefault("esp_paused", self._esp_view.get("esp_paused"))
-            view.setdefault("esp_paused_at", self._esp_view.get("esp_paused_at"))
-        self._esp_view = view
-
-    def _crm_health(self, host: str, active: int, last_error: str | None, **extra: Any) -> None:
-        try:
-            self.crm.worker_heartbeat(
-                self.config.worker_id,
-                host=host,
-                version=__version__,
-                last_error=last_error,
-                active=active,
-                **self._esp_view,
-                **extra,
-            )
-            self._accepted("CRM")
-        except (BridgeError, LeaseLostError) as exc:
-            if isinstance(exc, BridgeError) and _refused(exc):
-                self._note_refusal("CRM", exc)
-            else:
-                log.warning("CRM heartbeat failed: %s", exc)
-
     def _health_loop(self) -> None:
         host = socket.gethostname()
         while True:
             with self._lock:
                 active, last_error = self._active, self.last_error
-            self._esp_health(host, last_error)
-            self._crm_health(host, active, last_error)
-            self._refresh_if_due()
+            self.health.esp_beat(host, last_error)
+            self.health.crm_beat(host, active, last_error)
+            self.health.refresh_if_due()
             if self._stop.wait(self.config.health_seconds):
                 return
-
-    def _refresh_if_due(self) -> None:
-        """Ask the CRM to queue the refreshes of recurring mailshots now due (see
-        :mod:`mailshot.crm.sync.refresh`), every ``refresh_seconds``."""
-        every = self.config.refresh_seconds
-        now = time.monotonic()
-        if every <= 0 or now - self._refreshed_at < every:
-            return
-        self._refreshed_at = now
-        try:
-            queued = self.crm.refresh()
-            if queued:
-                log.info("refresh queued the sync of mailshots %s", queued)
-        except (BridgeError, LeaseLostError) as exc:
-            log.warning("refresh request failed: %s", exc)
-
-    def _goodbye(self) -> None:
-        """Tell the CRM this worker stopped cleanly (best effort)."""
-        try:
-            self._crm_health(socket.gethostname(), 0, self.last_error, stopping=True)
-        except Exception:  # never let a goodbye stop the stop
-            log.debug("goodbye heartbeat failed", exc_info=True)
 
     def _lease_loop(self, n: int, small_only: bool = False) -> None:
         worker_id = f"{self.config.worker_id}/{n}"
         idle = self.config.lease_poll_seconds
         while not self._stop.is_set():
-            if self._paused.is_set():
+            if self.health.paused:
                 self._stop.wait(max(self.config.lease_poll_seconds, 0.5))
                 continue
             if self.refused:  # the health loop tries again and clears it when accepted
@@ -380,8 +168,8 @@ class WorkerPool:
                     worker_id, small_only=small_only, wait_seconds=self.config.lease_wait_seconds
                 )
             except BridgeError as exc:
-                if _refused(exc):
-                    self._note_refusal("CRM", exc)
+                if key_refused(exc):
+                    self.health.note_refusal("CRM", exc)
                 else:
                     self._note_error(f"lease failed: {exc}")
                 self._stop.wait(self.config.idle_max_seconds)
@@ -464,7 +252,7 @@ class WorkerPool:
             log.debug("unit %s dropped: %s", unit.describe(), lost.code)
         except TransientError as err:
             if err.paused:
-                self._paused.set()
+                self.health.pause()
             self._fail(unit, err, permanent=False)
         except PermanentError as err:
             self._fail(unit, err, permanent=True)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from mailshot import keyrefusals, metrics
+from mailshot.core.access import refusals as keyrefusals
+from mailshot.core.settings import Settings
+from mailshot.core.web import metrics
+from mailshot.core.web.app import make_part_app
+from mailshot.core.web.edge import BodyRule
 from mailshot.crm import scopes
 from mailshot.crm.api import build_router
 from mailshot.crm.api.deps import scoped
@@ -13,11 +17,8 @@ from mailshot.crm.models import KeyRefusalRecord
 from mailshot.crm.sync.running import RunningSnapshots
 from mailshot.crm.sync.tables import units
 from mailshot.crm.ui import install_pages
-from mailshot.httpedge import BodyRule
 from mailshot.queue import QueueSignal
 from mailshot.queue import install as install_wakeups
-from mailshot.settings import Settings
-from mailshot.webapp import make_part_app
 
 
 def create_crm_app(settings: Settings) -> FastAPI:

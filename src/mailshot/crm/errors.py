@@ -1,4 +1,4 @@
-"""The CRM's entries in the error catalogue (see :mod:`mailshot.errors`).
+"""The CRM's entries in the error catalogue (see :mod:`mailshot.core.errors`).
 
 Field-level refusals that only a service can decide (a rule across several fields, a row
 that must exist) are raised as ``VALIDATION_FAILED`` with one detail per field, through
@@ -9,7 +9,7 @@ in ``mailshot.crm.sync.errors``.
 
 from __future__ import annotations
 
-from mailshot.errors import AppError, FieldProblem, define, validation_error
+from mailshot.core.errors import AppError, FieldProblem, define, validation_error
 
 PART = "crm"
 

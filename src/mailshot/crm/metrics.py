@@ -1,6 +1,6 @@
 """The CRM's metrics, computed at scrape time with one aggregate query each: sync jobs by
 state, the duration histogram of completed syncs, recipients written, and the age of the
-last bridge heartbeat (see :mod:`mailshot.metrics`)."""
+last bridge heartbeat (see :mod:`mailshot.core.web.metrics`)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy import ColumnElement, case, extract, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailshot.core.db.engine import db_now, is_sqlite, read_only
 from mailshot.crm.sync.states import JOB_ACTIVE
 from mailshot.crm.sync.tables import jobs, workers
-from mailshot.db import db_now, is_sqlite, read_only
 
 #: Upper bounds of the duration histogram, in seconds.
 BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 
-from mailshot import keyrefusals, metrics
-from mailshot.db import make_sessionmaker, make_unchecked_writer
-from mailshot.errors import error_response
+from mailshot.core.access import refusals as keyrefusals
+from mailshot.core.db.engine import make_sessionmaker, make_unchecked_writer
+from mailshot.core.errors import error_response
+from mailshot.core.settings import Settings
+from mailshot.core.web import metrics
+from mailshot.core.web.app import make_part_app
+from mailshot.core.web.edge import BodyRule
+from mailshot.core.web.responses import JSONBytes
 from mailshot.esp import scopes
 from mailshot.esp.api import build_router
 from mailshot.esp.api.deps import scoped
@@ -14,10 +19,6 @@ from mailshot.esp.errors import RetryLaterError
 from mailshot.esp.metrics import EspCollector
 from mailshot.esp.models import EspKeyRefusal
 from mailshot.esp.ui import install_pages
-from mailshot.httpedge import BodyRule
-from mailshot.jsonresp import JSONBytes
-from mailshot.settings import Settings
-from mailshot.webapp import make_part_app
 
 
 async def _retry_later(_request: Request, exc: Exception) -> JSONBytes:
@@ -41,7 +42,7 @@ def create_esp_app(settings: Settings) -> FastAPI:
     )
     keyrefusals.install(app, EspKeyRefusal, settings.key_refusal_retention_days)
     # Recipient chunks are written through connections that leave foreign keys unchecked
-    # (on SQLite; see mailshot.db.make_unchecked_writer and audience.write_recipients).
+    # (on SQLite; see mailshot.core.db.engine.make_unchecked_writer and audience.write_recipients).
     chunk_writer = make_unchecked_writer(app.state.engine)
     if chunk_writer is not app.state.engine:
         app.state.engines.append(chunk_writer)

@@ -1,4 +1,4 @@
-"""The ESP's entries in the error catalogue (see :mod:`mailshot.errors`).
+"""The ESP's entries in the error catalogue (see :mod:`mailshot.core.errors`).
 
 Every refusal of the ESP API has a stable code, a sentence for people and a fix. Campaign
 validation codes are the ones the bridge carries back to the CRM, where a marketer reads
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailshot.errors import AppError, ErrorSpec, FieldProblem, define
+from mailshot.core.errors import AppError, ErrorSpec, FieldProblem, define
 
 PART = "esp"
 

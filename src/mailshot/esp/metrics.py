@@ -1,5 +1,5 @@
 """The ESP's metrics, computed at scrape time: whether its integration is paused and the
-age of the last bridge heartbeat it heard (see :mod:`mailshot.metrics`)."""
+age of the last bridge heartbeat it heard (see :mod:`mailshot.core.web.metrics`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailshot.db import db_now, read_only
+from mailshot.core.db.engine import db_now, read_only
 from mailshot.esp.models import IntegrationState, IntegrationWorker
 
 

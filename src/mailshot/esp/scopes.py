@@ -2,7 +2,7 @@
 
 A key may hold only what its access-as user's role allows (``ROLE_SCOPES``; a role with
 ``admin`` allows every scope), and uses only that, whatever its user's role was when the
-key was made (:func:`mailshot.keys.role_allows`)."""
+key was made (:func:`mailshot.core.access.tokens.role_allows`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The columns the lease queue relies on, as mixins a part declares its queue's tables
-from (beside its own columns and indexes), like :mod:`mailshot.accessmodel` for users.
+from (beside its own columns and indexes), like :mod:`mailshot.core.access.models` for users.
 
 A unit table names its job table in ``__job_table__`` (its ``job_id`` references it); so
 does a lease-log table. Recommended indexes: units on ``(state, available_at)`` and on
@@ -14,7 +14,7 @@ from typing import ClassVar
 from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from mailshot.db import IdType
+from mailshot.core.db.engine import IdType
 
 
 class JobColumns:

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from sqlalchemy import ColumnElement, Row, and_, select, update
 from sqlalchemy.orm import Session
 
-from mailshot.errors import NOT_FOUND, AppError
+from mailshot.core.errors import NOT_FOUND, AppError
 from mailshot.queue.spec import QueueSpec, current_time
 from mailshot.queue.states import UnitState
 

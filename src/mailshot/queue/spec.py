@@ -13,8 +13,8 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Row, Table
 from sqlalchemy.orm import Session
 
-from mailshot.db import db_now
-from mailshot.errors import AppError, ErrorSpec
+from mailshot.core.db.engine import db_now
+from mailshot.core.errors import AppError, ErrorSpec
 from mailshot.queue.states import JobMoves
 
 

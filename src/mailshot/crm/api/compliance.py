@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from mailshot.apitypes import Id
+from mailshot.core.access.auth import Principal
+from mailshot.core.web.types import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.schemas.compliance import CompliancePublic, ComplianceUpdate
 from mailshot.crm.services import compliance as service
-from mailshot.keyauth import Principal
 
 router = APIRouter(prefix="/compliance-records", tags=["compliance"])
 Reader = Annotated[Principal, Depends(scoped(scopes.MARKETING_READ, "read marketing data"))]

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from mailshot.core.access.auth import Principal
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.schemas.compliance import CrmSettingsPublic, CrmSettingsUpdate
 from mailshot.crm.services import compliance as service
-from mailshot.keyauth import Principal
 
 router = APIRouter(prefix="/settings", tags=["crm-settings"])
 Reader = Annotated[Principal, Depends(scoped(scopes.MARKETING_READ, "read marketing data"))]

@@ -1,5 +1,5 @@
 """FastAPI dependencies of the CRM API: the shared session dependencies
-(:mod:`mailshot.apideps`) and the principal authenticated against the CRM's own keys."""
+(:mod:`mailshot.core.web.deps`) and the principal authenticated against the CRM's own keys."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from mailshot.apideps import (
+from mailshot.core.access.auth import Principal
+from mailshot.core.web.deps import (
     SessionDep,
     SessionsDep,
     SettingsDep,
@@ -19,7 +20,6 @@ from mailshot.apideps import (
     scope_checker,
 )
 from mailshot.crm.services.api_keys import PRODUCT_PREFIX, STORE
-from mailshot.keyauth import Principal
 
 __all__ = [
     "PRODUCT_PREFIX",

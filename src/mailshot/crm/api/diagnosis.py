@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from mailshot.apitypes import Id
+from mailshot.core.access.auth import Principal
+from mailshot.core.web.types import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.diagnosis import diagnose_integration, diagnose_mailshot
 from mailshot.crm.diagnosis.schemas import Diagnosis
-from mailshot.keyauth import Principal
 
 router = APIRouter(tags=["diagnosis"])
 Reader = Annotated[Principal, Depends(scoped(scopes.MARKETING_READ, "read the diagnosis"))]

@@ -8,7 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from mailshot.apitypes import Id
+from mailshot.core.access.auth import Principal
+from mailshot.core.web.types import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.models import Mailshot
@@ -21,7 +22,6 @@ from mailshot.crm.schemas.esp_limits import (
 from mailshot.crm.services import esp_limits as service
 from mailshot.crm.services.common import get_or_404
 from mailshot.crm.sync import preflight
-from mailshot.keyauth import Principal
 
 router = APIRouter(tags=["sync"])
 Reader = Annotated[Principal, Depends(scoped(scopes.MARKETING_READ, "read the ESP's limits"))]

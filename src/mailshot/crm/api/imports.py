@@ -13,16 +13,16 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, status
 from sqlalchemy import select
 
-from mailshot.apitypes import Id
+from mailshot.core.access.auth import Principal
+from mailshot.core.errors import FieldProblem, validation_error
+from mailshot.core.private_files import open_private, private_folder
+from mailshot.core.web.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from mailshot.core.web.types import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, SessionsDep, SettingsDep, scoped
 from mailshot.crm.models import ImportRejection
 from mailshot.crm.schemas.imports import ImportRejectionPublic, ImportRunPublic
 from mailshot.crm.services import people_import as service
-from mailshot.errors import FieldProblem, validation_error
-from mailshot.keyauth import Principal
-from mailshot.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
-from mailshot.private_files import open_private, private_folder
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 Reader = Annotated[Principal, Depends(scoped(scopes.MARKETING_READ, "read imports"))]

@@ -7,7 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
-from mailshot.apitypes import Id
+from mailshot.core.access.auth import Principal
+from mailshot.core.web.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
+from mailshot.core.web.types import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.schemas.common import MembersWritten
@@ -20,8 +22,6 @@ from mailshot.crm.schemas.marketing_campaigns import (
     CampaignUpdate,
 )
 from mailshot.crm.services import marketing_campaigns as service
-from mailshot.keyauth import Principal
-from mailshot.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(prefix="/marketing-campaigns", tags=["marketing-campaigns"])
 Reader = Annotated[Principal, Depends(scoped(scopes.MARKETING_READ, "read marketing data"))]

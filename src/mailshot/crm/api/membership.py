@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from mailshot.apitypes import Id
+from mailshot.core.access.auth import Principal
+from mailshot.core.web.types import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.schemas.membership import MembershipPublic
 from mailshot.crm.services import membership as service
-from mailshot.keyauth import Principal
 
 router = APIRouter(tags=["mailshots"])
 Reader = Annotated[Principal, Depends(scoped(scopes.MARKETING_READ, "read marketing data"))]

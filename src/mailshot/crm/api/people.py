@@ -7,15 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
-from mailshot.apitypes import Id
+from mailshot.core.access.auth import Principal
+from mailshot.core.web.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
+from mailshot.core.web.types import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.schemas.compliance import ComplianceCreate, CompliancePublic
 from mailshot.crm.schemas.people import PersonCreate, PersonPublic, PersonUpdate
 from mailshot.crm.services import compliance
 from mailshot.crm.services import people as service
-from mailshot.keyauth import Principal
-from mailshot.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(prefix="/people", tags=["people"])
 Reader = Annotated[Principal, Depends(scoped(scopes.MARKETING_READ, "read marketing data"))]

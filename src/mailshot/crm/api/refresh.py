@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
+from mailshot.core.access.auth import Principal
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, SettingsDep, scoped
 from mailshot.crm.sync import refresh
-from mailshot.keyauth import Principal
 
 router = APIRouter(tags=["sync (bridge)"])
 Worker = Annotated[Principal, Depends(scoped(scopes.SYNC_WORK, "work the sync queue"))]

@@ -2,10 +2,8 @@
 healthy, as a list of checks each answering pass, warn or fail with one sentence and the
 fix (``GET /mailshots/{id}/diagnosis``, ``GET /diagnosis``, ``mailshot doctor``).
 
-:mod:`.gather` reads the facts (read-only), :mod:`.checks` judges them (pure functions),
-this module orders them and picks the summary: the first failing check in
-:data:`SUMMARY_ORDER`, the order in which one cause hides the next (a refused key stops
-the bridge, a stopped bridge leaves the queue waiting, ...).
+:mod:`.gather` reads the facts, :mod:`.checks` and :mod:`.mailshot_checks` judge them; this
+module orders them and picks the summary (the first failure by :data:`SUMMARY_ORDER`).
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from mailshot.crm.diagnosis import checks, gather
+from mailshot.crm.diagnosis import checks, gather, mailshot_checks
 from mailshot.crm.diagnosis.facts import IntegrationFacts
 from mailshot.crm.diagnosis.schemas import CheckResult, Diagnosis, verdict
 from mailshot.crm.sync.tables import current_time
@@ -83,11 +81,11 @@ def diagnose_mailshot(session: Session, mailshot_id: int, now: datetime | None =
     mf = gather.mailshot_facts(session, mailshot_id, at)
     integ = gather.integration_facts(session, at)
     results = [
-        checks.sync_state(mf),
-        checks.name_and_fields(mf),
+        mailshot_checks.sync_state(mf),
+        mailshot_checks.name_and_fields(mf),
         *_integration_checks(integ),
-        checks.last_error(mf, at),
-        checks.audience(mf.audience),
+        mailshot_checks.last_error(mf, at),
+        mailshot_checks.audience(mf.audience),
     ]
     return Diagnosis(
         mailshot_id=mf.mailshot_id,

@@ -1,11 +1,11 @@
-"""The diagnosis' entries in the error catalogue (see :mod:`mailshot.errors`): every reason
+"""The diagnosis' entries in the error catalogue (see :mod:`mailshot.core.errors`): every reason
 a mailshot may not be moving that no other error already names. A check that finds a
 catalogued error (a refused key, the ESP's refusal of a campaign) reports that error's own
 code instead."""
 
 from __future__ import annotations
 
-from mailshot.errors import define
+from mailshot.core.errors import define
 
 PART = "crm"
 

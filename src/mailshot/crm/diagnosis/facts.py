@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from mailshot.core.errors import FieldProblem
 from mailshot.crm.sync.schemas import IntegrationPublic, SyncStatus
-from mailshot.errors import FieldProblem
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from mailshot.core.errors import AppError
 from mailshot.crm.diagnosis.facts import (
     AudienceFacts,
     IntegrationFacts,
@@ -24,7 +25,6 @@ from mailshot.crm.services.common import get_or_404
 from mailshot.crm.sync import integration, preflight, progress
 from mailshot.crm.sync.states import JOB_ACTIVE
 from mailshot.crm.sync.tables import current_time, exclusions, jobs, mailshots
-from mailshot.errors import AppError
 
 #: The bridge's own calls: a refusal on one of these is the bridge's, whatever its key.
 BRIDGE_PATHS = ("/sync/lease", "/integration/heartbeat", "/integration/esp-limits")

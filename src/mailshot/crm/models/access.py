@@ -1,5 +1,5 @@
 """CRM users, API keys, refused key uses, page sessions and failed sign-ins (columns shared
-with the ESP's, in :mod:`mailshot.accessmodel`) and the audit log."""
+with the ESP's, in :mod:`mailshot.core.access.models`) and the audit log."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from typing import Any
 from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailshot.accessmodel import (
+from mailshot.core.access.models import (
     ApiKeyColumns,
     KeyRefusalColumns,
     LoginFailureColumns,
     UserColumns,
     WebSessionColumns,
 )
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
 from mailshot.crm.models.base import Base, IdMixin, TimestampMixin
 
 

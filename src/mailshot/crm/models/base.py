@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import DeclarativeBase
 
-from mailshot.dbmodel import TYPE_ANNOTATION_MAP, IdMixin, TimestampMixin, new_metadata
+from mailshot.core.db.model import TYPE_ANNOTATION_MAP, IdMixin, TimestampMixin, new_metadata
 
 __all__ = ["Base", "IdMixin", "TimestampMixin"]
 

@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
+from mailshot.core.db.engine import IdType
 from mailshot.crm.models.base import Base, IdMixin
-from mailshot.db import IdType
 
 
 class ImportRun(IdMixin, Base):

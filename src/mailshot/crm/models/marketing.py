@@ -21,8 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from mailshot.core.db.engine import IdType
 from mailshot.crm.models.base import Base, IdMixin, TimestampMixin
-from mailshot.db import IdType
 
 
 class MailingList(IdMixin, TimestampMixin, Base):

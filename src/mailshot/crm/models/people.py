@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from mailshot.core.db.engine import IdType
 from mailshot.crm.models.base import Base, IdMixin, TimestampMixin
-from mailshot.db import IdType
 
 
 class Organisation(IdMixin, TimestampMixin, Base):

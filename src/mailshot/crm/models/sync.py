@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
+from mailshot.core.db.engine import IdType
 from mailshot.crm.models.base import Base, IdMixin
-from mailshot.db import IdType
 from mailshot.queue.columns import JobColumns, LeaseLogColumns, UnitColumns
 
 ACTIVE_JOB_STATES = ("queued", "preparing", "running", "finalizing")

@@ -9,7 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from mailshot.apitypes import Id
+from mailshot.core.web.types import Id
 
 #: Most person ids one bulk member request may carry.
 MAX_BULK_IDS = 10_000

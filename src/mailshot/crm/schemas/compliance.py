@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from mailshot.apitypes import refuse_null
+from mailshot.core.web.types import refuse_null
 from mailshot.crm.schemas.common import StrictModel
 
 #: A timestamp with a timezone (naive ones are refused), kept in UTC.

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from mailshot.apitypes import JsonObject
-from mailshot.errors import FieldProblem
+from mailshot.core.errors import FieldProblem
+from mailshot.core.web.types import JsonObject
 
 
 class EspLimitsPut(BaseModel):

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from mailshot.apitypes import Id
+from mailshot.core.web.types import Id
 from mailshot.crm.schemas.common import StrictModel
 
 #: Most values one IN condition may carry.

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailshot.apitypes import refuse_null
+from mailshot.core.web.types import refuse_null
 from mailshot.crm.schemas.common import PersonIds, StrictModel
 from mailshot.crm.schemas.list_filters import ListFilter
 

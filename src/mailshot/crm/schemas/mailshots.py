@@ -14,7 +14,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailshot.apitypes import Id, refuse_null
+from mailshot.core.web.types import Id, refuse_null
 from mailshot.crm.schemas.common import CheckedEmail, StrictModel
 from mailshot.crm.schemas.marketing_campaigns import MemberStatuses
 

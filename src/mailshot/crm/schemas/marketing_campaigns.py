@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from mailshot.apitypes import refuse_null
+from mailshot.core.web.types import refuse_null
 from mailshot.crm.schemas.common import PersonIds, StrictModel
 
 MemberStatus = Annotated[str, Field(min_length=1, max_length=100)]

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailshot.apitypes import Id, refuse_null
+from mailshot.core.web.types import Id, refuse_null
 from mailshot.crm.schemas.common import StrictModel
 
 EmailStatus = Literal["ok", "missing", "invalid"]

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailshot.apitypes import refuse_null
+from mailshot.core.web.types import refuse_null
 from mailshot.crm.schemas.common import StrictModel
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
-from mailshot.apitypes import refuse_null
+from mailshot.core.web.types import refuse_null
 from mailshot.crm.schemas.common import CheckedEmail, StrictModel
 
 Role = Literal["admin", "marketer", "integration"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from mailshot import keyadmin
+from mailshot.core.access import service as keyadmin
 from mailshot.crm.models import ApiKey, User, WebSession
 from mailshot.crm.services.api_keys import STORE
 

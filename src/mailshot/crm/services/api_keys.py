@@ -1,6 +1,6 @@
 """The CRM's API keys, whole lifecycle: create (token shown once), list, read, change,
 disable, enable, rotate with an overlap, and the refused requests. Every change is written
-to the audit log. The rules are shared with the ESP (:mod:`mailshot.keyadmin`); this
+to the audit log. The rules are shared with the ESP (:mod:`mailshot.core.access.service`); this
 module binds them to the CRM's tables, scopes and wording (:data:`STORE`, :data:`KEYS`).
 
 Unknown scopes, bad networks and an Until before Valid From are refused as
@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from mailshot import keyadmin
+from mailshot.core.access import service as keyadmin
+from mailshot.core.errors import AppError
 from mailshot.crm.errors import field_error
 from mailshot.crm.models import ApiKey, KeyRefusalRecord, User
 from mailshot.crm.scopes import ALL_SCOPES, ROLE_SCOPES
 from mailshot.crm.services.common import audit
-from mailshot.errors import AppError
 
 
 def _unknown_scopes(unknown: list[str]) -> AppError:

@@ -46,7 +46,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Subquery
 
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
+from mailshot.core.db.engine import UTCDateTime
+from mailshot.core.errors import AppError
 from mailshot.crm.errors import AUDIENCE_SOURCE_MISSING, AUDIENCE_SOURCE_NOT_FOUND
 from mailshot.crm.models import (
     CampaignMember,
@@ -59,8 +61,6 @@ from mailshot.crm.models import (
 )
 from mailshot.crm.services import dynamic_lists
 from mailshot.crm.services.compliance import gdpr_mode
-from mailshot.db import UTCDateTime
-from mailshot.errors import AppError
 
 #: Every reason a member can be left out, in the order the rules apply.
 REASONS = (

@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
+from mailshot.core.db.engine import is_sqlite
+from mailshot.core.errors import NOT_FOUND, AppError
 from mailshot.crm.errors import UNKNOWN_PEOPLE, field_error
 from mailshot.crm.models import AuditEntry, Person
-from mailshot.db import is_sqlite
-from mailshot.errors import NOT_FOUND, AppError
 
 M = TypeVar("M")
 

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
+from mailshot.core.web.paging import keyset_page
 from mailshot.crm.models import ComplianceRecord, CrmSetting, Person
 from mailshot.crm.schemas.compliance import (
     ComplianceCreate,
@@ -23,7 +24,6 @@ from mailshot.crm.schemas.compliance import (
     CrmSettingsUpdate,
 )
 from mailshot.crm.services.common import apply_update, audit, get_or_404, upsert
-from mailshot.paging import keyset_page
 
 GDPR_MODE = "gdpr_mode"
 

@@ -17,8 +17,8 @@ from typing import IO, Any
 
 from email_validator import EmailNotValidError, validate_email
 
+from mailshot.core.errors import AppError, FieldProblem, validation_error
 from mailshot.crm.services.csv_records import RecordReader
-from mailshot.errors import AppError, FieldProblem, validation_error
 
 #: The person fields a column can fill, and the longest value each takes.
 FIELDS: dict[str, int] = {

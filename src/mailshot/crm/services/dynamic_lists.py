@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, true
 from sqlalchemy.orm import Session
 
+from mailshot.core.db.engine import UTCDateTime
+from mailshot.core.web.paging import decode_cursor, encode_cursor
 from mailshot.crm.models import MailingList, MailingListMember, Person
 from mailshot.crm.schemas.list_filters import ListFilter
 from mailshot.crm.services.common import contains_pattern
-from mailshot.db import UTCDateTime
-from mailshot.paging import decode_cursor, encode_cursor
 
 
 def _ends_with(text: str) -> str:

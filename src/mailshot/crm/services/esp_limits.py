@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
 from mailshot.crm.models import CrmSetting
 from mailshot.crm.services.common import upsert
 

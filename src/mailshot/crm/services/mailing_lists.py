@@ -13,7 +13,9 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
+from mailshot.core.errors import NOT_FOUND, AppError
+from mailshot.core.web.paging import keyset_page
 from mailshot.crm.errors import (
     MAILING_LIST_DYNAMIC_MEMBERS,
     MAILING_LIST_HAS_MEMBERS,
@@ -35,8 +37,6 @@ from mailshot.crm.services.common import (
     require_people,
     upsert,
 )
-from mailshot.errors import NOT_FOUND, AppError
-from mailshot.paging import keyset_page
 
 
 def _check_kind(session: Session, ml: MailingList, sent: dict[str, object]) -> None:
@@ -219,6 +219,6 @@ def members_page(
 
 
 def _cursor_before(person_id: int) -> str:
-    from mailshot.paging import encode_cursor
+    from mailshot.core.web.paging import encode_cursor
 
     return encode_cursor(person_id - 1)

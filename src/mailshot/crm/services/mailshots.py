@@ -16,6 +16,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailshot.core.web.paging import keyset_page
 from mailshot.crm.errors import field_error
 from mailshot.crm.models import MailingList, Mailshot, MarketingCampaign, Template
 from mailshot.crm.schemas.mailshots import MailshotCreate, MailshotUpdate
@@ -26,7 +27,6 @@ from mailshot.crm.services.common import (
     require_row,
 )
 from mailshot.crm.services.marketing_campaigns import check_member_status
-from mailshot.paging import keyset_page
 
 
 def _copy_template(session: Session, ms: Mailshot) -> None:

@@ -11,7 +11,9 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
+from mailshot.core.errors import NOT_FOUND, AppError
+from mailshot.core.web.paging import keyset_page
 from mailshot.crm.errors import CAMPAIGN_STATUSES_IN_USE, field_error
 from mailshot.crm.models import CampaignMember, MarketingCampaign
 from mailshot.crm.schemas.common import MembersWritten
@@ -28,8 +30,6 @@ from mailshot.crm.services.common import (
     require_people,
     upsert,
 )
-from mailshot.errors import NOT_FOUND, AppError
-from mailshot.paging import keyset_page
 
 
 def _check_dates(campaign: MarketingCampaign) -> None:

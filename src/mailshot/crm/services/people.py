@@ -15,6 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from mailshot.core.web.paging import keyset_page
 from mailshot.crm.models import Organisation, Person
 from mailshot.crm.schemas.people import PersonCreate, PersonUpdate
 from mailshot.crm.services.common import (
@@ -24,7 +25,6 @@ from mailshot.crm.services.common import (
     get_or_404,
     require_row,
 )
-from mailshot.paging import keyset_page
 
 
 def email_fields(email: str | None) -> dict[str, Any]:

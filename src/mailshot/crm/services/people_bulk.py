@@ -31,9 +31,9 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from mailshot.core.db.engine import UTCDateTime, is_sqlite
 from mailshot.crm.models import MailingListMember, Person
 from mailshot.crm.services.common import upsert
-from mailshot.db import UTCDateTime, is_sqlite
 
 PEOPLE = cast(Table, Person.__table__)
 MEMBERS = cast(Table, MailingListMember.__table__)

@@ -37,7 +37,8 @@ from typing import Any, cast
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
+from mailshot.core.errors import AppError
 from mailshot.crm.errors import (
     IMPORT_ALREADY_COMPLETED,
     IMPORT_FILE_UNREADABLE,
@@ -51,7 +52,6 @@ from mailshot.crm.services import csv_people
 from mailshot.crm.services import people_bulk as bulk
 from mailshot.crm.services.common import audit, get_or_404
 from mailshot.crm.services.csv_people import EmailChecker, Rejected, Row
-from mailshot.errors import AppError
 
 #: Rows applied per transaction.
 BATCH_ROWS = 5000

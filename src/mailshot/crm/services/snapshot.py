@@ -1,22 +1,7 @@
-"""A sync job's audience snapshot, written by the rules of
-:mod:`mailshot.crm.services.audience` (the same SQL on SQLite and PostgreSQL, but for the
-aggregate and table functions that carry a slice's ids).
-
-:func:`snapshot` writes the result for a sync job (``sync_exclusions``, then
-``sync_recipients`` numbered ``seq`` 0..N-1 in person-id order). It first reads its plan:
-the slice bounds (every 15,000th member, one ``LIMIT 1 OFFSET`` step along the source's key
-per slice) and the few duplicates (the addresses held more than once, from one ordered
-pass over ``ix_people_email_normalised``, or for a source much smaller than ``people`` an
-index probe per member; then only those addresses' holders are ranked). Then it writes the
-members slice by slice: one read classifies a slice (the rules computed once per member)
-into the left-out rows, written at once, and the included ids in order, written from that
-list and numbered by their place in it after the slices before (SQLite: the list goes back
-as JSON, ``json_each``; PostgreSQL: an array, ``unnest``). Nothing sorts or numbers the
-whole source. Given a ``checkpoint``, it reads outside the write lock and commits between
-slices, so a 1M audience never holds SQLite's write lock for long; without one it writes
-everything in the caller's transaction and does not commit. A takeover either redoes the
-snapshot (the job's earlier rows deleted first) or resumes it after its committed slices.
-"""
+"""A sync job's audience snapshot (:func:`snapshot`): the members classified by the rules of
+:mod:`mailshot.crm.services.audience` into ``sync_exclusions`` and ``sync_recipients``
+(numbered ``seq`` 0..N-1), slice by slice; resumed or redone after a takeover. How: see
+docs/ARCHITECTURE.md (the snapshot)."""
 
 from __future__ import annotations
 
@@ -43,7 +28,8 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Subquery
 
-from mailshot import db
+from mailshot.core.db import engine as db
+from mailshot.core.db.engine import is_sqlite
 from mailshot.crm.models import (
     Mailshot,
     Person,
@@ -57,7 +43,6 @@ from mailshot.crm.services.audience import (
     _source,
 )
 from mailshot.crm.services.common import upsert
-from mailshot.db import is_sqlite
 
 #: Members written per slice (one short write transaction each when given a checkpoint).
 #: Shorter slices let other writers in sooner but cost the snapshot a little time (see
@@ -101,7 +86,7 @@ def _in_range(column: Any, after: int | None, upto: int | None) -> list[ColumnEl
 
 def is_small(session: Session, mailshot: Mailshot, members: int | None = None) -> bool:
     """Whether the mailshot's source has at most ``members`` (default
-    :data:`mailshot.db.SMALL_WRITE_ROWS`) members, so that its snapshot is a small write
+    :data:`mailshot.core.db.engine.SMALL_WRITE_ROWS`) members, so that its snapshot is a small write
     (ordinary work, not bulk work: it goes before the slices of large snapshots waiting for
     the write lock); one step of that many entries along the source's key (``LIMIT 1
     OFFSET members``), whatever its size."""

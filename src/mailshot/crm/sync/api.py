@@ -10,7 +10,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy import select
 
-from mailshot.apitypes import Id
+from mailshot.core.access.auth import Principal
+from mailshot.core.web.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, keyset_page
+from mailshot.core.web.types import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, SettingsDep, scoped
 from mailshot.crm.models import SyncExclusion
@@ -23,8 +25,6 @@ from mailshot.crm.sync.schemas import (
     SyncStatus,
     WorkerHeartbeat,
 )
-from mailshot.keyauth import Principal
-from mailshot.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, keyset_page
 
 router = APIRouter(tags=["sync"])
 router.include_router(api_work.router)

@@ -9,7 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailshot.apitypes import Count, Id
+from mailshot.core.access.auth import Principal
+from mailshot.core.db.engine import read_only
+from mailshot.core.errors import FieldProblem, validation_error
+from mailshot.core.settings import Settings
+from mailshot.core.web.responses import JSONBytes
+from mailshot.core.web.types import Count, Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, SessionsDep, SettingsDep, scoped
 from mailshot.crm.sync import prepare as prep
@@ -29,12 +34,7 @@ from mailshot.crm.sync.schemas import (
     UnitOutcomePublic,
     UnitPublic,
 )
-from mailshot.db import read_only
-from mailshot.errors import FieldProblem, validation_error
-from mailshot.jsonresp import JSONBytes
-from mailshot.keyauth import Principal
 from mailshot.queue import QueueSignal, long_poll
-from mailshot.settings import Settings
 
 router = APIRouter(prefix="/sync", tags=["sync (bridge)"])
 Worker = Annotated[Principal, Depends(scoped(scopes.SYNC_WORK, "work the sync queue"))]

@@ -1,4 +1,4 @@
-"""The sync queue's entries in the error catalogue (see :mod:`mailshot.errors`).
+"""The sync queue's entries in the error catalogue (see :mod:`mailshot.core.errors`).
 
 Two kinds live here: refusals of a request (Synchronise of a mailshot that cannot be
 synchronised, a worker whose lease was lost), and the reasons a sync job can fail that the
@@ -8,7 +8,7 @@ workers). Failures decided by the ESP keep the ESP's own code, message and fix.
 
 from __future__ import annotations
 
-from mailshot.errors import define
+from mailshot.core.errors import define
 
 PART = "crm"
 

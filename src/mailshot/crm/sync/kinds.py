@@ -23,6 +23,8 @@ from typing import Any
 from sqlalchemy import Row, and_, case, func, select, update
 from sqlalchemy.orm import Session
 
+from mailshot.core.errors import AppError, validation_error
+from mailshot.core.errors import FieldProblem as Problem
 from mailshot.crm.sync import errors
 from mailshot.crm.sync.final_counts import final_counts
 from mailshot.crm.sync.states import (
@@ -33,8 +35,6 @@ from mailshot.crm.sync.states import (
     UnitKind,
 )
 from mailshot.crm.sync.tables import QUEUE_TABLES, jobs, mailshots, units
-from mailshot.errors import AppError, validation_error
-from mailshot.errors import FieldProblem as Problem
 from mailshot.queue import Fault, KindHooks, Lease, QueueErrors, QueueSpec, end_job
 
 

@@ -1,7 +1,7 @@
 """Preflight: everything the CRM can tell, before queueing, that would make a sync of a
 mailshot fail, checked against the ESP's own limits (as last read by the bridge).
 
-:func:`rules` is pure: one :class:`~mailshot.errors.FieldProblem` per problem over a
+:func:`rules` is pure: one :class:`~mailshot.core.errors.FieldProblem` per problem over a
 :class:`Draft` of the mailshot, the ESP's :class:`~mailshot.crm.services.esp_limits.EspLimits`
 (None while the CRM has never received them) and the state of the audience. Rules
 (``FieldProblem.rule``):
@@ -37,7 +37,9 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import ColumnElement, Select, exists, literal, not_, or_, select
 from sqlalchemy.orm import Session
 
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
+from mailshot.core.db.engine import UTCDateTime
+from mailshot.core.errors import FieldProblem
 from mailshot.crm.models import (
     CampaignMember,
     ComplianceRecord,
@@ -50,8 +52,6 @@ from mailshot.crm.models import (
 from mailshot.crm.services import dynamic_lists, esp_limits
 from mailshot.crm.services.compliance import gdpr_mode
 from mailshot.crm.services.esp_limits import EspLimits
-from mailshot.db import UTCDateTime
-from mailshot.errors import FieldProblem
 
 #: What every email needs, used while the ESP has not said what it requires.
 BASIC_REQUIRED = frozenset({"name", "subject", "from_name", "from_address", "content"})

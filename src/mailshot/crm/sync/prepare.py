@@ -26,6 +26,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from mailshot import queue as lease_queue
+from mailshot.core.db.engine import begin_read, bulk_writes
+from mailshot.core.errors import NOT_FOUND, AppError
 from mailshot.crm.models import Mailshot
 from mailshot.crm.services import snapshot as audience_snapshot
 from mailshot.crm.services.audience import AudienceCounts
@@ -37,8 +39,6 @@ from mailshot.crm.sync.snapshots import ChunkCutter, drop_older_snapshots, unit_
 from mailshot.crm.sync.states import UnitKind
 from mailshot.crm.sync.tables import current_time, jobs, units
 from mailshot.crm.sync.work import fail_held_unit, raise_why
-from mailshot.db import begin_read, bulk_writes
-from mailshot.errors import NOT_FOUND, AppError
 from mailshot.queue import UnitState
 
 

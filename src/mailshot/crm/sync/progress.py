@@ -13,14 +13,14 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from mailshot.core.db.engine import begin_read
+from mailshot.core.errors import CATALOGUE, NOT_FOUND, AppError
 from mailshot.crm.models import Mailshot
 from mailshot.crm.services.common import get_or_404
 from mailshot.crm.sync import integration
 from mailshot.crm.sync.schemas import LastError, QueueEntry, QueuePublic, SyncJobPublic, SyncStatus
 from mailshot.crm.sync.states import JOB_ACTIVE
 from mailshot.crm.sync.tables import current_time, jobs, mailshots, units
-from mailshot.db import begin_read
-from mailshot.errors import CATALOGUE, NOT_FOUND, AppError
 
 
 def rate_and_eta(

@@ -15,6 +15,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mailshot.core.errors import AppError
 from mailshot.crm.models import Mailshot
 from mailshot.crm.services.common import get_or_404
 from mailshot.crm.sync import errors, progress
@@ -23,7 +24,6 @@ from mailshot.crm.sync.kinds import SYNC_QUEUE
 from mailshot.crm.sync.schemas import SyncStatus
 from mailshot.crm.sync.states import JOB_ACTIVE, RETRYABLE, JobState, SyncState, UnitKind
 from mailshot.crm.sync.tables import current_time, jobs, mailshots, units
-from mailshot.errors import AppError
 from mailshot.queue import UnitState, end_job
 
 #: How often Synchronise retries when a concurrent Synchronise of the same mailshot won.

@@ -7,10 +7,10 @@ import orjson
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from mailshot.core.errors import NOT_FOUND, AppError
 from mailshot.crm.sync import errors
 from mailshot.crm.sync.states import UnitKind
 from mailshot.crm.sync.tables import is_postgres, jobs, units
-from mailshot.errors import NOT_FOUND, AppError
 
 RECIPIENT_COLUMNS = ("seq", "person_id", "email", "first_name", "last_name", "organisation_id")
 #: The most recipients one read may ask for.

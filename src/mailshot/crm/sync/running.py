@@ -24,9 +24,9 @@ from typing import Any
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailshot.core.db.engine import read_only
 from mailshot.crm.sync.states import JOB_ACTIVE
 from mailshot.crm.sync.tables import jobs
-from mailshot.db import read_only
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailshot.apitypes import Count32, Id, JsonObject
+from mailshot.core.web.types import Count32, Id, JsonObject
 
 
 class _Body(BaseModel):

@@ -14,9 +14,9 @@ from typing import cast
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
+from mailshot.core.db.engine import is_sqlite
 from mailshot.crm.models import Mailshot, SyncExclusion, SyncJob, SyncRecipient, SyncUnit
 from mailshot.crm.models.sync import IntegrationStatus, SyncLeaseLog
-from mailshot.db import is_sqlite
 from mailshot.queue import QueueTables
 from mailshot.queue import current_time as current_time  # the clock seam, re-exported
 

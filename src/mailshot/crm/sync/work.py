@@ -17,8 +17,8 @@ from typing import Any, NoReturn
 from sqlalchemy.orm import Session
 
 from mailshot import queue as lease_queue
+from mailshot.core.errors import AppError
 from mailshot.crm.sync.kinds import ONE_CHUNK_SYNCS, SYNC_QUEUE, Report
-from mailshot.errors import AppError
 from mailshot.queue import DEFAULT_POLICY, Fault, RetryPolicy
 
 UnitOutcome = lease_queue.Outcome

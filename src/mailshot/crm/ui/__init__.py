@@ -1,7 +1,7 @@
 """The CRM's web pages, served by the CRM's own process under ``/crm/...``.
 
 Pages call the CRM's service functions directly (never the JSON API over HTTP) and import
-only CRM modules and the shared page plumbing in :mod:`mailshot.webui`.
+only CRM modules and the shared page plumbing in :mod:`mailshot.core.webui`.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse
 
+from mailshot.core.settings import Settings
+from mailshot.core.webui.pages import UiPart, make_templates
+from mailshot.core.webui.setup import install
 from mailshot.crm.models import LoginFailure, User, WebSession
 from mailshot.crm.ui import admin, campaigns, lists, mailshots, people, sync_pages, template_pages
 from mailshot.crm.ui.common import NAV, integration_banner
-from mailshot.settings import Settings
-from mailshot.webui.pages import UiPart, make_templates
-from mailshot.webui.setup import install
 
 
 def build_pages() -> APIRouter:

@@ -11,18 +11,18 @@ from fastapi.responses import RedirectResponse
 from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
+from mailshot.core.access.auth import Principal
+from mailshot.core.errors import AppError
+from mailshot.core.webui import forms
+from mailshot.core.webui.auth import FormDep, admin_only, page_router
+from mailshot.core.webui.keys import KeyRoutes, add_key_routes
+from mailshot.core.webui.pages import DbDep, PageUser, flash, render
+from mailshot.core.webui.paging import pager
 from mailshot.crm.schemas.compliance import CrmSettingsUpdate
 from mailshot.crm.schemas.users import UserCreate, UserUpdate
 from mailshot.crm.scopes import ALL_SCOPES
 from mailshot.crm.services import api_keys, compliance, users
 from mailshot.crm.ui.common import PAGE_SIZE
-from mailshot.errors import AppError
-from mailshot.keyauth import Principal
-from mailshot.webui import forms
-from mailshot.webui.auth import FormDep, admin_only, page_router
-from mailshot.webui.keys import KeyRoutes, add_key_routes
-from mailshot.webui.pages import DbDep, PageUser, flash, render
-from mailshot.webui.paging import pager
 
 router = page_router()
 UsersAdmin = Annotated[PageUser, admin_only("manage users")]

@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.orm import Session
 
+from mailshot.core.db.engine import read_only
+from mailshot.core.webui.pages import NavItem
 from mailshot.crm.services import esp_limits
 from mailshot.crm.sync import integration
-from mailshot.db import read_only
-from mailshot.webui.pages import NavItem
 
 PAGE_SIZE = 50
 

@@ -9,6 +9,11 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 
+from mailshot.core.errors import AppError
+from mailshot.core.webui import forms
+from mailshot.core.webui.auth import FormDep, UserDep, page_router
+from mailshot.core.webui.pages import DbDep, flash, render
+from mailshot.core.webui.paging import pager
 from mailshot.crm.schemas.mailing_lists import (
     ListMembersAdd,
     ListMemberUpdate,
@@ -18,11 +23,6 @@ from mailshot.crm.schemas.mailing_lists import (
 from mailshot.crm.services import mailing_lists as service
 from mailshot.crm.ui.common import PAGE_SIZE
 from mailshot.crm.ui.members import MAX_PER_FORM, people_by_id, people_to_add
-from mailshot.errors import AppError
-from mailshot.webui import forms
-from mailshot.webui.auth import FormDep, UserDep, page_router
-from mailshot.webui.pages import DbDep, flash, render
-from mailshot.webui.paging import pager
 
 router = page_router()
 

@@ -12,17 +12,17 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailshot.core.errors import AppError
+from mailshot.core.webui import forms
+from mailshot.core.webui.auth import FormDep, UserDep, page_router
+from mailshot.core.webui.pages import DbDep, flash, render
+from mailshot.core.webui.paging import pager
 from mailshot.crm.models import MailingList, Mailshot, MarketingCampaign, Template
 from mailshot.crm.schemas.mailshots import MailshotCreate, MailshotUpdate
 from mailshot.crm.services import audience
 from mailshot.crm.services import mailshots as service
 from mailshot.crm.sync import preflight, progress
 from mailshot.crm.ui.common import PAGE_SIZE, REASON_LABELS, esp_name_limit
-from mailshot.errors import AppError
-from mailshot.webui import forms
-from mailshot.webui.auth import FormDep, UserDep, page_router
-from mailshot.webui.pages import DbDep, flash, render
-from mailshot.webui.paging import pager
 
 router = page_router()
 

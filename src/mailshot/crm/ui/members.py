@@ -12,8 +12,8 @@ from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailshot.core.webui.pages import flash
 from mailshot.crm.models import Person
-from mailshot.webui.pages import flash
 
 #: Most people one "add members" form may name (the API takes bulk requests for more).
 MAX_PER_FORM = 1000

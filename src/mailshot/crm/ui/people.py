@@ -10,15 +10,15 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailshot.core.errors import AppError
+from mailshot.core.webui import forms
+from mailshot.core.webui.auth import FormDep, UserDep, page_router
+from mailshot.core.webui.pages import DbDep, flash, render
+from mailshot.core.webui.paging import pager
 from mailshot.crm.models import MailingList, MailingListMember, Organisation
 from mailshot.crm.schemas.people import PersonCreate, PersonUpdate
 from mailshot.crm.services import people as service
 from mailshot.crm.ui.common import PAGE_SIZE
-from mailshot.errors import AppError
-from mailshot.webui import forms
-from mailshot.webui.auth import FormDep, UserDep, page_router
-from mailshot.webui.pages import DbDep, flash, render
-from mailshot.webui.paging import pager
 
 router = page_router()
 FIELDS = ("first_name", "last_name", "email", "organisation_id", "country", "job_title", "no_email")

@@ -11,16 +11,16 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailshot.core.errors import AppError
+from mailshot.core.settings import Settings
+from mailshot.core.web.paging import keyset_page
+from mailshot.core.web.responses import JSONBytes
+from mailshot.core.webui.auth import UserDep, page_router
+from mailshot.core.webui.pages import DbDep, flash, render
+from mailshot.core.webui.paging import pager
 from mailshot.crm.models import SyncExclusion
 from mailshot.crm.sync import progress, queue
 from mailshot.crm.ui.common import PAGE_SIZE, REASON_LABELS
-from mailshot.errors import AppError
-from mailshot.jsonresp import JSONBytes
-from mailshot.paging import keyset_page
-from mailshot.settings import Settings
-from mailshot.webui.auth import UserDep, page_router
-from mailshot.webui.pages import DbDep, flash, render
-from mailshot.webui.paging import pager
 
 router = page_router()
 #: The queue page shows at most this many active syncs.

@@ -1,5 +1,5 @@
 """Routes of ESP users and API keys (scope ``admin``): parse, authorise, call the service.
-The key routes are the ones both parts serve (:mod:`mailshot.keyroutes`): a token is in
+The key routes are the ones both parts serve (:mod:`mailshot.core.access.routes`): a token is in
 the answer to a create or a rotate only; no other answer carries a secret or its digest."""
 
 from __future__ import annotations
@@ -8,14 +8,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
-from mailshot.apitypes import Id
+from mailshot.core.access.auth import Principal
+from mailshot.core.access.routes import add_key_routes
+from mailshot.core.web.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
+from mailshot.core.web.types import Id
 from mailshot.esp import scopes
 from mailshot.esp.api.deps import SessionDep, scoped
 from mailshot.esp.schemas.access import UserCreate, UserPublic, UserUpdate
 from mailshot.esp.services import access as service
-from mailshot.keyauth import Principal
-from mailshot.keyroutes import add_key_routes
-from mailshot.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(tags=["users and API keys"])
 admin = scoped(scopes.ADMIN, "manage users and API keys")

@@ -11,7 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailshot.apitypes import Count, Id
+from mailshot.core.access.auth import Principal
+from mailshot.core.web.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
+from mailshot.core.web.types import Count, Id
 from mailshot.esp import scopes
 from mailshot.esp.api.deps import ChunkSessionsDep, SessionDep, scoped
 from mailshot.esp.schemas.audience import (
@@ -29,8 +31,6 @@ from mailshot.esp.schemas.campaigns import (
 )
 from mailshot.esp.services import audience, finalize
 from mailshot.esp.services import campaigns as service
-from mailshot.keyauth import Principal
-from mailshot.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(tags=["campaigns"])
 Reader = Annotated[Principal, Depends(scoped(scopes.CAMPAIGNS_READ, "read campaigns"))]

@@ -6,13 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from mailshot.apitypes import Id
+from mailshot.core.access.auth import Principal
+from mailshot.core.web.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
+from mailshot.core.web.types import Id
 from mailshot.esp import scopes
 from mailshot.esp.api.deps import SessionDep, scoped
 from mailshot.esp.schemas.contacts import ContactCreate, ContactPublic
 from mailshot.esp.services import contacts as service
-from mailshot.keyauth import Principal
-from mailshot.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
 Reader = Annotated[Principal, Depends(scoped(scopes.CAMPAIGNS_READ, "read contacts"))]

@@ -1,5 +1,5 @@
 """FastAPI dependencies of the ESP API: the shared session dependencies
-(:mod:`mailshot.apideps`) and the principal authenticated against the ESP's own keys."""
+(:mod:`mailshot.core.web.deps`) and the principal authenticated against the ESP's own keys."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailshot.apideps import (
+from mailshot.core.access.auth import Principal
+from mailshot.core.web.deps import (
     SessionDep,
     SessionsDep,
     SettingsDep,
@@ -20,7 +21,6 @@ from mailshot.apideps import (
     scope_checker,
 )
 from mailshot.esp.services.access import PRODUCT_PREFIX, STORE
-from mailshot.keyauth import Principal
 
 __all__ = [
     "PRODUCT_PREFIX",
@@ -38,7 +38,8 @@ __all__ = [
 
 
 def get_chunk_sessions(request: Request) -> sessionmaker[Session]:
-    """Sessions for writing recipient chunks (see :func:`mailshot.db.make_unchecked_writer`)."""
+    """Sessions for writing recipient chunks
+    (see :func:`mailshot.core.db.engine.make_unchecked_writer`)."""
     sessions: sessionmaker[Session] = request.app.state.chunk_sessions
     return sessions
 

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from mailshot.core.access.auth import Principal
 from mailshot.esp import scopes
 from mailshot.esp.api.deps import SessionDep, scoped
 from mailshot.esp.schemas.integration import HeartbeatIn, HeartbeatOut, IntegrationPage
 from mailshot.esp.services import integration as service
-from mailshot.keyauth import Principal
 
 router = APIRouter(prefix="/integration", tags=["integration"])
 Reader = Annotated[Principal, Depends(scoped(scopes.CAMPAIGNS_READ, "read the integration page"))]

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Body, Depends, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailshot.apitypes import Id
-from mailshot.clock import utcnow
+from mailshot.core.web.types import Id
+from mailshot.core.clock import utcnow
 from mailshot.esp import scopes
 from mailshot.esp.api.deps import SessionDep, SessionsDep, SettingsDep, scoped
 from mailshot.esp.models import Campaign, Send
@@ -27,8 +27,8 @@ from mailshot.esp.schemas.sends import (
 )
 from mailshot.esp.services import sends as service
 from mailshot.esp.services.sends_test import test_send
-from mailshot.keyauth import Principal
-from mailshot.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
+from mailshot.core.access.auth import Principal
+from mailshot.core.web.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(tags=["sends"])
 Reader = Annotated[Principal, Depends(scoped(scopes.SENDS_READ, "read sends"))]

@@ -6,12 +6,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, status
 
+from mailshot.core.access.auth import Principal
+from mailshot.core.web.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 from mailshot.esp import scopes
 from mailshot.esp.api.deps import SessionDep, scoped
 from mailshot.esp.schemas.suppressions import BounceCreate, SuppressionCreate, SuppressionPublic
 from mailshot.esp.services import suppressions as service
-from mailshot.keyauth import Principal
-from mailshot.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(tags=["suppressions"])
 Reader = Annotated[Principal, Depends(scoped(scopes.CAMPAIGNS_READ, "read suppressions"))]

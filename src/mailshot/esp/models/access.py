@@ -1,9 +1,9 @@
 """ESP users, API keys, refused key uses, page sessions and failed sign-ins (columns shared
-with the CRM's, in :mod:`mailshot.accessmodel`)."""
+with the CRM's, in :mod:`mailshot.core.access.models`)."""
 
 from __future__ import annotations
 
-from mailshot.accessmodel import (
+from mailshot.core.access.models import (
     ApiKeyColumns,
     KeyRefusalColumns,
     LoginFailureColumns,

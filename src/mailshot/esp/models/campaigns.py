@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailshot.db import IdType
+from mailshot.core.db.engine import IdType
 from mailshot.esp.models.base import Base, IdMixin, TimestampMixin
 
 #: The longest campaign name the ESP accepts, as the real ESP enforces it.

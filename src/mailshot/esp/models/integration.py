@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
 from mailshot.esp.models.base import Base
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailshot.db import IdType
+from mailshot.core.db.engine import IdType
 from mailshot.esp.models.base import Base, IdMixin
 
 #: The longest header value (or envelope address) kept in a list column, in characters.

@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailshot.clock import utcnow
-from mailshot.db import IdType
+from mailshot.core.clock import utcnow
+from mailshot.core.db.engine import IdType
 from mailshot.esp.models.base import Base, IdMixin
 from mailshot.esp.models.campaigns import ADDRESS_MAX, FROM_NAME_MAX, SUBJECT_MAX
 from mailshot.queue.columns import JobColumns, LeaseLogColumns, UnitColumns

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mailshot.settings import Settings
+    from mailshot.core.settings import Settings
 
 __all__ = ["outbox_needed"]
 

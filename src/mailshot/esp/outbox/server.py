@@ -14,11 +14,11 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from mailshot.clock import utcnow
-from mailshot.db import make_engine, make_sessionmaker
+from mailshot.core.clock import utcnow
+from mailshot.core.db.engine import make_engine, make_sessionmaker
 from mailshot.esp.outbox.writer import BatchWriter
 from mailshot.esp.services.outbox import Incoming, Retention
-from mailshot.settings import Settings
+from mailshot.core.settings import Settings
 
 log = logging.getLogger(__name__)
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: a line per connection

@@ -1,5 +1,5 @@
 """Schemas of ESP users; a password hash is never part of an answer. The API-key schemas
-are the same on both parts: :mod:`mailshot.keyadmin`."""
+are the same on both parts: :mod:`mailshot.core.access.service`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailshot.apitypes import refuse_null
+from mailshot.core.web.types import refuse_null
 
 __all__ = ["Role", "UserCreate", "UserPublic", "UserUpdate"]
 

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, JsonValue
 
-from mailshot.apitypes import MAX_ID, Count
+from mailshot.core.web.types import MAX_ID, Count
 
 RECIPIENT_COLUMNS: list[JsonValue] = [
     "seq",

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailshot.apitypes import Count
+from mailshot.core.web.types import Count
 
 
 class IntegratedCampaignPut(BaseModel):

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailshot.apitypes import Id
+from mailshot.core.web.types import Id
 
 
 class ContactCreate(BaseModel):

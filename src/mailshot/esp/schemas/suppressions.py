@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailshot.apitypes import Count32
+from mailshot.core.web.types import Count32
 
 
 class SuppressionCreate(BaseModel):

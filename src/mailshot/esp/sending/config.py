@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 from mailshot.esp.sending.dkim import Algorithm, DkimConfig
 from mailshot.esp.sending.model import SendContext
 from mailshot.esp.sending.relays import RelaySettings, Security
-from mailshot.settings import Settings
-from mailshot.webui.secret import load_or_create
+from mailshot.core.settings import Settings
+from mailshot.core.webui.secret import load_or_create
 
 SECRET_FILE = "sending-secret"  # noqa: S105  # a file name
 OUTBOX_RELAY = "outbox"

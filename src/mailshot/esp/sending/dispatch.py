@@ -11,7 +11,7 @@ import contextlib
 from collections import deque
 from collections.abc import Sequence
 
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
 from mailshot.esp.sending.domains import DomainPolicy, Domains, domain_of
 from mailshot.esp.sending.outcomes import DeliveryResult, Envelope, Outcome, queue_id
 from mailshot.esp.sending.ratelimit import LocalRateLimiter, RateLimiter

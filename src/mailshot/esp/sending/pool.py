@@ -9,9 +9,9 @@ import asyncio
 import logging
 import threading
 
-from mailshot.db import make_engine, make_sessionmaker
+from mailshot.core.db.engine import make_engine, make_sessionmaker
 from mailshot.esp.sending.runner import SendRunner
-from mailshot.settings import Settings
+from mailshot.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailshot.db import is_sqlite
+from mailshot.core.db.engine import is_sqlite
 from mailshot.esp.models.ratelimits import SendRateLimit
 
 #: Seconds of a relay's rate claimed at once, and the bounds of a batch.

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailshot.errors import AppError
+from mailshot.core.errors import AppError
 from mailshot.esp.models import Send
 from mailshot.esp.sending import compose
 from mailshot.esp.sending.config import effective_relays, send_context, sending_secret
@@ -41,7 +41,7 @@ from mailshot.esp.sending.relays import RelaySettings
 from mailshot.esp.sending.window import Marked, RetryRule, Window, mark, release, write_outcomes
 from mailshot.esp.services.sends_queue import LEASABLE_LANE, SEND_QUEUE
 from mailshot.queue import Lease, claim, heartbeat, is_due
-from mailshot.settings import Settings
+from mailshot.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from mailshot.db import db_now
-from mailshot.errors import AppError
+from mailshot.core.db.engine import db_now
+from mailshot.core.errors import AppError
 from mailshot.esp.models import Suppression
 from mailshot.esp.models.campaigns import suppressed_clause
 from mailshot.esp.sending.outcomes import DeliveryResult, Outcome

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
 from mailshot.esp.sending.dispatch import Dispatch, Relay, item_of
 from mailshot.esp.sending.outcomes import Outcome
 from mailshot.esp.sending.ratelimit import RateLimiter

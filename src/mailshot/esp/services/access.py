@@ -1,7 +1,7 @@
 """ESP users and API keys: create, list and change users (a disabled user's keys are
 refused and their page sessions end), and the whole key lifecycle (create with the token
 shown once, list, read, change, disable, enable, rotate, refused requests), shared with the
-CRM through :mod:`mailshot.keyadmin`; and the provisioning helpers (``create_user``,
+CRM through :mod:`mailshot.core.access.service`; and the provisioning helpers (``create_user``,
 ``create_key``)."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailshot import keyadmin
-from mailshot.errors import AppError
+from mailshot.core.access import service as keyadmin
+from mailshot.core.errors import AppError
+from mailshot.core.web.paging import keyset_page
 from mailshot.esp.errors import (
     KEY_DATES_INVALID,
     UNKNOWN_SCOPES,
@@ -24,7 +25,6 @@ from mailshot.esp.models import EspUser as User
 from mailshot.esp.schemas.access import UserCreate, UserUpdate
 from mailshot.esp.scopes import ALL_SCOPES, ROLE_SCOPES
 from mailshot.esp.services.common import get_or_404, require_address
-from mailshot.paging import keyset_page
 
 INTEGRATION_EMAIL = "integration@mailshot.local"
 

@@ -53,9 +53,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import Subquery
 
-from mailshot.clock import utcnow
-from mailshot.db import SMALL_WRITE_ROWS, UTCDateTime, bulk_writes, is_sqlite
-from mailshot.errors import AppError
+from mailshot.core.clock import utcnow
+from mailshot.core.db.engine import SMALL_WRITE_ROWS, UTCDateTime, bulk_writes, is_sqlite
+from mailshot.core.errors import AppError
+from mailshot.core.web.paging import decode_cursor, encode_cursor
 from mailshot.esp import errors
 from mailshot.esp.models import (
     Campaign,
@@ -69,7 +70,6 @@ from mailshot.esp.schemas.audience import RecipientChunk, RecipientPublic, Recip
 from mailshot.esp.services.chunk_check import NAME_COLUMNS, ParsedChunk, parse_chunk
 from mailshot.esp.services.common import upsert
 from mailshot.esp.services.integration import ensure_not_paused
-from mailshot.paging import decode_cursor, encode_cursor
 
 CONTACTS = Contact.__table__
 RECIPIENTS = CampaignRecipient.__table__
@@ -329,7 +329,7 @@ def write_recipients(
     The chunk is checked, and on SQLite staged, before the transaction begins, so the write
     lock is not held while parsing or copying rows, and the rows' Python values (the
     chunk's ``rows`` too) are let go once staged. The API passes sessions whose SQLite
-    connections do not check foreign keys (:func:`mailshot.db.make_unchecked_writer`):
+    connections do not check foreign keys (:func:`mailshot.core.db.engine.make_unchecked_writer`):
     every row written here references the campaign read at the start of the transaction
     or a contact upserted in it (``contact_id`` is NOT NULL, so a missing one is refused),
     and the write lock keeps them from being deleted before the commit."""

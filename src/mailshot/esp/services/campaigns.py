@@ -13,8 +13,9 @@ from __future__ import annotations
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
-from mailshot.clock import utcnow
-from mailshot.errors import AppError, FieldProblem
+from mailshot.core.clock import utcnow
+from mailshot.core.errors import AppError, FieldProblem
+from mailshot.core.web.paging import keyset_page
 from mailshot.esp import errors
 from mailshot.esp.models import Campaign
 from mailshot.esp.models.campaigns import (
@@ -31,7 +32,6 @@ from mailshot.esp.schemas.campaigns import (
 )
 from mailshot.esp.services.common import address_problem, get_or_404, upsert
 from mailshot.esp.services.integration import ensure_not_paused
-from mailshot.paging import keyset_page
 
 #: The most recipient rows one request may carry.
 MAX_ROWS_PER_REQUEST = 50_000

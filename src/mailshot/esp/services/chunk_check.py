@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mailshot.apitypes import MAX_ID
-from mailshot.errors import AppError, FieldProblem
+from mailshot.core.errors import AppError, FieldProblem
+from mailshot.core.web.types import MAX_ID
 from mailshot.esp import errors
 from mailshot.esp.services import common
 from mailshot.esp.services.campaigns import MAX_ROWS_PER_REQUEST

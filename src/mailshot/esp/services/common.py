@@ -12,8 +12,8 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from mailshot.db import is_sqlite
-from mailshot.errors import NOT_FOUND, AppError
+from mailshot.core.db.engine import is_sqlite
+from mailshot.core.errors import NOT_FOUND, AppError
 from mailshot.esp.errors import EMAIL_INVALID
 
 M = TypeVar("M")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailshot.clock import utcnow
+from mailshot.core.clock import utcnow
+from mailshot.core.web.paging import keyset_page
 from mailshot.esp.models import Contact
 from mailshot.esp.schemas.contacts import ContactCreate
 from mailshot.esp.services.common import get_or_404, normalise_email, require_address, upsert
-from mailshot.paging import keyset_page
 
 
 def upsert_contact(session: Session, data: ContactCreate) -> tuple[Contact, bool]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from sqlalchemy import and_, delete, func, literal, select, update
 from sqlalchemy.orm import Session
 
-from mailshot.clock import utcnow
-from mailshot.errors import AppError
+from mailshot.core.clock import utcnow
+from mailshot.core.errors import AppError
 from mailshot.esp import errors
 from mailshot.esp.models import Campaign, CampaignDuplicate, CampaignRecipient, Suppression
 from mailshot.esp.models.campaigns import suppressed_clause

@@ -13,7 +13,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from mailshot.db import db_now
+from mailshot.core.db.engine import db_now
 from mailshot.esp.errors import INTEGRATION_PAUSED, RetryLaterError
 from mailshot.esp.models import IntegrationState, IntegrationWorker
 from mailshot.esp.schemas.integration import (

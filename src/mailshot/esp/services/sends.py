@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
-from mailshot.db import db_now
-from mailshot.errors import AppError
+from mailshot.core.db.engine import db_now
+from mailshot.core.errors import AppError
 from mailshot.esp import errors
 from mailshot.esp.models import Campaign, Send, SendRecipient
 from mailshot.esp.sending import compose
@@ -30,9 +30,9 @@ from mailshot.esp.services.sends_queue import (
     sent_if_done,
     units,
 )
-from mailshot.paging import keyset_page
+from mailshot.core.web.paging import keyset_page
 from mailshot.queue import IllegalMoveError, UnitState, end_job
-from mailshot.settings import Settings
+from mailshot.core.settings import Settings
 
 S = SendState
 #: What to do instead, when a state refuses a move.

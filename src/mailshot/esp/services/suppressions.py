@@ -7,14 +7,14 @@ from __future__ import annotations
 from sqlalchemy import case, delete, select
 from sqlalchemy.orm import Session
 
-from mailshot.clock import utcnow
-from mailshot.errors import AppError
+from mailshot.core.clock import utcnow
+from mailshot.core.errors import AppError
+from mailshot.core.web.paging import keyset_page
 from mailshot.esp.errors import SUPPRESSION_NOT_FOUND
 from mailshot.esp.models import Suppression
 from mailshot.esp.models.campaigns import HARD_BOUNCE_LIMIT, SOFT_BOUNCE_LIMIT
 from mailshot.esp.schemas.suppressions import BounceCreate, SuppressionCreate, SuppressionPublic
 from mailshot.esp.services.common import normalise_email, require_address, upsert
-from mailshot.paging import keyset_page
 
 
 def is_suppressed(row: Suppression) -> bool:

@@ -3,7 +3,7 @@ Campaigns with their audience counts, the Outbox, the integration page ("Tools >
 Integration > General") and API keys.
 
 Pages call the ESP's service functions directly (never the JSON API over HTTP) and import
-only ESP modules and the shared page plumbing in :mod:`mailshot.webui`.
+only ESP modules and the shared page plumbing in :mod:`mailshot.core.webui`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse
 
+from mailshot.core.settings import Settings
+from mailshot.core.webui.pages import NavItem, UiPart, make_templates
+from mailshot.core.webui.setup import install
 from mailshot.esp.models import EspLoginFailure, EspUser, EspWebSession
 from mailshot.esp.ui import outbox, pages
-from mailshot.settings import Settings
-from mailshot.webui.pages import NavItem, UiPart, make_templates
-from mailshot.webui.setup import install
+from mailshot.core.settings import Settings
+from mailshot.core.webui.pages import NavItem, UiPart, make_templates
+from mailshot.core.webui.setup import install
 
 NAV = (
     NavItem("Campaigns", "esp_campaigns"),

@@ -11,10 +11,10 @@ from fastapi import Request, Response
 from mailshot.esp.outbox import outbox_needed
 from mailshot.esp.outbox.view import parse
 from mailshot.esp.services import outbox
-from mailshot.settings import Settings
-from mailshot.webui.auth import UserDep, page_router
-from mailshot.webui.pages import DbDep, render
-from mailshot.webui.paging import pager
+from mailshot.core.settings import Settings
+from mailshot.core.webui.auth import UserDep, page_router
+from mailshot.core.webui.pages import DbDep, render
+from mailshot.core.webui.paging import pager
 
 router = page_router()
 PAGE_SIZE = 50

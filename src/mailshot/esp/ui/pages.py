@@ -10,13 +10,13 @@ from typing import Annotated, Any
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 
-from mailshot.db import read_only
+from mailshot.core.db.engine import read_only
+from mailshot.core.webui.auth import UserDep, admin_only, page_router
+from mailshot.core.webui.keys import KeyRoutes, add_key_routes
+from mailshot.core.webui.pages import DbDep, PageUser, flash, render
+from mailshot.core.webui.paging import pager
 from mailshot.esp.scopes import ALL_SCOPES
 from mailshot.esp.services import access, audience, campaigns, integration
-from mailshot.webui.auth import UserDep, admin_only, page_router
-from mailshot.webui.keys import KeyRoutes, add_key_routes
-from mailshot.webui.pages import DbDep, PageUser, flash, render
-from mailshot.webui.paging import pager
 
 router = page_router()
 IntegrationAdmin = Annotated[PageUser, admin_only("pause or resume the integration")]

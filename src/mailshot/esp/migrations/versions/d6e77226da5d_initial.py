@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import mailshot.db
+import mailshot.core.db.engine
 
 revision: str = "d6e77226da5d"
 down_revision: str | None = None
@@ -49,15 +49,17 @@ def upgrade() -> None:
         sa.Column("audience_count", sa.Integer(), nullable=False),
         sa.Column("suppressed_count", sa.Integer(), nullable=False),
         sa.Column("duplicate_count", sa.Integer(), nullable=False),
-        sa.Column("finalised_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "finalised_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column(
             "id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_campaigns")),
         sa.UniqueConstraint("crm_mailshot_id", name=op.f("uq_campaigns_crm_mailshot_id")),
         sqlite_autoincrement=True,
@@ -83,8 +85,8 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contacts")),
         sa.UniqueConstraint("email_normalised", name=op.f("uq_contacts_email_normalised")),
         sqlite_autoincrement=True,
@@ -93,17 +95,21 @@ def upgrade() -> None:
         "integration_state",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("paused", sa.Boolean(), nullable=False),
-        sa.Column("paused_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("paused_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.Column("paused_by", sa.String(length=255), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("last_error_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "last_error_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_integration_state")),
     )
     op.create_table(
         "integration_workers",
         sa.Column("worker_id", sa.String(length=255), nullable=False),
-        sa.Column("started_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_heartbeat_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "last_heartbeat_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("host", sa.String(length=255), nullable=True),
         sa.Column("version", sa.String(length=32), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
@@ -117,10 +123,10 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column("at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("first_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("first_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
-        sa.Column("bucket", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("bucket", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
         sa.Column("key_prefix", sa.String(length=64), nullable=True),
         sa.Column(
@@ -144,7 +150,7 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column("at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("client_ip", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
@@ -157,7 +163,7 @@ def upgrade() -> None:
 
     op.create_table(
         "outbox_messages",
-        sa.Column("received_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.Column("mail_from", sa.Text(), nullable=False),
         sa.Column("recipients", sa.Text(), nullable=False),
         sa.Column("recipient_count", sa.Integer(), nullable=False),
@@ -202,8 +208,8 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_suppressions")),
         sa.UniqueConstraint("email_normalised", name=op.f("uq_suppressions_email_normalised")),
         sqlite_autoincrement=True,
@@ -216,8 +222,8 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=True),
@@ -235,8 +241,8 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.Column("public_id", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
@@ -244,10 +250,12 @@ def upgrade() -> None:
         sa.Column("secret_hash", sa.String(length=64), nullable=False),
         sa.Column("scopes", sa.JSON(), nullable=False),
         sa.Column("permitted_ips", sa.JSON(), nullable=False),
-        sa.Column("valid_from", mailshot.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("until", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("valid_from", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("until", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.Column("enabled", sa.Boolean(), nullable=False),
-        sa.Column("last_used_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "last_used_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("last_used_ip", sa.String(length=64), nullable=True),
         sa.Column(
             "rotated_from_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
@@ -330,10 +338,10 @@ def upgrade() -> None:
         ),
         sa.Column("snapshot", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("state", sa.String(length=20), nullable=False),
-        sa.Column("scheduled_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("requested_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("scheduled_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("requested_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.Column("requested_by", sa.String(length=255), nullable=True),
-        sa.Column("paused_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("paused_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.Column("subject", sa.String(length=255), nullable=False),
         sa.Column("from_name", sa.String(length=255), nullable=False),
         sa.Column("from_address", sa.String(length=320), nullable=False),
@@ -356,15 +364,15 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column("started_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("finished_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.Column("units_leased", sa.Integer(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("takeovers", sa.Integer(), nullable=False),
         sa.Column("last_error_code", sa.String(length=64), nullable=True),
         sa.Column("last_error_message", sa.Text(), nullable=True),
         sa.Column("last_error_fix", sa.Text(), nullable=True),
-        sa.Column("next_retry_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_retry_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
             ["campaigns.id"],
@@ -389,9 +397,11 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("csrf_token", sa.String(length=64), nullable=False),
-        sa.Column("created_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_seen_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "last_seen_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("expires_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.Column("client_ip", sa.String(length=64), nullable=True),
         sa.Column("user_agent", sa.String(length=255), nullable=True),
         sa.ForeignKeyConstraint(
@@ -420,9 +430,9 @@ def upgrade() -> None:
         sa.Column("unit_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("lease_token", sa.String(length=64), nullable=False),
         sa.Column("worker_id", sa.String(length=255), nullable=False),
-        sa.Column("leased_at", mailshot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("leased_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
         sa.Column("outcome", sa.String(length=16), nullable=True),
-        sa.Column("ended_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ended_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["job_id"],
             ["sends.id"],
@@ -458,14 +468,14 @@ def upgrade() -> None:
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("state", sa.String(length=10), nullable=False),
         sa.Column("attempts", sa.SmallInteger(), nullable=False),
-        sa.Column("first_attempt_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("next_attempt_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("first_attempt_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_attempt_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.Column("reply_code", sa.SmallInteger(), nullable=True),
         sa.Column("enhanced_status", sa.String(length=16), nullable=True),
         sa.Column("reply_text", sa.Text(), nullable=True),
         sa.Column("queue_id", sa.String(length=100), nullable=True),
         sa.Column("relay", sa.String(length=100), nullable=True),
-        sa.Column("changed_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("changed_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
@@ -499,15 +509,15 @@ def upgrade() -> None:
         ),
         sa.Column("kind", sa.String(length=10), nullable=False),
         sa.Column("state", sa.String(length=10), nullable=False),
-        sa.Column("available_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("available_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.Column("lease_token", sa.String(length=64), nullable=True),
         sa.Column("lease_owner", sa.String(length=255), nullable=True),
-        sa.Column("lease_expires_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_expires_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("takeovers", sa.Integer(), nullable=False),
         sa.Column("last_error_code", sa.String(length=64), nullable=True),
         sa.Column("last_error_message", sa.Text(), nullable=True),
-        sa.Column("done_at", mailshot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("done_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["job_id"], ["sends.id"], name=op.f("fk_send_units_job_id_sends"), ondelete="CASCADE"
         ),
