@@ -21,10 +21,10 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
-from mailshot.esp.outbox.server import OutboxServer
-from mailshot.esp.services import outbox
 from mailshot.core.db.migrate import upgrade
 from mailshot.core.settings import Settings
+from mailshot.esp.outbox.server import OutboxServer
+from mailshot.esp.services import outbox
 
 PG = os.environ.get(
     "MAILSHOT_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from mailshot.esp.outbox.server import OutboxServer
 from mailshot.core.settings import Settings
+from mailshot.esp.outbox.server import OutboxServer
 from tests.browser.conftest import Site
 from tests.browser.test_browser_scenario import sign_in
 from tests.integration.test_outbox import SUBJECT, campaign_message, plain_message, send

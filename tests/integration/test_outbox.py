@@ -19,12 +19,12 @@ from typer.testing import CliRunner
 from mailshot.app.cli.main import app as cli_app
 from mailshot.core.clock import utcnow
 from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
+from mailshot.core.settings import Settings
 from mailshot.esp.outbox import outbox_needed
 from mailshot.esp.outbox.server import OutboxServer
 from mailshot.esp.outbox.writer import BatchWriter
 from mailshot.esp.services import outbox
 from mailshot.esp.services.outbox import Incoming, Retention
-from mailshot.core.settings import Settings
 from tests.browser.ui_support import PageUsers, make_page_users, sign_in
 
 SUBJECT = "Grüße aus Köln: 10 % off"

@@ -15,8 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from mailshot.esp.sending.runner import SendRunner
 from mailshot.core.settings import Settings
+from mailshot.esp.sending.runner import SendRunner
 from tests.conftest import Keys
 from tests.support.sends import (
     campaign,

@@ -16,7 +16,6 @@ from mailshot.core.db.engine import make_engine, make_sessionmaker
 from mailshot.core.settings import Settings
 from mailshot.esp.models import SendRateLimit
 from mailshot.esp.sending.ratelimit import DbRateLimiter
-from mailshot.core.settings import Settings
 from tests.support import aio
 from tests.support.smtpd import smtp_server
 

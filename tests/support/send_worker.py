@@ -10,8 +10,8 @@ import threading
 import orjson
 
 from mailshot.core.db.engine import make_engine, make_sessionmaker
-from mailshot.esp.sending.runner import SendRunner
 from mailshot.core.settings import Settings
+from mailshot.esp.sending.runner import SendRunner
 
 
 def main() -> None:

@@ -11,10 +11,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailshot.core.db.engine import make_engine, make_sessionmaker
-from mailshot.esp.sending.runner import run_until_idle
 from mailshot.app.server import create_app
+from mailshot.core.db.engine import make_engine, make_sessionmaker
 from mailshot.core.settings import Settings
+from mailshot.esp.sending.runner import run_until_idle
 from tests.support.sending import relay
 
 COLUMNS = ["seq", "person_id", "email", "first_name", "last_name", "organisation_id"]

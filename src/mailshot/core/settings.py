@@ -22,7 +22,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from mailshot.esp.sending.relays import RelaySettings
+from mailshot.core.smtp_relays import RelaySettings
 
 
 class _TomlSource(PydanticBaseSettingsSource):

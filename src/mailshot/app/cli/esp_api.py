@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 
-from mailshot.core import credentials
 from mailshot.app.cli import api
 from mailshot.app.cli.common import RemoteError
 from mailshot.app.cli.errors import CLI_CAMPAIGN_NOT_FOUND, CLI_NO_ESP_KEY, CLI_SEND_ESP_UNREACHABLE
+from mailshot.core import credentials
 from mailshot.core.errors import AppError
 from mailshot.core.settings import Settings
 

@@ -210,8 +210,8 @@ def run_server(
     settings say otherwise)."""
     from mailshot.app.cli.outbox import start_embedded
     from mailshot.app.esp_process import EspProcess
-    from mailshot.core.web.server import uvicorn_options
     from mailshot.app.server import create_app
+    from mailshot.core.web.server import uvicorn_options
 
     config = uvicorn.Config(
         create_app(settings),

@@ -10,8 +10,10 @@ from fastapi import APIRouter, Body, Depends, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailshot.core.web.types import Id
+from mailshot.core.access.auth import Principal
 from mailshot.core.clock import utcnow
+from mailshot.core.web.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
+from mailshot.core.web.types import Id
 from mailshot.esp import scopes
 from mailshot.esp.api.deps import SessionDep, SessionsDep, SettingsDep, scoped
 from mailshot.esp.models import Campaign, Send
@@ -27,8 +29,6 @@ from mailshot.esp.schemas.sends import (
 )
 from mailshot.esp.services import sends as service
 from mailshot.esp.services.sends_test import test_send
-from mailshot.core.access.auth import Principal
-from mailshot.core.web.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(tags=["sends"])
 Reader = Annotated[Principal, Depends(scoped(scopes.SENDS_READ, "read sends"))]

@@ -16,9 +16,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailshot.core.clock import utcnow
 from mailshot.core.db.engine import make_engine, make_sessionmaker
+from mailshot.core.settings import Settings
 from mailshot.esp.outbox.writer import BatchWriter
 from mailshot.esp.services.outbox import Incoming, Retention
-from mailshot.core.settings import Settings
 
 log = logging.getLogger(__name__)
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: a line per connection

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import cast
 from urllib.parse import urlsplit
 
+from mailshot.core.settings import Settings
+from mailshot.core.webui.secret import load_or_create
 from mailshot.esp.sending.dkim import Algorithm, DkimConfig
 from mailshot.esp.sending.model import SendContext
 from mailshot.esp.sending.relays import RelaySettings, Security
-from mailshot.core.settings import Settings
-from mailshot.core.webui.secret import load_or_create
 
 SECRET_FILE = "sending-secret"  # noqa: S105  # a file name
 OUTBOX_RELAY = "outbox"

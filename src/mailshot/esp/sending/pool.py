@@ -10,8 +10,8 @@ import logging
 import threading
 
 from mailshot.core.db.engine import make_engine, make_sessionmaker
-from mailshot.esp.sending.runner import SendRunner
 from mailshot.core.settings import Settings
+from mailshot.esp.sending.runner import SendRunner
 
 log = logging.getLogger(__name__)
 

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailshot.core.errors import AppError
+from mailshot.core.settings import Settings
 from mailshot.esp.models import Send
 from mailshot.esp.sending import compose
 from mailshot.esp.sending.config import effective_relays, send_context, sending_secret
@@ -41,7 +42,6 @@ from mailshot.esp.sending.relays import RelaySettings
 from mailshot.esp.sending.window import Marked, RetryRule, Window, mark, release, write_outcomes
 from mailshot.esp.services.sends_queue import LEASABLE_LANE, SEND_QUEUE
 from mailshot.queue import Lease, claim, heartbeat, is_due
-from mailshot.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, upda
 from sqlalchemy.orm import Session
 
 from mailshot.core.errors import NOT_FOUND, AppError
+from mailshot.core.web.paging import decode_cursor, encode_cursor
 from mailshot.esp.models import OutboxMessage, OutboxSource, OutboxTotals
 from mailshot.esp.models.outbox import HEADER_MAX
 from mailshot.esp.outbox.headers import clip, summary
 from mailshot.esp.services.common import upsert
-from mailshot.core.web.paging import decode_cursor, encode_cursor
 
 #: Oldest messages looked at per statement while choosing what retention deletes.
 PRUNE_SCAN = 1000

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 
 from mailshot.core.db.engine import db_now
 from mailshot.core.errors import AppError
+from mailshot.core.settings import Settings
+from mailshot.core.web.paging import keyset_page
 from mailshot.esp import errors
 from mailshot.esp.models import Campaign, Send, SendRecipient
 from mailshot.esp.sending import compose
@@ -30,9 +32,7 @@ from mailshot.esp.services.sends_queue import (
     sent_if_done,
     units,
 )
-from mailshot.core.web.paging import keyset_page
 from mailshot.queue import IllegalMoveError, UnitState, end_job
-from mailshot.core.settings import Settings
 
 S = SendState
 #: What to do instead, when a state refuses a move.

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from mailshot.core.errors import AppError, FieldProblem
+from mailshot.core.settings import Settings
 from mailshot.esp import errors
 from mailshot.esp.models import Campaign
 from mailshot.esp.sending import compose
@@ -15,7 +16,6 @@ from mailshot.esp.sending.dkim import DkimKeyError
 from mailshot.esp.sending.merge import TemplateProblem
 from mailshot.esp.sending.mime import AddressError
 from mailshot.esp.sending.model import MessageContent
-from mailshot.core.settings import Settings
 
 
 def content_of(campaign: Campaign) -> MessageContent:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailshot.core.errors import AppError
+from mailshot.core.settings import Settings
 from mailshot.esp import errors
 from mailshot.esp.models import Contact
 from mailshot.esp.sending.config import effective_relays
@@ -23,7 +24,6 @@ from mailshot.esp.sending.ratelimit import DbRateLimiter
 from mailshot.esp.services.campaigns import get_integrated
 from mailshot.esp.services.common import normalise_email, require_address
 from mailshot.esp.services.sends_preflight import check_message, content_of
-from mailshot.core.settings import Settings
 
 MAX_ADDRESSES = 10
 #: Seconds a test send may take before what is left is reported deferred.

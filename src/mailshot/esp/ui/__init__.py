@@ -16,9 +16,6 @@ from mailshot.core.webui.pages import NavItem, UiPart, make_templates
 from mailshot.core.webui.setup import install
 from mailshot.esp.models import EspLoginFailure, EspUser, EspWebSession
 from mailshot.esp.ui import outbox, pages
-from mailshot.core.settings import Settings
-from mailshot.core.webui.pages import NavItem, UiPart, make_templates
-from mailshot.core.webui.setup import install
 
 NAV = (
     NavItem("Campaigns", "esp_campaigns"),

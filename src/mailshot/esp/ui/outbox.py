@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
-from mailshot.esp.outbox import outbox_needed
-from mailshot.esp.outbox.view import parse
-from mailshot.esp.services import outbox
 from mailshot.core.settings import Settings
 from mailshot.core.webui.auth import UserDep, page_router
 from mailshot.core.webui.pages import DbDep, render
 from mailshot.core.webui.paging import pager
+from mailshot.esp.outbox import outbox_needed
+from mailshot.esp.outbox.view import parse
+from mailshot.esp.services import outbox
 
 router = page_router()
 PAGE_SIZE = 50

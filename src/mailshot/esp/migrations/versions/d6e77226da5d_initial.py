@@ -163,7 +163,9 @@ def upgrade() -> None:
 
     op.create_table(
         "outbox_messages",
-        sa.Column("received_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "received_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("mail_from", sa.Text(), nullable=False),
         sa.Column("recipients", sa.Text(), nullable=False),
         sa.Column("recipient_count", sa.Integer(), nullable=False),
@@ -338,8 +340,12 @@ def upgrade() -> None:
         ),
         sa.Column("snapshot", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("state", sa.String(length=20), nullable=False),
-        sa.Column("scheduled_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("requested_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "scheduled_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "requested_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("requested_by", sa.String(length=255), nullable=True),
         sa.Column("paused_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
         sa.Column("subject", sa.String(length=255), nullable=False),
@@ -372,7 +378,9 @@ def upgrade() -> None:
         sa.Column("last_error_code", sa.String(length=64), nullable=True),
         sa.Column("last_error_message", sa.Text(), nullable=True),
         sa.Column("last_error_fix", sa.Text(), nullable=True),
-        sa.Column("next_retry_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "next_retry_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
             ["campaigns.id"],
@@ -468,8 +476,12 @@ def upgrade() -> None:
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("state", sa.String(length=10), nullable=False),
         sa.Column("attempts", sa.SmallInteger(), nullable=False),
-        sa.Column("first_attempt_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("next_attempt_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "first_attempt_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "next_attempt_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("reply_code", sa.SmallInteger(), nullable=True),
         sa.Column("enhanced_status", sa.String(length=16), nullable=True),
         sa.Column("reply_text", sa.Text(), nullable=True),
@@ -509,10 +521,14 @@ def upgrade() -> None:
         ),
         sa.Column("kind", sa.String(length=10), nullable=False),
         sa.Column("state", sa.String(length=10), nullable=False),
-        sa.Column("available_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "available_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("lease_token", sa.String(length=64), nullable=True),
         sa.Column("lease_owner", sa.String(length=255), nullable=True),
-        sa.Column("lease_expires_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "lease_expires_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("takeovers", sa.Integer(), nullable=False),
         sa.Column("last_error_code", sa.String(length=64), nullable=True),
