@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from mailshot.apitypes import Id
 from mailshot.clock import utcnow
+from mailshot.db import begin_read
 from mailshot.esp import scopes
 from mailshot.esp.api.deps import SessionDep, SessionsDep, SettingsDep, scoped
 from mailshot.esp.models import Campaign, Send
@@ -41,14 +42,8 @@ RecipientStateName = Literal[
 
 def view(session: Session, send: Send) -> SendPublic:
     counts = service.counts(send)
-    done = send.total - counts["pending"] - counts["sending"] - counts["deferred"]
-    rate = eta = None
-    if send.started_at is not None:
-        end = send.finished_at or utcnow()
-        seconds = (end - send.started_at).total_seconds()
-        if seconds > 0 and done > 0:
-            rate = round(done / seconds, 2)
-            eta = round((send.total - done) / rate, 1) if send.finished_at is None else 0.0
+    moving = service.progress(send, utcnow())
+    done, rate, eta = moving.done, moving.rate_per_second, moving.eta_seconds
     crm_id = session.scalar(select(Campaign.crm_mailshot_id).where(Campaign.id == send.campaign_id))
     error = None
     if send.last_error_code:
@@ -95,9 +90,15 @@ def start_send(
 
 
 @router.get("/integrated-campaigns/{crm_mailshot_id}/send")
-def get_campaign_send(session: SessionDep, _: Reader, crm_mailshot_id: Id) -> SendPublic:
+def get_campaign_send(
+    sessions: SessionsDep, session: SessionDep, _: Reader, crm_mailshot_id: Id
+) -> SendPublic:
     """The campaign's send, with its counts per recipient state."""
-    return view(session, service.of_campaign(session, crm_mailshot_id))
+    send_id = service.of_campaign(session, crm_mailshot_id).id
+    session.rollback()
+    service.settle(sessions, send_id)
+    begin_read(session)
+    return view(session, service.get(session, send_id))
 
 
 @router.post("/integrated-campaigns/{crm_mailshot_id}/test-send")
@@ -115,7 +116,8 @@ def post_test_send(
 
 
 @router.get("/sends/{send_id}")
-def get_send(session: SessionDep, _: Reader, send_id: Id) -> SendPublic:
+def get_send(sessions: SessionsDep, session: SessionDep, _: Reader, send_id: Id) -> SendPublic:
+    service.settle(sessions, send_id)
     return view(session, service.get(session, send_id))
 
 
