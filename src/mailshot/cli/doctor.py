@@ -2,11 +2,12 @@
 the whole integration), answered pass, warn or fail with one sentence and the fix.
 
 The CRM's own checks come from its diagnosis endpoint (``GET /mailshots/{id}/diagnosis``
-or ``GET /diagnosis``, with the CLI's key); this command adds what only the operator's
-machine can see, with the settings and the provisioned credentials: whether the CRM and
-the ESP answer at their configured URLs, and whether each accepts the bridge's key (a
-cheap authenticated read with that key; a refusal shows its code). Exit code 0 when
-nothing fails (warnings alone are 0), 1 otherwise.
+or ``GET /diagnosis``, with the CLI's key), and for one mailshot the ESP's diagnosis of its
+send (:mod:`.doctor_send`, with the relays tried from here); this command adds what only
+the operator's machine can see, with the settings and the provisioned credentials:
+whether the CRM and the ESP answer at their configured URLs, and whether each accepts the
+bridge's key (a cheap authenticated read with that key; a refusal shows its code). Exit
+code 0 when nothing fails (warnings alone are 0), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from mailshot.cli.common import (
     load_settings,
     shown,
 )
+from mailshot.cli.doctor_send import run_send_checks
 from mailshot.cli.errors import CLI_CRM_UNREACHABLE
 from mailshot.errors import AppError, ErrorSpec, define
 from mailshot.settings import Settings
@@ -184,6 +186,9 @@ def run(
     diag, own = _crm_diagnosis(settings, crm_base, mailshot)
     probes = [*_probe(settings, "CRM", crm_base), *_probe(settings, "ESP", esp_base)]
     checks = [*own, *(diag or {}).get("checks", []), *probes]
+    if mailshot is not None:
+        ref = str((diag or {}).get("mailshot_id") or mailshot)
+        checks += run_send_checks(settings, ref, esp_base)
     fails = [c for c in checks if c["status"] == "fail"]
     summary = (diag or {}).get("summary") or ""
     if fails and (diag is None or diag.get("verdict") != "fail"):
@@ -206,11 +211,12 @@ def _show(report: dict[str, Any]) -> None:
     for c in report["checks"]:
         style = _STYLE.get(c["status"], "")
         code = f" [dim]({shown(c['code'])})[/]" if c.get("code") else ""
+        page = f" [dim]See {shown(c['page'])}[/]" if c.get("page") else ""
         table.add_row(
             shown(c["check"]),
             f"[{style}]{shown(str(c['status']).upper())}[/]",
             shown(c["message"]) + code,
-            shown(c.get("fix") or ""),
+            shown(c.get("fix") or "") + page,
         )
     console.print(table)
     style = _STYLE.get(report["verdict"], "")
@@ -222,7 +228,8 @@ def doctor(
     mailshot: Annotated[
         str | None,
         typer.Argument(
-            help="A mailshot (its id or exact name); without one, check the whole integration."
+            help="A mailshot (its id or exact name): its sync and its campaign's send; "
+            "without one, check the whole integration."
         ),
     ] = None,
     as_json: Annotated[
@@ -237,8 +244,9 @@ def doctor(
         typer.Option("--esp-url", help="Base URL of the ESP (default: MAILSHOT_ESP_URL)."),
     ] = None,
 ) -> None:
-    """Run every check of a mailshot's sync (or of the integration): pass, warn or fail,
-    each with a sentence and the fix. Exit 1 when any check fails."""
+    """Run every check of a mailshot's sync and send (or of the integration): pass, warn or
+    fail, each with a sentence, the fix and the page that shows it. Exit 1 when any check
+    fails."""
     settings = load_settings()
     report = run(settings, mailshot, crm_url, esp_url)
     if as_json:

@@ -1,5 +1,6 @@
 """Routes of sends: start or schedule a campaign's send, read it with its counts, pause,
-resume, cancel, resend the recipients in doubt, list its ledger by state, and test sends.
+resume, cancel, resend the recipients in doubt, list its ledger by state, diagnose it, and
+test sends.
 Parse, authorise, call :mod:`mailshot.esp.services.sends`."""
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from sqlalchemy.orm import Session
 
 from mailshot.apitypes import Id
 from mailshot.clock import utcnow
-from mailshot.db import begin_read
+from mailshot.db import begin_read, db_now
 from mailshot.esp import scopes
 from mailshot.esp.api.deps import SessionDep, SessionsDep, SettingsDep, scoped
+from mailshot.esp.diagnosis.sends import diagnose
 from mailshot.esp.models import Campaign, Send
 from mailshot.esp.schemas.sends import (
     ResendResult,
+    SendDiagnosis,
     SendError,
+    SendFinding,
     SendPublic,
     SendRecipientPublic,
     SendRequest,
@@ -119,6 +123,22 @@ def post_test_send(
 def get_send(sessions: SessionsDep, session: SessionDep, _: Reader, send_id: Id) -> SendPublic:
     service.settle(sessions, send_id)
     return view(session, service.get(session, send_id))
+
+
+@router.get("/sends/{send_id}/diagnosis")
+def get_send_diagnosis(
+    sessions: SessionsDep, session: SessionDep, settings: SettingsDep, _: Reader, send_id: Id
+) -> SendDiagnosis:
+    """Why the send is (not) moving, from the ESP's own data: paused, scheduled, every
+    remaining recipient deferred, no send worker, the rate limit, recipients in doubt."""
+    service.settle(sessions, send_id)
+    send = service.get(session, send_id)
+    found = diagnose(session, settings, send, db_now(session))
+    return SendDiagnosis(
+        send_id=send.id,
+        state=send.state,
+        findings=[SendFinding(**f.as_dict()) for f in found],
+    )
 
 
 @router.post("/sends/{send_id}/pause")
