@@ -1,5 +1,5 @@
 """The ESP's web pages, served by the ESP's own process under ``/esp/...``: Integrated
-Campaigns with their audience counts, the integration page ("Tools > Integration >
+Campaigns with their audience counts and their sends, the integration page ("Tools > Integration >
 General") and API keys.
 
 Pages call the ESP's service functions directly (never the JSON API over HTTP) and import
@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse
 
 from mailshot.esp.models import EspLoginFailure, EspUser, EspWebSession
-from mailshot.esp.ui import pages
+from mailshot.esp.ui import pages, send_pages
 from mailshot.settings import Settings
 from mailshot.webui.pages import NavItem, UiPart, make_templates
 from mailshot.webui.setup import install
@@ -32,6 +32,7 @@ def build_pages() -> APIRouter:
         return RedirectResponse(request.url_for("esp_campaigns"), status_code=303)
 
     router.include_router(pages.router)
+    router.include_router(send_pages.router)
     return router
 
 
