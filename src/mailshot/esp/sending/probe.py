@@ -74,9 +74,9 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _bad(relay: RelaySettings, spec: ErrorSpec, **params: Any) -> ProbeResult:
+def _bad(settings: RelaySettings, spec: ErrorSpec, **params: Any) -> ProbeResult:
     err = AppError(spec, **params)
-    return ProbeResult(relay.name, False, spec, err.message, err.fix)
+    return ProbeResult(settings.name, False, spec, err.message, err.fix)
 
 
 def probe_all(relays: Sequence[RelaySettings], timeout: float = TIMEOUT) -> list[ProbeResult]:
