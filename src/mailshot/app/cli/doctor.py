@@ -1,6 +1,7 @@
 """``mailshot doctor [MAILSHOT] [--json]``: the CRM's diagnosis checks of one mailshot (or
-of the integration), plus what only the operator's machine sees: whether both parts answer
-at their URLs and accept the bridge's key. Exit code 1 when a check fails."""
+of the integration), the ESP's diagnosis of its send (:mod:`.doctor_send`, relays tried from
+here), and what only the operator's machine sees: whether both parts answer at their URLs
+and accept the bridge's key. Exit code 1 when a check fails (warnings alone are 0)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from mailshot.app.cli.common import (
     load_settings,
     shown,
 )
+from mailshot.app.cli.doctor_send import run_send_checks
 from mailshot.app.cli.errors import CLI_CRM_UNREACHABLE
 from mailshot.core import credentials
 from mailshot.core.errors import AppError, ErrorSpec, define
@@ -177,6 +179,9 @@ def run(
     diag, own = _crm_diagnosis(settings, crm_base, mailshot)
     probes = [*_probe(settings, "CRM", crm_base), *_probe(settings, "ESP", esp_base)]
     checks = [*own, *(diag or {}).get("checks", []), *probes]
+    if mailshot is not None:
+        ref = str((diag or {}).get("mailshot_id") or mailshot)
+        checks += run_send_checks(settings, ref, esp_base)
     fails = [c for c in checks if c["status"] == "fail"]
     summary = (diag or {}).get("summary") or ""
     if fails and (diag is None or diag.get("verdict") != "fail"):
@@ -199,11 +204,12 @@ def _show(report: dict[str, Any]) -> None:
     for c in report["checks"]:
         style = _STYLE.get(c["status"], "")
         code = f" [dim]({shown(c['code'])})[/]" if c.get("code") else ""
+        page = f" [dim]See {shown(c['page'])}[/]" if c.get("page") else ""
         table.add_row(
             shown(c["check"]),
             f"[{style}]{shown(str(c['status']).upper())}[/]",
             shown(c["message"]) + code,
-            shown(c.get("fix") or ""),
+            shown(c.get("fix") or "") + page,
         )
     console.print(table)
     style = _STYLE.get(report["verdict"], "")
@@ -215,7 +221,8 @@ def doctor(
     mailshot: Annotated[
         str | None,
         typer.Argument(
-            help="A mailshot (its id or exact name); without one, check the whole integration."
+            help="A mailshot (its id or exact name): its sync and its campaign's send; "
+            "without one, check the whole integration."
         ),
     ] = None,
     as_json: Annotated[
@@ -230,8 +237,9 @@ def doctor(
         typer.Option("--esp-url", help="Base URL of the ESP (default: MAILSHOT_ESP_URL)."),
     ] = None,
 ) -> None:
-    """Run every check of a mailshot's sync (or of the integration): pass, warn or fail,
-    each with a sentence and the fix. Exit 1 when any check fails."""
+    """Run every check of a mailshot's sync and send (or of the integration): pass, warn or
+    fail, each with a sentence, the fix and the page that shows it. Exit 1 when any check
+    fails."""
     settings = load_settings()
     report = run(settings, mailshot, crm_url, esp_url)
     if as_json:

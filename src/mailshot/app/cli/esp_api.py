@@ -63,6 +63,16 @@ class EspApi(api.CrmApi):
         answer: dict[str, Any] = self._request("GET", f"sends/{send_id}")
         return answer
 
+    def campaign_send(self, crm_mailshot_id: int) -> dict[str, Any]:
+        answer: dict[str, Any] = self._request(
+            "GET", f"integrated-campaigns/{crm_mailshot_id}/send"
+        )
+        return answer
+
+    def send_diagnosis(self, send_id: int) -> dict[str, Any]:
+        answer: dict[str, Any] = self._request("GET", f"sends/{send_id}/diagnosis")
+        return answer
+
 
 def open_esp(settings: Settings, esp_url: str | None = None) -> EspApi:
     base = (esp_url or settings.esp_base_url()).rstrip("/")

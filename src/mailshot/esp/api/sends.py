@@ -1,5 +1,6 @@
 """Routes of sends: start or schedule a campaign's send, read it with its counts, pause,
-resume, cancel, resend the recipients in doubt, list its ledger by state, and test sends.
+resume, cancel, resend the recipients in doubt, list its ledger by state, diagnose it, and
+test sends.
 Parse, authorise, call :mod:`mailshot.esp.services.sends`."""
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ from sqlalchemy.orm import Session
 
 from mailshot.core.access.auth import Principal
 from mailshot.core.clock import utcnow
+from mailshot.core.db.engine import begin_read, db_now
 from mailshot.core.web.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 from mailshot.core.web.types import Id
 from mailshot.esp import scopes
 from mailshot.esp.api.deps import SessionDep, SessionsDep, SettingsDep, scoped
+from mailshot.esp.diagnosis.sends import diagnose
 from mailshot.esp.models import Campaign, Send
 from mailshot.esp.schemas.sends import (
     ResendResult,
+    SendDiagnosis,
     SendError,
+    SendFinding,
     SendPublic,
     SendRecipientPublic,
     SendRequest,
@@ -41,14 +46,8 @@ RecipientStateName = Literal[
 
 def view(session: Session, send: Send) -> SendPublic:
     counts = service.counts(send)
-    done = send.total - counts["pending"] - counts["sending"] - counts["deferred"]
-    rate = eta = None
-    if send.started_at is not None:
-        end = send.finished_at or utcnow()
-        seconds = (end - send.started_at).total_seconds()
-        if seconds > 0 and done > 0:
-            rate = round(done / seconds, 2)
-            eta = round((send.total - done) / rate, 1) if send.finished_at is None else 0.0
+    moving = service.progress(send, utcnow())
+    done, rate, eta = moving.done, moving.rate_per_second, moving.eta_seconds
     crm_id = session.scalar(select(Campaign.crm_mailshot_id).where(Campaign.id == send.campaign_id))
     error = None
     if send.last_error_code:
@@ -95,9 +94,15 @@ def start_send(
 
 
 @router.get("/integrated-campaigns/{crm_mailshot_id}/send")
-def get_campaign_send(session: SessionDep, _: Reader, crm_mailshot_id: Id) -> SendPublic:
+def get_campaign_send(
+    sessions: SessionsDep, session: SessionDep, _: Reader, crm_mailshot_id: Id
+) -> SendPublic:
     """The campaign's send, with its counts per recipient state."""
-    return view(session, service.of_campaign(session, crm_mailshot_id))
+    send_id = service.of_campaign(session, crm_mailshot_id).id
+    session.rollback()
+    service.settle(sessions, send_id)
+    begin_read(session)
+    return view(session, service.get(session, send_id))
 
 
 @router.post("/integrated-campaigns/{crm_mailshot_id}/test-send")
@@ -115,8 +120,25 @@ def post_test_send(
 
 
 @router.get("/sends/{send_id}")
-def get_send(session: SessionDep, _: Reader, send_id: Id) -> SendPublic:
+def get_send(sessions: SessionsDep, session: SessionDep, _: Reader, send_id: Id) -> SendPublic:
+    service.settle(sessions, send_id)
     return view(session, service.get(session, send_id))
+
+
+@router.get("/sends/{send_id}/diagnosis")
+def get_send_diagnosis(
+    sessions: SessionsDep, session: SessionDep, settings: SettingsDep, _: Reader, send_id: Id
+) -> SendDiagnosis:
+    """Why the send is (not) moving, from the ESP's own data: paused, scheduled, every
+    remaining recipient deferred, no send worker, the rate limit, recipients in doubt."""
+    service.settle(sessions, send_id)
+    send = service.get(session, send_id)
+    found = diagnose(session, settings, send, db_now(session))
+    return SendDiagnosis(
+        send_id=send.id,
+        state=send.state,
+        findings=[SendFinding(**f.as_dict()) for f in found],
+    )
 
 
 @router.post("/sends/{send_id}/pause")

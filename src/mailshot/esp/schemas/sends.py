@@ -1,5 +1,5 @@
 """Schemas of sends: the start request, a send with its counts per recipient state, a
-ledger row, the test send's request and answer, a resend's answer."""
+ledger row, the test send's request and answer, a resend's answer, a send's diagnosis."""
 
 from __future__ import annotations
 
@@ -82,6 +82,24 @@ class TestSendItem(BaseModel):
 
 class TestSendResult(BaseModel):
     items: list[TestSendItem]
+
+
+class SendFinding(BaseModel):
+    """One reason a send is (or is not) moving: a check, its status, a sentence, the fix,
+    the catalogued code and the ESP page that shows it (a path under the ESP's base URL)."""
+
+    check: str
+    status: str = Field(description="pass, warn or fail")
+    message: str
+    fix: str = ""
+    code: str | None = None
+    page: str = ""
+
+
+class SendDiagnosis(BaseModel):
+    send_id: int
+    state: str
+    findings: list[SendFinding]
 
 
 class ResendResult(BaseModel):

@@ -5,13 +5,15 @@ row's lock; the work itself is the send workers' (:mod:`mailshot.esp.sending.run
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import exists, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from mailshot.core.db.engine import db_now
+from mailshot.core.db.engine import db_now, read_only
 from mailshot.core.errors import AppError
 from mailshot.core.settings import Settings
 from mailshot.core.web.paging import keyset_page
@@ -26,6 +28,7 @@ from mailshot.esp.services.sends_preflight import check_message, content_of, pre
 from mailshot.esp.services.sends_queue import (
     SEND_QUEUE,
     changed,
+    doubt_lapsed,
     ledger,
     recount,
     sends,
@@ -231,8 +234,84 @@ def resend_in_doubt(session: Session, send_id: int) -> tuple[Send, int]:
     return send, int(moved)
 
 
+def settle(sessions: sessionmaker[Session], send_id: int) -> int:
+    """Resolve what a dead worker left of an ended send: its rows still ``sending`` under a
+    lease that lapsed after the cancel (no takeover happens on an ended send's units)
+    become ``in_doubt``. Cheap when there is nothing to do (one read); answers how many
+    rows moved. Called before a send is shown (pages, API, CLI)."""
+    with read_only(sessions) as session:
+        row = session.execute(
+            select(sends.c.state, sends.c.sending_count).where(sends.c.id == send_id)
+        ).first()
+        session.rollback()
+    if row is None or row.state not in _ENDED or not row.sending_count:
+        return 0
+    with sessions() as session:
+        send = _locked(session, send_id)
+        if send.state not in _ENDED:
+            session.rollback()
+            return 0
+        moved = doubt_lapsed(session, send_id, db_now(session))
+        if moved:
+            recount(session, send_id)
+        session.commit()
+        return moved
+
+
+def settle_campaign(sessions: sessionmaker[Session], campaign_id: int) -> None:
+    """:func:`settle` the send of the campaign with ESP id ``campaign_id``, if it has one."""
+    with read_only(sessions) as session:
+        send_id = session.scalar(select(Send.id).where(Send.campaign_id == campaign_id))
+        session.rollback()
+    if send_id is not None:
+        settle(sessions, send_id)
+
+
+_ENDED = (S.CANCELLED, S.FAILED)
+
+
 def counts(send: Send) -> dict[str, int]:
     return {state.value: int(getattr(send, f"{state.value}_count")) for state in RecipientState}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a send is: recipients in a final state, the rate since it started (per
+    second) and the seconds left at that rate (None until known; 0 once finished)."""
+
+    done: int
+    rate_per_second: float | None
+    eta_seconds: float | None
+
+    def percent(self, total: int) -> int:
+        return min(100, (100 * self.done) // total) if total else 0
+
+
+def progress(send: Send, now: datetime | None = None) -> Progress:
+    c = counts(send)
+    done = send.total - c["pending"] - c["sending"] - c["deferred"]
+    rate = eta = None
+    if send.started_at is not None:
+        end = send.finished_at or now or datetime.now(UTC)
+        seconds = (end - send.started_at).total_seconds()
+        if seconds > 0 and done > 0:
+            rate = round(done / seconds, 2)
+            eta = round((send.total - done) / rate, 1) if send.finished_at is None else 0.0
+    return Progress(done, rate, eta)
+
+
+def states_of(session: Session, campaign_ids: Iterable[int]) -> dict[int, str]:
+    """The send state of each of these campaigns that has a send."""
+    ids = list(campaign_ids)
+    if not ids:
+        return {}
+    rows = session.execute(select(Send.campaign_id, Send.state).where(Send.campaign_id.in_(ids)))
+    return {int(cid): str(state) for cid, state in rows}
+
+
+def of_campaign_id(session: Session, campaign_id: int) -> Send | None:
+    """The send of the campaign with ESP id ``campaign_id``, or None."""
+    return session.scalar(select(Send).where(Send.campaign_id == campaign_id))
 
 
 def recipients_page(
@@ -251,9 +330,14 @@ __all__ = [
     "counts",
     "get",
     "of_campaign",
+    "of_campaign_id",
     "pause",
+    "progress",
     "recipients_page",
     "resend_in_doubt",
     "resume",
+    "settle",
+    "settle_campaign",
     "start",
+    "states_of",
 ]

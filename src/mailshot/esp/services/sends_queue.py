@@ -6,7 +6,8 @@ completed or the send ends, and the ledger's counts.
   still ``sending`` (their worker died with their data perhaps out) become ``in_doubt``.
 - a unit completed: the send is ``sent`` once no recipient is pending, sending or deferred.
 - the send ends cancelled or failed: recipients never sent are ``cancelled``; those still
-  ``sending`` under a lapsed lease are ``in_doubt``.
+  ``sending`` under a lapsed lease are ``in_doubt``, and so are those of a lease that
+  lapses later (its worker died after the end: :func:`doubt_lapsed`, by ``sends.settle``).
 
 Lock order (PostgreSQL): unit rows, then the send row, then ledger rows. Every writer of
 a send's ledger holds its send row, so the cached counts stay exact.
@@ -35,6 +36,8 @@ TABLES = QueueTables.of(Send, SendUnit, SendLeaseLog)
 sends, units = TABLES.jobs, TABLES.units
 ledger = cast(Table, SendRecipient.__table__)
 R = RecipientState
+#: The reply text of a recipient left in doubt by a worker that died.
+STOPPED_ANSWERING = "the worker sending it stopped answering"
 
 
 def in_unit(first_id: Any, last_id: Any, send_id: Any) -> Any:
@@ -99,7 +102,7 @@ def _claimed(session: Session, lease: Lease) -> None:
             in_unit(lease.unit.first_id, lease.unit.last_id, lease.job_id),
             ledger.c.state == R.SENDING,
         )
-        .values(state=R.IN_DOUBT, reply_text="the worker sending it stopped answering"),
+        .values(state=R.IN_DOUBT, reply_text=STOPPED_ANSWERING),
     )
     add_counts(session, lease.job_id, {R.SENDING: -doubt, R.IN_DOUBT: doubt})
 
@@ -114,6 +117,23 @@ def _completed(session: Session, done: Row[Any], _report: Any, now: datetime) ->
     return str(state)
 
 
+def doubt_lapsed(session: Session, send_id: int, now: datetime) -> int:
+    """Turn the send's rows still ``sending`` of a unit whose lease is gone or lapsed into
+    ``in_doubt`` (their worker died with their data perhaps out); answer how many. The
+    caller holds the send row and recounts."""
+    lapsed = exists().where(
+        units.c.job_id == send_id,
+        ledger.c.id.between(units.c.first_id, units.c.last_id),
+        (units.c.lease_expires_at.is_(None)) | (units.c.lease_expires_at < now),
+    )
+    return changed(
+        session,
+        update(ledger)
+        .where(ledger.c.send_id == send_id, ledger.c.state == R.SENDING, lapsed)
+        .values(state=R.IN_DOUBT, reply_text=STOPPED_ANSWERING, changed_at=now),
+    )
+
+
 def _ended(
     session: Session, job: Row[Any], state: str, _fault: Fault | None, now: datetime
 ) -> None:
@@ -123,16 +143,7 @@ def _ended(
         .where(ledger.c.send_id == send_id, ledger.c.state.in_((R.PENDING, R.DEFERRED)))
         .values(state=R.CANCELLED, changed_at=now)
     )
-    lapsed = exists().where(
-        units.c.job_id == send_id,
-        ledger.c.id.between(units.c.first_id, units.c.last_id),
-        (units.c.lease_expires_at.is_(None)) | (units.c.lease_expires_at < now),
-    )
-    session.execute(
-        update(ledger)
-        .where(ledger.c.send_id == send_id, ledger.c.state == R.SENDING, lapsed)
-        .values(state=R.IN_DOUBT, reply_text="the worker sending it stopped answering")
-    )
+    doubt_lapsed(session, send_id, now)
     recount(session, send_id)
 
 

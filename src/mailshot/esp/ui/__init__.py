@@ -1,6 +1,6 @@
 """The ESP's web pages, served by the ESP's own process under ``/esp/...``: Integrated
-Campaigns with their audience counts, the Outbox, the integration page ("Tools >
-Integration > General") and API keys.
+Campaigns with their audience counts and their sends, the Outbox, the integration page
+("Tools > Integration > General") and API keys.
 
 Pages call the ESP's service functions directly (never the JSON API over HTTP) and import
 only ESP modules and the shared page plumbing in :mod:`mailshot.core.webui`.
@@ -15,7 +15,7 @@ from mailshot.core.settings import Settings
 from mailshot.core.webui.pages import NavItem, UiPart, make_templates
 from mailshot.core.webui.setup import install
 from mailshot.esp.models import EspLoginFailure, EspUser, EspWebSession
-from mailshot.esp.ui import outbox, pages
+from mailshot.esp.ui import outbox, pages, send_pages
 
 NAV = (
     NavItem("Campaigns", "esp_campaigns"),
@@ -34,6 +34,7 @@ def build_pages() -> APIRouter:
 
     router.include_router(pages.router)
     router.include_router(outbox.router)
+    router.include_router(send_pages.router)
     return router
 
 

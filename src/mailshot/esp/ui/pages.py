@@ -1,6 +1,7 @@
-"""The ESP's pages: Integrated Campaigns (list, and one campaign with its audience counts
-and recipients), the integration page with pause and resume for administrators, and API
-keys (administrators only). Everything goes through the ESP's services."""
+"""The ESP's pages: Integrated Campaigns (list with their send states, and one campaign
+with its audience counts, recipients and Send panel: :mod:`.send_pages`), the integration
+page with pause and resume for administrators, and API keys (administrators only).
+Everything goes through the ESP's services."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from mailshot.core.webui.keys import KeyRoutes, add_key_routes
 from mailshot.core.webui.pages import DbDep, PageUser, flash, render
 from mailshot.core.webui.paging import pager
 from mailshot.esp.scopes import ALL_SCOPES
-from mailshot.esp.services import access, audience, campaigns, integration
+from mailshot.esp.services import access, audience, campaigns, integration, sends
+from mailshot.esp.ui import send_pages
 
 router = page_router()
 IntegrationAdmin = Annotated[PageUser, admin_only("pause or resume the integration")]
@@ -67,6 +69,7 @@ def campaigns_page(
             "title": "Integrated campaigns",
             "active": "esp_campaigns",
             "campaigns": rows,
+            "send_states": sends.states_of(db, [c.id for c in rows]),
             "status": status or "",
             "statuses": STATUSES,
         }
@@ -76,8 +79,9 @@ def campaigns_page(
 
 @router.get("/campaigns/{campaign_id}", name="esp_campaign")
 def campaign_page(
-    request: Request, db: DbDep, _: UserDep, campaign_id: int, cursor: str | None = None
+    request: Request, db: DbDep, user: UserDep, campaign_id: int, cursor: str | None = None
 ) -> Response:
+    sends.settle_campaign(request.app.state.sessions, campaign_id)
     c = campaigns.get(db, campaign_id)
     recipients, next_cursor = audience.list_recipients(
         db, campaign_id, cursor=cursor, limit=PAGE_SIZE
@@ -86,6 +90,7 @@ def campaign_page(
         request,
         "esp/campaign.html",
         {"title": c.name, "active": "esp_campaigns", "c": c, "recipients": recipients}
+        | send_pages.panel(request, db, c, user)
         | pager(request, next_cursor),
         preview=bool(c.html),
     )
