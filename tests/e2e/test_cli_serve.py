@@ -157,6 +157,17 @@ def test_serve_demo_sync_queue_and_ctrl_c(settings: Settings, serve: list[Served
     assert campaign.status_code == 200, campaign.text
     assert campaign.json()["audience_count"] == recipients
 
+    # The demo send, as the banner says: every recipient goes to the Outbox, and is counted.
+    served.wait_for(re.escape(f'mailshot send "{demo.READY_MAILSHOT}" --wait'))
+    sent = _cli(settings, port, "send", demo.READY_MAILSHOT, "--wait")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    said_sent = _flat(sent.stdout)
+    assert f"{recipients:,} recipients; sent {recipients:,} failed 0 deferred 0 in doubt 0" in (
+        said_sent
+    ), said_sent
+    outbox = orjson.loads(_cli(settings, port, "outbox", "list", "--json").stdout)
+    assert outbox["count"] == recipients + 1  # and the message sent by hand above
+
     refused = _cli(settings, port, "sync", demo.LONG_NAME_MAILSHOT, "--wait", "--timeout", "90")
     assert refused.returncode == 1, refused.stdout + refused.stderr
     said = _flat(refused.stdout + refused.stderr)

@@ -305,5 +305,11 @@ def test_the_cli_lists_and_shows_messages(
     assert shown.exit_code == 0, shown.output
     assert f"Subject: {SUBJECT}" in shown.output and "our spring sale." in shown.output
     assert "DKIM: d=example.com s=mailshot" in shown.output
+    assert "\\n" not in shown.output  # the text part's lines are lines, not escapes
+    source = runner.invoke(cli_app, ["outbox", "show", str(m.id), "--raw"])
+    assert source.exit_code == 0, source.output
+    lines = source.output.splitlines()
+    assert any(line.startswith("Message-ID: ") for line in lines)
+    assert "\\r\\n" not in source.output and "\\n" not in source.output
     missing = runner.invoke(cli_app, ["outbox", "show", "999999"])
     assert missing.exit_code == 1 and "NOT_FOUND" in missing.output

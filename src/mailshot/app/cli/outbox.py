@@ -22,6 +22,7 @@ from mailshot.app.cli.errors import OUTBOX_CANNOT_LISTEN
 from mailshot.core.db.engine import begin_read, make_sessionmaker, make_unpooled_engine
 from mailshot.core.errors import AppError
 from mailshot.core.logs import configure as configure_logging
+from mailshot.core.safetext import plain
 from mailshot.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -160,7 +161,8 @@ def show(
         except AppError as exc:
             fail(exc)
     if raw:
-        console.print(shown(source.decode("utf-8", errors="replace")), soft_wrap=True)
+        text = source.decode("utf-8", errors="replace").replace("\r\n", "\n")
+        console.print(plain(text, keep_newlines=True), markup=False, highlight=False)
         return
     view = parse(source)
     for name, value in view.headers:
@@ -174,6 +176,6 @@ def show(
     console.print(f"\n[dim]{shown(' · '.join(glance))}[/]")
     console.print()
     if view.text is not None:
-        console.print(shown(view.text), soft_wrap=True)
+        console.print(plain(view.text, keep_newlines=True), markup=False, highlight=False)
     elif view.html is not None:
         console.print("(HTML only: open it in the ESP's Outbox page, or use --raw)")

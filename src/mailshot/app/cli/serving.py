@@ -31,6 +31,7 @@ from mailshot.app.cli.errors import BRIDGE_NOT_CONFIGURED, SERVER_CANNOT_LISTEN
 from mailshot.core.errors import AppError
 from mailshot.core.logs import configure as configure_logging
 from mailshot.core.settings import Settings
+from mailshot.esp.outbox import outbox_needed
 
 if TYPE_CHECKING:
     from mailshot.app.demo import DemoResult
@@ -177,6 +178,10 @@ def _banner(
             "      (120 characters where the ESP accepts 100: refused, with the reason)",
             f"  {prefix}{command} queue",
             f'  {prefix}{command} doctor "{demo_data.READY_MAILSHOT}"',
+            f'  {prefix}{command} send "{demo_data.READY_MAILSHOT}" --wait',
+            f"      (after its sync: the mail goes to the Outbox, {settings.esp_base_url()}/outbox)"
+            if outbox_needed(settings)
+            else "      (after its sync: through the configured SMTP relays)",
         ):
             console.print(shown(line), soft_wrap=True)
     console.print("\nPress Ctrl-C to stop.\n")
