@@ -16,9 +16,9 @@ import time
 import uuid
 from pathlib import Path
 
+from mailshot.contracts.campaign import FinalizeRequest, IntegratedCampaignPut
+from mailshot.contracts.chunks import RECIPIENT_COLUMNS, RecipientChunk
 from mailshot.db import make_engine, make_sessionmaker
-from mailshot.esp.schemas.audience import RECIPIENT_COLUMNS, RecipientChunk
-from mailshot.esp.schemas.campaigns import FinalizeRequest, IntegratedCampaignPut
 from mailshot.esp.services import audience, campaigns, finalize
 from mailshot.migrate import upgrade
 

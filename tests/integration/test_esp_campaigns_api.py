@@ -7,9 +7,9 @@ import threading
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from mailshot.contracts.campaign import IntegratedCampaignPut
 from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.esp.models import Campaign
-from mailshot.esp.schemas.campaigns import IntegratedCampaignPut
 from mailshot.esp.services import campaigns as service
 from mailshot.settings import Settings
 from tests.conftest import Keys

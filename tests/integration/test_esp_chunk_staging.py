@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from mailshot.contracts.campaign import IntegratedCampaignPut
+from mailshot.contracts.chunks import RecipientChunk
 from mailshot.db import make_engine, make_sessionmaker
-from mailshot.esp.schemas.audience import RecipientChunk
-from mailshot.esp.schemas.campaigns import IntegratedCampaignPut
 from mailshot.esp.services import audience, campaigns
 from mailshot.migrate import upgrade
 

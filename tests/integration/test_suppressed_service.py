@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailshot.contracts.units import UnitPublic
 from mailshot.crm.models import Mailshot, SyncExclusion, SyncJob, SyncRecipient
 from mailshot.crm.services import membership
 from mailshot.crm.sync import prepare, queue, suppressed, work
@@ -30,7 +31,7 @@ def session(settings: Settings) -> Iterator[Session]:
     engine.dispose()
 
 
-def _lease(s: Session) -> work.LeasedUnit:
+def _lease(s: Session) -> UnitPublic:
     unit = work.lease(s, worker_id="w", lease_seconds=30, max_takeovers=5, now=T0)
     assert unit is not None
     return unit

@@ -15,6 +15,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from mailshot import db
+from mailshot.contracts.units import UnitPublic
 from mailshot.crm.models import SyncJob, SyncRecipient
 from mailshot.crm.models.sync import SyncUnit
 from mailshot.crm.services import snapshot as audience_snapshot
@@ -45,7 +46,7 @@ def _queued(s: Session, settings: Settings, tag: str) -> int:
     return mailshot_id
 
 
-def _lease(s: Session, at: datetime) -> work.LeasedUnit:
+def _lease(s: Session, at: datetime) -> UnitPublic:
     unit = work.lease(s, worker_id="w", lease_seconds=LEASE, max_takeovers=5, now=at)
     assert unit is not None
     return unit

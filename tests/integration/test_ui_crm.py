@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from mailshot.contracts.heartbeats import WorkerHeartbeat
 from mailshot.crm.models import AuditEntry, Mailshot, Person
 from mailshot.crm.sync import integration
-from mailshot.crm.sync.schemas import WorkerHeartbeat
 from mailshot.crm.ui import people as people_pages
 from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.settings import Settings

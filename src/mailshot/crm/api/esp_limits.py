@@ -9,15 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from mailshot.apitypes import Id
+from mailshot.contracts.limits import EspLimitsPut
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.models import Mailshot
-from mailshot.crm.schemas.esp_limits import (
-    EspLimitsPublic,
-    EspLimitsPut,
-    PreflightPublic,
-    ProblemPublic,
-)
+from mailshot.crm.schemas.esp_limits import EspLimitsPublic, PreflightPublic, ProblemPublic
 from mailshot.crm.services import esp_limits as service
 from mailshot.crm.services.common import get_or_404
 from mailshot.crm.sync import preflight

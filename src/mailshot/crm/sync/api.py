@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy import select
 
 from mailshot.apitypes import Id
+from mailshot.contracts.heartbeats import WorkerHeartbeat
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, SettingsDep, scoped
 from mailshot.crm.models import SyncExclusion
@@ -21,7 +22,6 @@ from mailshot.crm.sync.schemas import (
     QueuePublic,
     SyncJobPublic,
     SyncStatus,
-    WorkerHeartbeat,
 )
 from mailshot.keyauth import Principal
 from mailshot.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, keyset_page

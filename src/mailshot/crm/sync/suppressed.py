@@ -27,8 +27,6 @@ from mailshot.crm.sync.states import UnitKind
 from mailshot.queue import hold
 
 PEOPLE = cast(Table, Person.__table__)
-#: The most people one call may carry (one page of the ESP's listing).
-MAX_PEOPLE_PER_CALL = 10_000
 #: People per INSERT ... SELECT (bounded IN lists on both engines).
 _SLICE = 1000
 

@@ -12,21 +12,17 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailshot.apitypes import Count, Id
-from mailshot.esp import scopes
-from mailshot.esp.api.deps import ChunkSessionsDep, SessionDep, scoped
-from mailshot.esp.schemas.audience import (
-    RecipientChunk,
-    RecipientPublic,
-    RecipientsWritten,
-    recipient_chunk_from_json,
-)
-from mailshot.esp.schemas.campaigns import (
+from mailshot.contracts.campaign import (
     CampaignPublic,
     CampaignSummary,
     FinalizeRequest,
     FinalizeResult,
     IntegratedCampaignPut,
 )
+from mailshot.contracts.chunks import RecipientChunk, RecipientsWritten, recipient_chunk_from_json
+from mailshot.esp import scopes
+from mailshot.esp.api.deps import ChunkSessionsDep, SessionDep, scoped
+from mailshot.esp.schemas.audience import RecipientPublic
 from mailshot.esp.services import audience, finalize
 from mailshot.esp.services import campaigns as service
 from mailshot.keyauth import Principal

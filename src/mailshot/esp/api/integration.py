@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from mailshot.contracts.heartbeats import HeartbeatIn, HeartbeatOut, IntegrationPage
 from mailshot.esp import scopes
 from mailshot.esp.api.deps import SessionDep, scoped
-from mailshot.esp.schemas.integration import HeartbeatIn, HeartbeatOut, IntegrationPage
 from mailshot.esp.services import integration as service
 from mailshot.keyauth import Principal
 

@@ -8,11 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from mailshot.apitypes import Count, Id
+from mailshot.contracts.suppressed import MAX_SUPPRESSED_PAGE, SuppressedPage
 from mailshot.esp import scopes
 from mailshot.esp.api.deps import SessionDep, scoped
-from mailshot.esp.schemas.suppressed import SuppressedPage
 from mailshot.esp.services import suppressed as service
-from mailshot.esp.services.suppressed import MAX_SUPPRESSED_PAGE
 from mailshot.keyauth import Principal
 
 router = APIRouter(tags=["campaigns"])

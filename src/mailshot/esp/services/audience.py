@@ -54,6 +54,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import Subquery
 
 from mailshot.clock import utcnow
+from mailshot.contracts.chunks import RecipientChunk, RecipientsWritten
 from mailshot.db import SMALL_WRITE_ROWS, UTCDateTime, bulk_writes, is_sqlite
 from mailshot.errors import AppError
 from mailshot.esp import errors
@@ -65,7 +66,7 @@ from mailshot.esp.models import (
     Suppression,
 )
 from mailshot.esp.models.campaigns import suppressed_clause
-from mailshot.esp.schemas.audience import RecipientChunk, RecipientPublic, RecipientsWritten
+from mailshot.esp.schemas.audience import RecipientPublic
 from mailshot.esp.services.chunk_check import NAME_COLUMNS, ParsedChunk, parse_chunk
 from mailshot.esp.services.common import upsert
 from mailshot.esp.services.integration import ensure_not_paused

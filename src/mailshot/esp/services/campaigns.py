@@ -14,6 +14,8 @@ from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from mailshot.clock import utcnow
+from mailshot.contracts.campaign import CAMPAIGN_FIELDS, IntegratedCampaignPut
+from mailshot.contracts.limits import CampaignLimits, Limits, RecipientLimits
 from mailshot.errors import AppError, FieldProblem
 from mailshot.esp import errors
 from mailshot.esp.models import Campaign
@@ -22,12 +24,6 @@ from mailshot.esp.models.campaigns import (
     CAMPAIGN_NAME_MAX,
     FROM_NAME_MAX,
     SUBJECT_MAX,
-)
-from mailshot.esp.schemas.campaigns import (
-    CampaignLimits,
-    IntegratedCampaignPut,
-    Limits,
-    RecipientLimits,
 )
 from mailshot.esp.services.common import address_problem, get_or_404, upsert
 from mailshot.esp.services.integration import ensure_not_paused
@@ -161,19 +157,7 @@ def upsert_integrated(
     new = stmt.excluded
     content = {
         k: getattr(new, k)
-        for k in (
-            "name",
-            "campaign_type",
-            "subject",
-            "from_name",
-            "from_address",
-            "reply_to",
-            "html",
-            "text",
-            "start_date",
-            "end_date",
-            "updated_at",
-        )
+        for k in (*CAMPAIGN_FIELDS, "campaign_type", "start_date", "end_date", "updated_at")
     }
     same_finalised = Campaign.finalised_snapshot == new.current_snapshot
     snapshot_changes = Campaign.current_snapshot.is_not(None) & (

@@ -13,11 +13,11 @@ from sqlalchemy import and_, delete, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from mailshot.clock import utcnow
+from mailshot.contracts.campaign import FinalizeRequest, FinalizeResult
 from mailshot.errors import AppError
 from mailshot.esp import errors
 from mailshot.esp.models import Campaign, CampaignDuplicate, CampaignRecipient, Suppression
 from mailshot.esp.models.campaigns import suppressed_clause
-from mailshot.esp.schemas.campaigns import FinalizeRequest, FinalizeResult
 from mailshot.esp.services.audience import (
     CONTACTS,
     RECIPIENTS,
