@@ -1,5 +1,6 @@
 """The architecture's import rule: CRM and ESP never import each other, and the bridge
-imports neither; it reaches them only over HTTP. The lease queue imports no part."""
+imports neither; it reaches them only over HTTP. The lease queue and the contracts import
+no part; the CRM's marketing code does not import its sync."""
 
 from __future__ import annotations
 
@@ -15,6 +16,18 @@ FORBIDDEN = {
     "bridge": ("mailshot.crm", "mailshot.esp", "mailshot.server", "mailshot.cli"),
     # The lease queue serves every part's queue: it knows none of them.
     "queue": ("mailshot.crm", "mailshot.esp", "mailshot.bridge", "mailshot.server", "mailshot.cli"),
+    # The messages between the parts: every part reads them, they read no part.
+    "contracts": (
+        "mailshot.crm",
+        "mailshot.esp",
+        "mailshot.bridge",
+        "mailshot.queue",
+        "mailshot.server",
+        "mailshot.cli",
+    ),
+    # The CRM's marketing code (people, lists, mailshots ...) knows nothing of the sync.
+    "crm/models": ("mailshot.crm.sync",),
+    "crm/services": ("mailshot.crm.sync",),
 }
 
 

@@ -15,9 +15,9 @@ from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.models import Mailshot
 from mailshot.crm.schemas.esp_limits import EspLimitsPublic, PreflightPublic, ProblemPublic
 from mailshot.crm.services import esp_limits as service
-from mailshot.crm.services.common import get_or_404
 from mailshot.crm.sync import preflight
 from mailshot.keyauth import Principal
+from mailshot.sqlhelpers import get_or_404
 
 router = APIRouter(tags=["sync"])
 Reader = Annotated[Principal, Depends(scoped(scopes.MARKETING_READ, "read the ESP's limits"))]

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from mailshot.contracts.states import SyncState
 from mailshot.crm.diagnosis import checks, gather
 from mailshot.crm.diagnosis.facts import IntegrationFacts
 from mailshot.crm.diagnosis.schemas import CheckResult, Diagnosis, verdict
@@ -93,7 +94,9 @@ def diagnose_mailshot(session: Session, mailshot_id: int, now: datetime | None =
         mailshot_id=mf.mailshot_id,
         mailshot_name=mf.name,
         verdict=verdict(results),
-        summary=summarise(results, mf.status.summary, arrived=mf.status.state == "synchronised"),
+        summary=summarise(
+            results, mf.status.summary, arrived=mf.status.state == SyncState.SYNCHRONISED
+        ),
         checked_at=at,
         checks=results,
     )

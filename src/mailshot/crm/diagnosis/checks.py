@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from mailshot.contracts.states import JobState, SyncState
 from mailshot.crm.diagnosis import errors as codes
 from mailshot.crm.diagnosis.facts import (
     AudienceFacts,
@@ -324,7 +325,7 @@ def sync_state(facts: MailshotFacts) -> CheckResult:
         "queue_position": st.queue_position,
         "eta_seconds": st.eta_seconds,
     }
-    if st.state in ("not_synchronised", "cancelled"):
+    if st.state in (SyncState.NOT_SYNCHRONISED, SyncState.CANCELLED):
         return _result(
             "sync_state",
             "warn",
@@ -334,7 +335,7 @@ def sync_state(facts: MailshotFacts) -> CheckResult:
             state=st.state.replace("_", " "),
             mailshot_id=facts.mailshot_id,
         )
-    if st.state == "failed":
+    if st.state == SyncState.FAILED:
         err = st.last_error
         return _result(
             "sync_state",
@@ -345,7 +346,7 @@ def sync_state(facts: MailshotFacts) -> CheckResult:
             fix="Correct what the last_error check names, then press Retry.",
             details=details,
         )
-    if st.job_state == "queued" and st.queue_position:
+    if st.job_state == JobState.QUEUED and st.queue_position:
         rate = measured_rate(facts.rate_samples)
         eta = start_eta(facts.ahead_remaining, rate)
         details.update({"rate_per_second": rate, "start_eta_seconds": eta})
@@ -409,7 +410,7 @@ def last_error(facts: MailshotFacts, now: datetime) -> CheckResult:
     known = CATALOGUE.get(err.code)
     fix = err.fix or (known.fix if known else "")
     details = {"code": err.code, "next_retry_at": st.next_retry_at, "attempts": st.attempts}
-    if st.job_state == "failed" or (st.job_state is None and st.state == "failed"):
+    if st.job_state == JobState.FAILED or (st.job_state is None and st.state == SyncState.FAILED):
         return CheckResult(
             check="last_error",
             status="fail",

@@ -22,8 +22,9 @@ from mailshot.crm.schemas.compliance import (
     CrmSettingsPublic,
     CrmSettingsUpdate,
 )
-from mailshot.crm.services.common import apply_update, audit, get_or_404, upsert
+from mailshot.crm.services.common import audit
 from mailshot.paging import keyset_page
+from mailshot.sqlhelpers import apply_update, get_or_404, upsert
 
 GDPR_MODE = "gdpr_mode"
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from mailshot.clock import utcnow
 from mailshot.crm.models import CrmSetting
-from mailshot.crm.services.common import upsert
+from mailshot.sqlhelpers import upsert
 
 SETTING_KEY = "esp_limits"
 

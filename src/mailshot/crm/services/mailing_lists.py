@@ -28,15 +28,10 @@ from mailshot.crm.schemas.mailing_lists import (
     MailingListUpdate,
 )
 from mailshot.crm.services import dynamic_lists
-from mailshot.crm.services.common import (
-    audit,
-    contains_pattern,
-    get_or_404,
-    require_people,
-    upsert,
-)
+from mailshot.crm.services.common import audit, contains_pattern, require_people
 from mailshot.errors import NOT_FOUND, AppError
 from mailshot.paging import keyset_page
+from mailshot.sqlhelpers import get_or_404, upsert
 
 
 def _check_kind(session: Session, ml: MailingList, sent: dict[str, object]) -> None:

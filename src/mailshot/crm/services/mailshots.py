@@ -19,14 +19,10 @@ from sqlalchemy.orm import Session
 from mailshot.crm.errors import field_error
 from mailshot.crm.models import MailingList, Mailshot, MarketingCampaign, Template
 from mailshot.crm.schemas.mailshots import MailshotCreate, MailshotUpdate
-from mailshot.crm.services.common import (
-    apply_update,
-    contains_pattern,
-    get_or_404,
-    require_row,
-)
+from mailshot.crm.services.common import contains_pattern, require_row
 from mailshot.crm.services.marketing_campaigns import check_member_status
 from mailshot.paging import keyset_page
+from mailshot.sqlhelpers import apply_update, get_or_404
 
 
 def _copy_template(session: Session, ms: Mailshot) -> None:

@@ -21,15 +21,10 @@ from mailshot.crm.schemas.marketing_campaigns import (
     CampaignMemberUpdate,
     CampaignUpdate,
 )
-from mailshot.crm.services.common import (
-    apply_update,
-    contains_pattern,
-    get_or_404,
-    require_people,
-    upsert,
-)
+from mailshot.crm.services.common import contains_pattern, require_people
 from mailshot.errors import NOT_FOUND, AppError
 from mailshot.paging import keyset_page
+from mailshot.sqlhelpers import apply_update, get_or_404, upsert
 
 
 def _check_dates(campaign: MarketingCampaign) -> None:

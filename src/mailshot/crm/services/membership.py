@@ -28,7 +28,7 @@ from mailshot.crm.models import (
 )
 from mailshot.crm.schemas.membership import MembershipPublic
 from mailshot.crm.services import audience
-from mailshot.crm.services.common import get_or_404
+from mailshot.sqlhelpers import get_or_404
 
 JOBS = cast(Table, SyncJob.__table__)
 RECIPIENTS = cast(Table, SyncRecipient.__table__)

@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 
 from mailshot.crm.models import Organisation
 from mailshot.crm.schemas.organisations import OrganisationCreate, OrganisationUpdate
-from mailshot.crm.services.common import apply_update, get_or_404
 from mailshot.paging import keyset_page
+from mailshot.sqlhelpers import apply_update, get_or_404
 
 
 def create(session: Session, data: OrganisationCreate) -> Organisation:

@@ -17,14 +17,9 @@ from sqlalchemy.orm import Session
 
 from mailshot.crm.models import Organisation, Person
 from mailshot.crm.schemas.people import PersonCreate, PersonUpdate
-from mailshot.crm.services.common import (
-    apply_update,
-    audit,
-    contains_pattern,
-    get_or_404,
-    require_row,
-)
+from mailshot.crm.services.common import audit, contains_pattern, require_row
 from mailshot.paging import keyset_page
+from mailshot.sqlhelpers import apply_update, get_or_404
 
 
 def email_fields(email: str | None) -> dict[str, Any]:

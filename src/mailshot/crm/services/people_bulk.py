@@ -32,8 +32,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from mailshot.crm.models import MailingListMember, Person
-from mailshot.crm.services.common import upsert
 from mailshot.db import UTCDateTime, is_sqlite
+from mailshot.sqlhelpers import upsert
 
 PEOPLE = cast(Table, Person.__table__)
 MEMBERS = cast(Table, MailingListMember.__table__)

@@ -56,8 +56,8 @@ from mailshot.crm.services.audience import (
     _rules,
     _source,
 )
-from mailshot.crm.services.common import upsert
 from mailshot.db import is_sqlite
+from mailshot.sqlhelpers import upsert
 
 #: Members written per slice (one short write transaction each when given a checkpoint).
 #: Shorter slices let other writers in sooner but cost the snapshot a little time (see
@@ -99,7 +99,7 @@ def _in_range(column: Any, after: int | None, upto: int | None) -> list[ColumnEl
     return conds
 
 
-def is_small(session: Session, mailshot: Mailshot, members: int | None = None) -> bool:
+def is_small_write(session: Session, mailshot: Mailshot, members: int | None = None) -> bool:
     """Whether the mailshot's source has at most ``members`` (default
     :data:`mailshot.db.SMALL_WRITE_ROWS`) members, so that its snapshot is a small write
     (ordinary work, not bulk work: it goes before the slices of large snapshots waiting for

@@ -7,8 +7,9 @@ from sqlalchemy.orm import Session
 
 from mailshot.crm.models import Template
 from mailshot.crm.schemas.templates import TemplateCreate, TemplateUpdate
-from mailshot.crm.services.common import apply_update, contains_pattern, get_or_404
+from mailshot.crm.services.common import contains_pattern
 from mailshot.paging import keyset_page
+from mailshot.sqlhelpers import apply_update, get_or_404
 
 
 def create(session: Session, data: TemplateCreate) -> Template:

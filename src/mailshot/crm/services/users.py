@@ -13,10 +13,11 @@ from mailshot.crm.errors import USER_EMAIL_TAKEN, USER_SELF_LOCKOUT
 from mailshot.crm.models import User
 from mailshot.crm.schemas.users import UserCreate, UserUpdate
 from mailshot.crm.services import access
-from mailshot.crm.services.common import apply_update, audit, contains_pattern, get_or_404
+from mailshot.crm.services.common import audit, contains_pattern
 from mailshot.errors import AppError
 from mailshot.keyauth import Principal
 from mailshot.paging import keyset_page
+from mailshot.sqlhelpers import apply_update, get_or_404
 
 
 def create(session: Session, data: UserCreate, *, by: Principal) -> User:

@@ -155,7 +155,7 @@ def prepare(
         # Bulk work: a Synchronise, a lease or a chunk's completion waiting for the write
         # lock goes before the snapshot's next slice. A small source's snapshot is not:
         # it goes before large ones' slices too.
-        small = audience_snapshot.is_small(session, mailshot)
+        small = audience_snapshot.is_small_write(session, mailshot)
         with tracked as stop, nullcontext() if small else bulk_writes():
             try:
                 totals = _take_snapshot(session, job, mailshot, unit_id, token, at)

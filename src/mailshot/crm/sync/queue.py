@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailshot.crm.models import Mailshot
-from mailshot.crm.services.common import get_or_404
 from mailshot.crm.sync import errors, progress
 from mailshot.crm.sync import preflight as preflight_checks
 from mailshot.crm.sync.kinds import SYNC_QUEUE
@@ -25,6 +24,7 @@ from mailshot.crm.sync.states import JOB_ACTIVE, RETRYABLE, JobState, SyncState,
 from mailshot.crm.sync.tables import current_time, jobs, mailshots, units
 from mailshot.errors import AppError
 from mailshot.queue import UnitState, end_job
+from mailshot.sqlhelpers import get_or_404
 
 #: How often Synchronise retries when a concurrent Synchronise of the same mailshot won.
 _REQUEST_TRIES = 3

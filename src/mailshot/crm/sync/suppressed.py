@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 
 from mailshot.crm.models import Person, SyncExclusion
 from mailshot.crm.services.audience import SUPPRESSED_AT_ESP
-from mailshot.crm.services.common import upsert
 from mailshot.crm.sync.kinds import SYNC_QUEUE
 from mailshot.crm.sync.states import UnitKind
 from mailshot.queue import hold
+from mailshot.sqlhelpers import upsert
 
 PEOPLE = cast(Table, Person.__table__)
 #: People per INSERT ... SELECT (bounded IN lists on both engines).

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailshot.contracts.states import SyncState
 from mailshot.crm.models import MailingList, Mailshot, MarketingCampaign, Template
 from mailshot.crm.schemas.mailshots import MailshotCreate, MailshotUpdate
 from mailshot.crm.services import audience
@@ -26,14 +27,7 @@ from mailshot.webui.paging import pager
 
 router = page_router()
 
-SYNC_STATES = (
-    ("not_synchronised", "Not synchronised"),
-    ("queued", "Queued"),
-    ("synchronising", "Synchronising"),
-    ("synchronised", "Synchronised"),
-    ("failed", "Failed"),
-    ("cancelled", "Cancelled"),
-)
+SYNC_STATES = tuple((str(s), s.replace("_", " ").capitalize()) for s in SyncState)
 TYPES = (
     ("static", "Static"),
     ("refresh_non_recurring", "Refresh, non-recurring"),

@@ -23,8 +23,9 @@ from mailshot.esp.models import EspKeyRefusal, EspWebSession
 from mailshot.esp.models import EspUser as User
 from mailshot.esp.schemas.access import UserCreate, UserUpdate
 from mailshot.esp.scopes import ALL_SCOPES, ROLE_SCOPES
-from mailshot.esp.services.common import get_or_404, require_address
+from mailshot.esp.services.common import require_address
 from mailshot.paging import keyset_page
+from mailshot.sqlhelpers import get_or_404
 
 INTEGRATION_EMAIL = "integration@mailshot.local"
 

@@ -68,9 +68,9 @@ from mailshot.esp.models import (
 from mailshot.esp.models.campaigns import suppressed_clause
 from mailshot.esp.schemas.audience import RecipientPublic
 from mailshot.esp.services.chunk_check import NAME_COLUMNS, ParsedChunk, parse_chunk
-from mailshot.esp.services.common import upsert
 from mailshot.esp.services.integration import ensure_not_paused
 from mailshot.paging import decode_cursor, encode_cursor
+from mailshot.sqlhelpers import upsert
 
 CONTACTS = Contact.__table__
 RECIPIENTS = CampaignRecipient.__table__

@@ -24,10 +24,12 @@ from mailshot.esp.models.campaigns import (
     CAMPAIGN_NAME_MAX,
     FROM_NAME_MAX,
     SUBJECT_MAX,
+    CampaignStatus,
 )
-from mailshot.esp.services.common import address_problem, get_or_404, upsert
+from mailshot.esp.services.common import address_problem
 from mailshot.esp.services.integration import ensure_not_paused
 from mailshot.paging import keyset_page
+from mailshot.sqlhelpers import get_or_404, upsert
 
 #: The most recipient rows one request may carry.
 MAX_ROWS_PER_REQUEST = 50_000
@@ -144,7 +146,7 @@ def upsert_integrated(
         "text": data.text,
         "start_date": data.start_date,
         "end_date": data.end_date,
-        "status": "receiving",
+        "status": CampaignStatus.RECEIVING,
         "current_snapshot": data.snapshot,
         "audience_needs_prune": False,
         "audience_count": 0,
@@ -168,7 +170,7 @@ def upsert_integrated(
         set_={
             **content,
             "current_snapshot": new.current_snapshot,
-            "status": case((same_finalised, Campaign.status), else_="receiving"),
+            "status": case((same_finalised, Campaign.status), else_=CampaignStatus.RECEIVING),
             "audience_needs_prune": case(
                 (snapshot_changes, True), else_=Campaign.audience_needs_prune
             ),

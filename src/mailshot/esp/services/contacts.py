@@ -8,8 +8,9 @@ from sqlalchemy.orm import Session
 from mailshot.clock import utcnow
 from mailshot.esp.models import Contact
 from mailshot.esp.schemas.contacts import ContactCreate
-from mailshot.esp.services.common import get_or_404, normalise_email, require_address, upsert
+from mailshot.esp.services.common import normalise_email, require_address
 from mailshot.paging import keyset_page
+from mailshot.sqlhelpers import get_or_404, upsert
 
 
 def upsert_contact(session: Session, data: ContactCreate) -> tuple[Contact, bool]:

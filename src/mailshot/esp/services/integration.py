@@ -17,7 +17,7 @@ from mailshot.contracts.heartbeats import HeartbeatIn, HeartbeatOut, Integration
 from mailshot.db import db_now
 from mailshot.esp.errors import INTEGRATION_PAUSED, RetryLaterError
 from mailshot.esp.models import IntegrationState, IntegrationWorker
-from mailshot.esp.services.common import upsert
+from mailshot.sqlhelpers import upsert
 
 #: The integration state is one row with this id.
 STATE_ID = 1

@@ -13,8 +13,9 @@ from mailshot.esp.errors import SUPPRESSION_NOT_FOUND
 from mailshot.esp.models import Suppression
 from mailshot.esp.models.campaigns import HARD_BOUNCE_LIMIT, SOFT_BOUNCE_LIMIT
 from mailshot.esp.schemas.suppressions import BounceCreate, SuppressionCreate, SuppressionPublic
-from mailshot.esp.services.common import normalise_email, require_address, upsert
+from mailshot.esp.services.common import normalise_email, require_address
 from mailshot.paging import keyset_page
+from mailshot.sqlhelpers import upsert
 
 
 def is_suppressed(row: Suppression) -> bool:

@@ -11,6 +11,7 @@ from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 
 from mailshot.db import read_only
+from mailshot.esp.models.campaigns import CampaignStatus
 from mailshot.esp.scopes import ALL_SCOPES
 from mailshot.esp.services import access, audience, campaigns, integration
 from mailshot.webui.auth import UserDep, admin_only, page_router
@@ -21,7 +22,7 @@ from mailshot.webui.paging import pager
 router = page_router()
 IntegrationAdmin = Annotated[PageUser, admin_only("pause or resume the integration")]
 PAGE_SIZE = 50
-STATUSES = (("receiving", "Receiving"), ("ready", "Ready"))
+STATUSES = tuple((str(s), s.capitalize()) for s in CampaignStatus)
 
 
 def integration_banner(request: Request) -> dict[str, Any]:
