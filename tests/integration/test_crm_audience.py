@@ -29,7 +29,7 @@ from mailshot.crm.services.people import email_fields
 from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.errors import AppError
 from mailshot.settings import Settings
-from tests.integration.audience_oracle import first_reason
+from tests.support.audience_oracle import first_reason
 
 N = 3000
 NOW = datetime.now(UTC)

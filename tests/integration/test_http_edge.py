@@ -22,8 +22,8 @@ from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.esp.app import create_esp_app
 from mailshot.server import create_app
 from mailshot.settings import Settings
-from tests.browser.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 from tests.conftest import Keys
+from tests.support.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 
 LIMIT = 64 * 1024
 

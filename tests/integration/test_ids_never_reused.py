@@ -16,7 +16,7 @@ from mailshot.dbmodel import IdMixin
 from mailshot.esp import models as esp_models
 from mailshot.settings import Settings
 from tests.conftest import Keys
-from tests.integration.inprocess_bridge import in_process_pool, work_all
+from tests.support.inprocess_bridge import in_process_pool, work_all
 
 CRM = "/crm/api/v1"
 ESP = "/esp/api/v1"

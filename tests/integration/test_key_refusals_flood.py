@@ -23,8 +23,8 @@ from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.esp.models import EspKeyRefusal
 from mailshot.server import create_app
 from mailshot.settings import Settings
-from tests.browser.ui_support import PageUsers, make_page_users, sign_in
 from tests.conftest import Keys
+from tests.support.ui_support import PageUsers, make_page_users, sign_in
 
 
 @dataclass

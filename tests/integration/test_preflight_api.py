@@ -21,8 +21,8 @@ from mailshot.db import make_sessionmaker
 from mailshot.server import create_app
 from mailshot.settings import Settings
 from tests.conftest import Keys
-from tests.e2e.data import add_list, add_mailshot, crm_engine
-from tests.integration.inprocess_bridge import in_process_pool
+from tests.support.e2e_data import add_list, add_mailshot, crm_engine
+from tests.support.inprocess_bridge import in_process_pool
 
 API = "/crm/api/v1"
 

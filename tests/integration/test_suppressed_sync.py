@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from mailshot.bridge.worker import WorkerPool
 from tests.conftest import Keys
-from tests.integration.inprocess_bridge import in_process_pool, work_all
+from tests.support.inprocess_bridge import in_process_pool, work_all
 
 CRM = "/crm/api/v1"
 ESP = "/esp/api/v1"

@@ -13,7 +13,7 @@ from mailshot.crm.sync import queue
 from mailshot.db import make_sessionmaker
 from mailshot.settings import Settings
 from tests.conftest import Keys
-from tests.e2e.data import add_list, add_mailshot, crm_engine
+from tests.support.e2e_data import add_list, add_mailshot, crm_engine
 
 API = "/crm/api/v1"
 

@@ -21,7 +21,7 @@ from mailshot.db import make_engine, make_sessionmaker
 from mailshot.errors import AppError
 from mailshot.queue import RetryPolicy
 from mailshot.settings import Settings
-from tests.e2e.data import add_list, add_mailshot, crm_engine
+from tests.support.e2e_data import add_list, add_mailshot, crm_engine
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 LEASE = 10.0

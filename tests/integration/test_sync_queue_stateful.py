@@ -28,7 +28,7 @@ from mailshot.crm.sync.states import JOB_ACTIVE
 from mailshot.db import make_engine, make_sessionmaker
 from mailshot.errors import AppError
 from mailshot.settings import Settings
-from tests.e2e.data import add_list, add_mailshot, crm_engine
+from tests.support.e2e_data import add_list, add_mailshot, crm_engine
 
 LEASE = 10.0
 EXPECTED = {"SYNC_LEASE_LOST", "SYNC_JOB_ENDED", "SYNC_NO_SNAPSHOT", "SYNC_NOT_ACTIVE"}

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from mailshot.crm.services import access as crm_access
 from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.settings import Settings
-from tests.browser.ui_support import PageUsers, csrf_of, make_page_users, sign_in
+from tests.support.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 
 
 @pytest.fixture

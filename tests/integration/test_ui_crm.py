@@ -15,8 +15,8 @@ from mailshot.crm.sync import integration
 from mailshot.crm.ui import people as people_pages
 from mailshot.db import make_sessionmaker, make_unpooled_engine
 from mailshot.settings import Settings
-from tests.browser.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 from tests.conftest import Keys
+from tests.support.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from mailshot.server import create_app
 from mailshot.settings import Settings
 from mailshot.webui import login as login_module
 from mailshot.webui import throttle
-from tests.browser.ui_support import PageUsers, csrf_of, make_page_users
+from tests.support.ui_support import PageUsers, csrf_of, make_page_users
 
 WRONG = "not the password at all"
 

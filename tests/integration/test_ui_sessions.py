@@ -29,8 +29,8 @@ from mailshot.db import (
 from mailshot.esp.models import EspUser, EspWebSession
 from mailshot.server import create_app
 from mailshot.settings import Settings
-from tests.browser.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 from tests.conftest import Keys
+from tests.support.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 
 CRM_COOKIE = "mailshot_crm_session"
 
