@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from mailshot.contracts.states import SyncState
-from mailshot.crm.diagnosis import checks, gather
+from mailshot.crm.diagnosis import checks, gather, mailshot_checks
 from mailshot.crm.diagnosis.facts import IntegrationFacts
 from mailshot.crm.diagnosis.schemas import CheckResult, Diagnosis, verdict
 from mailshot.crm.sync.tables import current_time
@@ -84,11 +84,11 @@ def diagnose_mailshot(session: Session, mailshot_id: int, now: datetime | None =
     mf = gather.mailshot_facts(session, mailshot_id, at)
     integ = gather.integration_facts(session, at)
     results = [
-        checks.sync_state(mf),
-        checks.name_and_fields(mf),
+        mailshot_checks.sync_state(mf),
+        mailshot_checks.name_and_fields(mf),
         *_integration_checks(integ),
-        checks.last_error(mf, at),
-        checks.audience(mf.audience),
+        mailshot_checks.last_error(mf, at),
+        mailshot_checks.audience(mf.audience),
     ]
     return Diagnosis(
         mailshot_id=mf.mailshot_id,

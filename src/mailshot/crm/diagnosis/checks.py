@@ -1,10 +1,8 @@
-"""The checks: small pure functions over gathered facts, each answering pass, warn or fail
-with one sentence, the fix and, where one exists, the catalogued code.
-
-Integration checks: :func:`integration_key`, :func:`integration_running`,
-:func:`integration_paused`, :func:`esp_reachable`, :func:`esp_limits`, :func:`recent_failures`.
-Mailshot checks: :func:`sync_state`, :func:`name_and_fields`, :func:`last_error`,
-:func:`audience`. :func:`measured_rate` and :func:`start_eta` are the queue arithmetic.
+"""The integration's checks: small pure functions over gathered facts, each answering
+pass, warn or fail with one sentence, the fix and, where one exists, the catalogued code:
+:func:`integration_key`, :func:`integration_running`, :func:`integration_paused`,
+:func:`esp_reachable`, :func:`esp_limits`, :func:`recent_failures`. A mailshot's are
+:mod:`mailshot.crm.diagnosis.mailshot_checks`.
 """
 
 from __future__ import annotations
@@ -12,18 +10,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from mailshot.contracts.states import JobState, SyncState
 from mailshot.crm.diagnosis import errors as codes
 from mailshot.crm.diagnosis.facts import (
-    AudienceFacts,
     IntegrationFacts,
     KeyFacts,
-    MailshotFacts,
-    RateSample,
 )
 from mailshot.crm.diagnosis.schemas import CheckResult, Status
-from mailshot.crm.sync.states import JOB_ACTIVE
-from mailshot.errors import CATALOGUE, ErrorSpec
+from mailshot.errors import ErrorSpec
 from mailshot.keyauth import AUTH_ERRORS
 from mailshot.keys import KeyRefusal, check_key_state
 
@@ -44,7 +37,7 @@ def ago(now: datetime, moment: datetime) -> str:
     return f"{seconds // 3600} h ago"
 
 
-def _result(
+def result_of(
     check: str,
     status: Status,
     spec: ErrorSpec | None = None,
@@ -54,6 +47,7 @@ def _result(
     details: dict[str, Any] | None = None,
     **params: Any,
 ) -> CheckResult:
+    """One check's answer; with ``spec``, its message and fix rendered from the catalogue."""
     code = None
     if spec is not None:
         rendered, rendered_fix = spec.render(params)
@@ -105,7 +99,7 @@ def integration_key(facts: IntegrationFacts) -> CheckResult:
     name = "integration_key"
     now = facts.now
     if not facts.keys:
-        return _result(name, "fail", codes.INTEGRATION_KEY_MISSING)
+        return result_of(name, "fail", codes.INTEGRATION_KEY_MISSING)
     states = {k.id: _key_refusal(k, now) for k in facts.keys}
     refusal = facts.refusals[0] if facts.refusals else None
     usable = [k for k in facts.keys if states[k.id] is None]
@@ -146,7 +140,7 @@ def integration_key(facts: IntegrationFacts) -> CheckResult:
         default=None,
     )
     if refusal is not None and (heard is None or refusal.at > heard):
-        return _result(
+        return result_of(
             name,
             "warn",
             codes.INTEGRATION_KEY_REFUSED,
@@ -159,7 +153,7 @@ def integration_key(facts: IntegrationFacts) -> CheckResult:
     if not ending:
         last = max(usable, key=lambda k: k.until or now)
         assert last.until is not None
-        return _result(
+        return result_of(
             name,
             "warn",
             codes.INTEGRATION_KEY_EXPIRING,
@@ -171,7 +165,7 @@ def integration_key(facts: IntegrationFacts) -> CheckResult:
             key_id=last.id,
         )
     used = f"last used {when(key.last_used_at)}" if key.last_used_at else "not used yet"
-    return _result(
+    return result_of(
         name,
         "pass",
         message=f"The integration key '{key.name}' ({key.prefix}) is enabled and "
@@ -185,7 +179,7 @@ def integration_running(facts: IntegrationFacts) -> CheckResult:
     view, now = facts.view, facts.now
     alive = [w for w in view.workers if w.alive]
     if alive:
-        return _result(
+        return result_of(
             "integration_running",
             "pass",
             message=f"{len(alive)} bridge worker(s) running; the last heartbeat was "
@@ -200,7 +194,7 @@ def integration_running(facts: IntegrationFacts) -> CheckResult:
             said = f"the last one stopped at {when(latest.stopped_at)}"
         else:
             said = f"the last heartbeat was {ago(now, latest.last_heartbeat_at)}"
-    return _result(
+    return result_of(
         "integration_running",
         "fail",
         codes.INTEGRATION_NOT_RUNNING,
@@ -213,21 +207,21 @@ def integration_paused(facts: IntegrationFacts) -> CheckResult:
     """Whether the ESP's integration is paused, as the bridge last relayed it."""
     view = facts.view
     if view.paused is None:
-        return _result(
+        return result_of(
             "integration_paused",
             "warn",
             message="Not known: no bridge worker has relayed what the ESP says.",
             fix="Start the bridge; `mailshot doctor` also asks the ESP directly.",
         )
     if view.paused:
-        return _result(
+        return result_of(
             "integration_paused",
             "fail",
             codes.INTEGRATION_PAUSED_AT_ESP,
             details={"paused_at": view.paused_at},
             since=when(view.paused_at) if view.paused_at else "an unknown time",
         )
-    return _result(
+    return result_of(
         "integration_paused", "pass", message="The ESP's integration is running (not paused)."
     )
 
@@ -236,7 +230,7 @@ def esp_reachable(facts: IntegrationFacts) -> CheckResult:
     """Whether the bridge reached the ESP at its last try (its relayed report)."""
     view, now = facts.view, facts.now
     if view.esp_reachable is None:
-        return _result(
+        return result_of(
             "esp_reachable",
             "warn",
             message="Not known: no bridge worker has reported reaching the ESP.",
@@ -246,10 +240,10 @@ def esp_reachable(facts: IntegrationFacts) -> CheckResult:
     if not view.esp_reachable:
         error = view.esp_error or "no answer"
         if error.startswith("AUTH_"):
-            return _result(
+            return result_of(
                 "esp_reachable", "fail", codes.ESP_REFUSES_BRIDGE_KEY, details=details, error=error
             )
-        return _result(
+        return result_of(
             "esp_reachable",
             "fail",
             codes.ESP_UNREACHABLE,
@@ -258,7 +252,7 @@ def esp_reachable(facts: IntegrationFacts) -> CheckResult:
             error=error,
         )
     seen = ago(now, view.esp_ok_at) if view.esp_ok_at else "recently"
-    return _result(
+    return result_of(
         "esp_reachable",
         "pass",
         message=f"The bridge reached the ESP {seen}.",
@@ -268,8 +262,8 @@ def esp_reachable(facts: IntegrationFacts) -> CheckResult:
 
 def esp_limits(facts: IntegrationFacts) -> CheckResult:
     if not facts.limits_known:
-        return _result("esp_limits", "warn", codes.ESP_LIMITS_UNKNOWN)
-    return _result(
+        return result_of("esp_limits", "warn", codes.ESP_LIMITS_UNKNOWN)
+    return result_of(
         "esp_limits",
         "pass",
         message=f"The CRM knows the ESP's limits (read {when(facts.limits_read_at)}).",
@@ -279,7 +273,7 @@ def esp_limits(facts: IntegrationFacts) -> CheckResult:
 def recent_failures(facts: IntegrationFacts) -> CheckResult:
     latest = facts.latest_failure
     if facts.failed_24h and latest:
-        return _result(
+        return result_of(
             "recent_failures",
             "warn",
             codes.SYNC_FAILED_RECENTLY,
@@ -289,7 +283,7 @@ def recent_failures(facts: IntegrationFacts) -> CheckResult:
             error_message=latest["message"],
             mailshot_id=latest["mailshot_id"],
         )
-    return _result(
+    return result_of(
         "recent_failures",
         "pass",
         message=f"No sync failed in the last 24 hours; {facts.active_jobs} queued or running.",
@@ -297,189 +291,3 @@ def recent_failures(facts: IntegrationFacts) -> CheckResult:
 
 
 # ---- one mailshot -----------------------------------------------------------------------
-def measured_rate(samples: list[RateSample]) -> float | None:
-    """Recipients per second over recent completed syncs (None: nothing measured yet)."""
-    recipients = sum(s.recipients for s in samples if s.seconds > 0)
-    seconds = sum(s.seconds for s in samples if s.seconds > 0)
-    return recipients / seconds if recipients > 0 and seconds > 0 else None
-
-
-def start_eta(ahead_remaining: int, rate: float | None) -> float | None:
-    """Seconds until the syncs ahead are written, at the measured rate."""
-    if rate is None:
-        return None
-    return ahead_remaining / rate
-
-
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def sync_state(facts: MailshotFacts) -> CheckResult:
-    """Its state, its place in the queue and an ETA from measured rates."""
-    st = facts.status
-    details: dict[str, Any] = {
-        "state": st.state,
-        "job_state": st.job_state,
-        "queue_position": st.queue_position,
-        "eta_seconds": st.eta_seconds,
-    }
-    if st.state in (SyncState.NOT_SYNCHRONISED, SyncState.CANCELLED):
-        return _result(
-            "sync_state",
-            "warn",
-            codes.MAILSHOT_NOT_SYNCHRONISED,
-            details=details,
-            name=facts.name,
-            state=st.state.replace("_", " "),
-            mailshot_id=facts.mailshot_id,
-        )
-    if st.state == SyncState.FAILED:
-        err = st.last_error
-        return _result(
-            "sync_state",
-            "fail",
-            message=f"The last sync failed ({err.code}: {err.message})"
-            if err
-            else "The last sync failed.",
-            fix="Correct what the last_error check names, then press Retry.",
-            details=details,
-        )
-    if st.job_state == JobState.QUEUED and st.queue_position:
-        rate = measured_rate(facts.rate_samples)
-        eta = start_eta(facts.ahead_remaining, rate)
-        details.update({"rate_per_second": rate, "start_eta_seconds": eta})
-        message = f"Queued, {_ordinal(st.queue_position)} in line"
-        if st.queue_position == 1:
-            message += "; it starts with the next free worker."
-        elif eta is not None:
-            unsized = f" (and {facts.ahead_unsized} not yet counted)" if facts.ahead_unsized else ""
-            message += (
-                f"; at the measured rate of {rate:,.0f} recipients/s the "
-                f"{facts.ahead_remaining:,} recipients ahead{unsized} need about {eta:,.0f} s."
-            )
-        else:
-            message += "; no sync has completed yet, so there is no measured rate for an ETA."
-        return _result("sync_state", "pass", message=message, details=details)
-    if st.job_state in JOB_ACTIVE:
-        return _result("sync_state", "pass", message=st.summary, details=details)
-    return _result("sync_state", "pass", message=st.summary, details=details)
-
-
-def name_and_fields(facts: MailshotFacts) -> CheckResult:
-    """Name and fields against the ESP's limits (the preflight's rules)."""
-    details: dict[str, Any] = {"problems": [p.as_dict() for p in facts.problems]}
-    if facts.problems:
-        spec = CATALOGUE.get("SYNC_PREFLIGHT_FAILED")
-        text = "; ".join(p.message for p in facts.problems)
-        return CheckResult(
-            check="name_and_fields",
-            status="fail",
-            code=spec.code if spec else None,
-            message=f"The mailshot cannot be synchronised as it is: {text}",
-            fix="Correct these fields (for a name, rename the mailshot) and press Synchronise "
-            "again; nothing needs deleting.",
-            details=details,
-        )
-    if facts.warnings:
-        return CheckResult(
-            check="name_and_fields",
-            status="warn",
-            code=codes.ESP_LIMITS_UNKNOWN.code,
-            message="The fields look complete, but "
-            + facts.warnings[0][0].lower()
-            + facts.warnings[0][1:],
-            fix=codes.ESP_LIMITS_UNKNOWN.fix,
-            details=details,
-        )
-    return CheckResult(
-        check="name_and_fields",
-        status="pass",
-        message="The name and every field are within the ESP's limits.",
-        details=details,
-    )
-
-
-def last_error(facts: MailshotFacts, now: datetime) -> CheckResult:
-    """The last error of its sync, and when it is retried."""
-    st = facts.status
-    err = st.last_error
-    if err is None:
-        return _result("last_error", "pass", message="No error so far.")
-    known = CATALOGUE.get(err.code)
-    fix = err.fix or (known.fix if known else "")
-    details = {"code": err.code, "next_retry_at": st.next_retry_at, "attempts": st.attempts}
-    if st.job_state == JobState.FAILED or (st.job_state is None and st.state == SyncState.FAILED):
-        return CheckResult(
-            check="last_error",
-            status="fail",
-            code=err.code,
-            message=err.message,
-            fix=fix,
-            details=details,
-        )
-    if st.job_state in JOB_ACTIVE:
-        retry = st.next_retry_at
-        at = f"{when(retry)} (in {max(0, (retry - now).total_seconds()):.0f} s)" if retry else "now"
-        return _result(
-            "last_error",
-            "warn",
-            codes.SYNC_RETRY_PENDING,
-            details=details,
-            error_code=err.code,
-            error_message=err.message,
-            at=at,
-        )
-    return _result(
-        "last_error",
-        "pass",
-        message=f"An earlier try failed ({err.code}), but the sync went on.",
-        details=details,
-    )
-
-
-def _reasons(excluded: dict[str, int]) -> str:
-    parts = [f"{n:,} {r.replace('_', ' ')}" for r, n in excluded.items() if n]
-    return ", ".join(parts) if parts else "nobody"
-
-
-def audience(facts: AudienceFacts) -> CheckResult:
-    """The audience's size and who was left out, and why."""
-    details: dict[str, Any] = {
-        "included": facts.included,
-        "excluded": facts.excluded,
-        "from_snapshot": facts.from_snapshot,
-    }
-    if facts.error_code:
-        return CheckResult(
-            check="audience",
-            status="fail",
-            code=facts.error_code,
-            message=facts.error_message,
-            fix=facts.error_fix,
-            details=details,
-        )
-    if facts.included is None:
-        return _result("audience", "pass", message="The audience is counted when the sync starts.")
-    left_out = sum(facts.excluded.values())
-    where = "in the sync's snapshot" if facts.from_snapshot else "counted now"
-    if facts.included == 0:
-        spec = CATALOGUE["SYNC_AUDIENCE_EMPTY"]
-        return CheckResult(
-            check="audience",
-            status="fail",
-            code=spec.code,
-            message=f"Nobody is left in the audience ({where}): {left_out:,} left out "
-            f"({_reasons(facts.excluded)}).",
-            fix="Change the list or the people (see who was left out and why), then press "
-            "Synchronise again.",
-            details=details,
-        )
-    return _result(
-        "audience",
-        "pass",
-        message=f"{facts.included:,} recipients ({where}); {left_out:,} left out "
-        f"({_reasons(facts.excluded)}).",
-        details=details,
-    )

@@ -1,22 +1,8 @@
-"""A sync job's audience snapshot, written by the rules of
-:mod:`mailshot.crm.services.audience` (the same SQL on SQLite and PostgreSQL, but for the
-aggregate and table functions that carry a slice's ids).
-
-:func:`snapshot` writes the result for a sync job (``sync_exclusions``, then
-``sync_recipients`` numbered ``seq`` 0..N-1 in person-id order). It first reads its plan:
-the slice bounds (every 15,000th member, one ``LIMIT 1 OFFSET`` step along the source's key
-per slice) and the few duplicates (the addresses held more than once, from one ordered
-pass over ``ix_people_email_normalised``, or for a source much smaller than ``people`` an
-index probe per member; then only those addresses' holders are ranked). Then it writes the
-members slice by slice: one read classifies a slice (the rules computed once per member)
-into the left-out rows, written at once, and the included ids in order, written from that
-list and numbered by their place in it after the slices before (SQLite: the list goes back
-as JSON, ``json_each``; PostgreSQL: an array, ``unnest``). Nothing sorts or numbers the
-whole source. Given a ``checkpoint``, it reads outside the write lock and commits between
-slices, so a 1M audience never holds SQLite's write lock for long; without one it writes
-everything in the caller's transaction and does not commit. A takeover either redoes the
-snapshot (the job's earlier rows deleted first) or resumes it after its committed slices.
-"""
+"""A sync job's audience snapshot, by the rules of :mod:`mailshot.crm.services.audience`:
+``sync_exclusions``, then ``sync_recipients`` numbered ``seq`` 0..N-1 in person-id order,
+slice by slice of person ids (a plan of slice bounds and shared addresses first; nothing
+sorts or numbers the whole source). With a ``checkpoint`` it commits between slices, so no
+write holds SQLite's lock for long. A takeover redoes it or resumes after its slices."""
 
 from __future__ import annotations
 
