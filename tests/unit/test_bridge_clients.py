@@ -205,3 +205,25 @@ def test_a_response_and_its_bodies_are_freed_when_the_call_is_done() -> None:
         assert gone() is None and request() is None
     finally:
         gc.enable()
+
+
+def test_a_failure_report_is_cut_to_what_the_crm_takes() -> None:
+    seen: list[dict[str, object]] = []
+
+    def crm(request: httpx.Request) -> httpx.Response:
+        seen.append(orjson.loads(request.content))
+        outcome = {"unit_id": 5, "job_id": 2, "kind": "chunk", "job_state": "running"}
+        return httpx.Response(200, json={**outcome, "repeated": False})
+
+    out = CrmClient(_http(crm)).fail(
+        UNIT, permanent=False, code="C" * 70, message="m" * 5000, retry_after_seconds=1e7
+    )
+    assert (out.job_state, out.repeated) == ("running", False)
+    [body] = seen
+    assert body == {
+        "lease_token": UNIT.lease_token,
+        "permanent": False,
+        "code": "C" * 64,
+        "message": "m" * 4000,
+        "retry_after_seconds": 86_400,
+    }

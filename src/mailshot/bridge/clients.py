@@ -44,6 +44,7 @@ from mailshot.contracts.suppressed import (
 from mailshot.contracts.units import (
     FAULT_CODE_MAX,
     FAULT_TEXT_MAX,
+    RETRY_AFTER_MAX_SECONDS,
     CompleteBody,
     FailBody,
     LeaseAnswer,
@@ -273,7 +274,11 @@ class CrmClient:
             code=code[:FAULT_CODE_MAX],
             message=message[:FAULT_TEXT_MAX],
             fix=fix[:FAULT_TEXT_MAX] if fix else None,
-            retry_after_seconds=retry_after_seconds,
+            retry_after_seconds=(
+                None
+                if retry_after_seconds is None
+                else min(max(retry_after_seconds, 0.0), RETRY_AFTER_MAX_SECONDS)
+            ),
             counts_as_attempt=counts_as_attempt,
         )
         return self._post(self._unit_path(unit, "fail"), body, UnitOutcomePublic)

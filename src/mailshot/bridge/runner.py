@@ -99,8 +99,9 @@ class UnitRunner:
         except LeaseLostError:
             log.debug("unit %s: job ended before its failure was reported", unit.describe())
             return
-        except BridgeError as report_err:
-            # The CRM is unreachable: the lease expires and the unit is retried anyway.
+        except (BridgeError, ValueError) as report_err:
+            # The CRM is unreachable (or the report could not be made): the lease expires
+            # and the unit is retried anyway.
             self.state.note_error(
                 f"could not report {err.code} for {unit.describe()}: {report_err}"
             )

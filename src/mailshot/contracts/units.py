@@ -87,6 +87,8 @@ class CompleteBody(_Body):
 
 #: The longest error code, message and fix a failure report may carry.
 FAULT_CODE_MAX, FAULT_TEXT_MAX = 64, 4000
+#: The longest wait a failure report may ask for before the unit is tried again.
+RETRY_AFTER_MAX_SECONDS = 86_400
 
 
 class FailBody(_Body):
@@ -95,7 +97,7 @@ class FailBody(_Body):
     code: str = Field(min_length=1, max_length=FAULT_CODE_MAX)
     message: str = Field(min_length=1, max_length=FAULT_TEXT_MAX)
     fix: str | None = Field(default=None, max_length=FAULT_TEXT_MAX)
-    retry_after_seconds: float | None = Field(default=None, ge=0, le=86_400)
+    retry_after_seconds: float | None = Field(default=None, ge=0, le=RETRY_AFTER_MAX_SECONDS)
     counts_as_attempt: bool = Field(
         default=True,
         description="False when the fault says nothing about this unit (the ESP's "
