@@ -16,8 +16,9 @@ test:  ## Every test, on SQLite and PostgreSQL (the README's test command)
 test-fast:  ## Unit and integration tests only (no real servers or browsers)
 	$(PY) -m pytest -n auto tests/unit tests/integration
 
-lint:  ## ruff (lint) and mypy (strict)
+lint:  ## ruff (lint and format check) and mypy (strict)
 	.venv/bin/ruff check src tests
+	.venv/bin/ruff format --check src tests
 	.venv/bin/mypy src
 
 fmt:  ## Format and fix what ruff can

@@ -16,10 +16,10 @@ import time
 import uuid
 from pathlib import Path
 
+from mailshot.contracts.campaign import FinalizeRequest, IntegratedCampaignPut
+from mailshot.contracts.chunks import RECIPIENT_COLUMNS, RecipientChunk
 from mailshot.core.db.engine import make_engine, make_sessionmaker
 from mailshot.core.db.migrate import upgrade
-from mailshot.esp.schemas.audience import RECIPIENT_COLUMNS, RecipientChunk
-from mailshot.esp.schemas.campaigns import FinalizeRequest, IntegratedCampaignPut
 from mailshot.esp.services import audience, campaigns, finalize
 
 COLUMNS = [str(c) for c in RECIPIENT_COLUMNS]

@@ -20,9 +20,8 @@ from typing import Any
 import pytest
 
 from mailshot.core.settings import Settings
-from tests.browser.ui_support import PageUsers, make_page_users
 from tests.conftest import Keys
-from tests.live_server import (
+from tests.support.live_server import (
     ROOT,
     SERVER_MODULE,
     free_port,
@@ -31,6 +30,7 @@ from tests.live_server import (
     subprocess_env,
     wait_until_up,
 )
+from tests.support.ui_support import PageUsers, make_page_users
 
 SHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM_ARGS = [

@@ -19,7 +19,7 @@ from mailshot.core.settings import Settings
 from tests.browser.conftest import Site
 from tests.browser.test_browser_scenario import sign_in
 from tests.conftest import Keys
-from tests.live_server import spawn, stop, subprocess_env
+from tests.support.live_server import spawn, stop, subprocess_env
 from tests.support.smtpd import Script, smtp_server
 
 pytestmark = pytest.mark.browser

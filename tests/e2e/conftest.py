@@ -17,7 +17,14 @@ import pytest
 
 from mailshot.core.settings import Settings
 from tests.conftest import Keys
-from tests.live_server import SERVER_MODULE, free_port, spawn, stop, subprocess_env, wait_until_up
+from tests.support.live_server import (
+    SERVER_MODULE,
+    free_port,
+    spawn,
+    stop,
+    subprocess_env,
+    wait_until_up,
+)
 
 
 @dataclass

@@ -27,7 +27,13 @@ from mailshot.core.clock import utcnow
 from mailshot.core.settings import Settings
 from tests.conftest import Keys
 from tests.e2e.conftest import Crm, Server, ServerFactory, Worker, WorkerFactory, free_port
-from tests.e2e.data import add_list, add_mailshot, crm_engine, esp_audience, esp_campaign_ids
+from tests.support.e2e_data import (
+    add_list,
+    add_mailshot,
+    crm_engine,
+    esp_audience,
+    esp_campaign_ids,
+)
 
 # Every case runs on both engines (the `backend` fixture), each with its own server and
 # bridge process.

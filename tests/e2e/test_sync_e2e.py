@@ -9,7 +9,13 @@ from mailshot.core.settings import Settings
 from mailshot.crm.sync import queue
 from tests.conftest import Keys
 from tests.e2e.conftest import Crm, ServerFactory, WorkerFactory
-from tests.e2e.data import add_list, add_mailshot, crm_engine, esp_audience, esp_campaign_ids
+from tests.support.e2e_data import (
+    add_list,
+    add_mailshot,
+    crm_engine,
+    esp_audience,
+    esp_campaign_ids,
+)
 
 pytestmark = pytest.mark.e2e
 

@@ -23,7 +23,7 @@ from mailshot.core.settings import Settings
 from mailshot.crm.models.sync import SyncLeaseLog
 from tests.conftest import Keys
 from tests.e2e.conftest import Crm, ServerFactory, WorkerFactory, free_port
-from tests.e2e.data import add_list, add_mailshot, crm_engine, esp_audience
+from tests.support.e2e_data import add_list, add_mailshot, crm_engine, esp_audience
 
 pytestmark = pytest.mark.e2e
 

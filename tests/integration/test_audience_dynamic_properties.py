@@ -31,7 +31,7 @@ from mailshot.crm.models import (
 from mailshot.crm.services import membership
 from mailshot.crm.services import snapshot as audience_snapshot
 from mailshot.crm.services.people import email_fields
-from tests.integration.audience_oracle import first_reason
+from tests.support.audience_oracle import first_reason
 
 EMAILS = ["a@one.com", "A@One.com", "b@two.org", "c@one.com", "bad@@one.com", None]
 COUNTRIES = ["GB", "gb", "FR", None]

@@ -29,7 +29,7 @@ from mailshot.crm.models import (
 from mailshot.crm.services import audience
 from mailshot.crm.services import snapshot as audience_snapshot
 from mailshot.crm.services.people import email_fields
-from tests.integration.audience_oracle import first_reason
+from tests.support.audience_oracle import first_reason
 
 N = 3000
 NOW = datetime.now(UTC)

@@ -14,7 +14,7 @@ from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
 from mailshot.core.settings import Settings
 from mailshot.crm.models import ApiKey, User
 from tests.conftest import Keys
-from tests.e2e.data import add_list, add_mailshot, crm_engine
+from tests.support.e2e_data import add_list, add_mailshot, crm_engine
 
 API = "/crm/api/v1"
 

@@ -7,10 +7,10 @@ import threading
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from mailshot.contracts.campaign import IntegratedCampaignPut
 from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
 from mailshot.core.settings import Settings
 from mailshot.esp.models import Campaign
-from mailshot.esp.schemas.campaigns import IntegratedCampaignPut
 from mailshot.esp.services import campaigns as service
 from tests.conftest import Keys
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from mailshot.contracts.campaign import IntegratedCampaignPut
+from mailshot.contracts.chunks import RecipientChunk
 from mailshot.core.db.engine import make_engine, make_sessionmaker
 from mailshot.core.db.migrate import upgrade
-from mailshot.esp.schemas.audience import RecipientChunk
-from mailshot.esp.schemas.campaigns import IntegratedCampaignPut
 from mailshot.esp.services import audience, campaigns
 
 COLUMNS = ["person_id", "email", "first_name", "last_name"]

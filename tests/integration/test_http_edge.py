@@ -22,8 +22,8 @@ from mailshot.core.settings import Settings
 from mailshot.crm import models as crm_models
 from mailshot.crm.app import create_crm_app
 from mailshot.esp.app import create_esp_app
-from tests.browser.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 from tests.conftest import Keys
+from tests.support.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 
 LIMIT = 64 * 1024
 

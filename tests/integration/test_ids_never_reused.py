@@ -16,7 +16,7 @@ from mailshot.core.settings import Settings
 from mailshot.crm import models as crm_models
 from mailshot.esp import models as esp_models
 from tests.conftest import Keys
-from tests.integration.inprocess_bridge import in_process_pool, work_all
+from tests.support.inprocess_bridge import in_process_pool, work_all
 
 CRM = "/crm/api/v1"
 ESP = "/esp/api/v1"

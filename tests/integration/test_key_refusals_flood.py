@@ -23,8 +23,8 @@ from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
 from mailshot.core.settings import Settings
 from mailshot.crm.models import KeyRefusalRecord
 from mailshot.esp.models import EspKeyRefusal
-from tests.browser.ui_support import PageUsers, make_page_users, sign_in
 from tests.conftest import Keys
+from tests.support.ui_support import PageUsers, make_page_users, sign_in
 
 
 @dataclass

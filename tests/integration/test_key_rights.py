@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from mailshot.app.cli.keys import app as keys_cli
 from mailshot.core.settings import Settings
-from tests.browser.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 from tests.conftest import Keys
+from tests.support.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 
 
 @dataclass

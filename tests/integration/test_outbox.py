@@ -25,7 +25,7 @@ from mailshot.esp.outbox.server import OutboxServer
 from mailshot.esp.outbox.writer import BatchWriter
 from mailshot.esp.services import outbox
 from mailshot.esp.services.outbox import Incoming, Retention
-from tests.browser.ui_support import PageUsers, make_page_users, sign_in
+from tests.support.ui_support import PageUsers, make_page_users, sign_in
 
 SUBJECT = "Grüße aus Köln: 10 % off"
 HTML = (

@@ -21,8 +21,8 @@ from mailshot.core.settings import Settings
 from mailshot.crm.models import Mailshot, Person
 from mailshot.crm.sync.preflight import LIMITS_UNKNOWN_WARNING
 from tests.conftest import Keys
-from tests.e2e.data import add_list, add_mailshot, crm_engine
-from tests.integration.inprocess_bridge import in_process_pool
+from tests.support.e2e_data import add_list, add_mailshot, crm_engine
+from tests.support.inprocess_bridge import in_process_pool
 
 API = "/crm/api/v1"
 

@@ -16,7 +16,7 @@ from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
 from mailshot.core.settings import Settings
 from mailshot.crm.sync import refresh
 from tests.conftest import Keys
-from tests.integration.inprocess_bridge import in_process_pool, work_all
+from tests.support.inprocess_bridge import in_process_pool, work_all
 
 
 @pytest.fixture

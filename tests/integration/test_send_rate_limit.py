@@ -1,6 +1,7 @@
-"""The global sending rate limit kept in the ESP database: two OS processes sending through
-one relay to one SMTP server hold the relay's messages per second together, measured from
-the server's receive times; on SQLite and PostgreSQL."""
+"""Sending rate limits: the local slots pace one process; the global limit kept in the ESP
+database holds two OS processes sending through one relay to one SMTP server to the relay's
+messages per second together, measured from the server's receive times; on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from sqlalchemy import select
@@ -15,7 +17,7 @@ from sqlalchemy import select
 from mailshot.core.db.engine import make_engine, make_sessionmaker
 from mailshot.core.settings import Settings
 from mailshot.esp.models import SendRateLimit
-from mailshot.esp.sending.ratelimit import DbRateLimiter
+from mailshot.esp.sending.ratelimit import DbRateLimiter, LocalRateLimiter
 from tests.support import aio
 from tests.support.smtpd import smtp_server
 
@@ -85,3 +87,14 @@ def test_unused_slots_are_given_back(settings: Settings) -> None:
     claimed, after = aio.run(go())
     engine.dispose()
     assert abs((claimed - after) - 9 / 50.0) < 1e-6
+
+
+def test_local_rate_limiter_paces_slots() -> None:
+    async def go() -> float:
+        limiter = LocalRateLimiter()
+        started = time.monotonic()
+        for _ in range(21):
+            await limiter.acquire("r", 100.0)
+        return time.monotonic() - started
+
+    assert 0.19 <= aio.run(go()) < 0.5  # 20 intervals of 10 ms after the first

@@ -21,7 +21,7 @@ from mailshot.crm.sync import queue
 from mailshot.crm.sync.running import RunningSnapshots
 from mailshot.crm.sync.tables import units
 from mailshot.queue import QueueSignal, install
-from tests.e2e.data import add_list, add_mailshot
+from tests.support.e2e_data import add_list, add_mailshot
 
 #: A statement of far more than PROGRESS_STEPS steps (minutes if nothing stops it).
 ENDLESS = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n"

@@ -11,13 +11,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailshot.contracts.units import UnitPublic
 from mailshot.core.db.engine import make_engine, make_sessionmaker
 from mailshot.core.errors import AppError
 from mailshot.core.settings import Settings
 from mailshot.crm.models import Mailshot, SyncExclusion, SyncJob, SyncRecipient
 from mailshot.crm.services import membership
 from mailshot.crm.sync import prepare, queue, suppressed, work
-from tests.e2e.data import add_list, add_mailshot, crm_engine
+from tests.support.e2e_data import add_list, add_mailshot, crm_engine
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -30,7 +31,7 @@ def session(settings: Settings) -> Iterator[Session]:
     engine.dispose()
 
 
-def _lease(s: Session) -> work.LeasedUnit:
+def _lease(s: Session) -> UnitPublic:
     unit = work.lease(s, worker_id="w", lease_seconds=30, max_takeovers=5, now=T0)
     assert unit is not None
     return unit

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from mailshot.contracts.units import UnitPublic
 from mailshot.core.db import engine as db
 from mailshot.core.db.engine import make_engine, make_sessionmaker
 from mailshot.core.errors import AppError
@@ -22,7 +23,7 @@ from mailshot.crm.models import SyncJob, SyncRecipient
 from mailshot.crm.models.sync import SyncUnit
 from mailshot.crm.services import snapshot as audience_snapshot
 from mailshot.crm.sync import prepare, queue, recipients, work
-from tests.e2e.data import add_list, add_mailshot, crm_engine
+from tests.support.e2e_data import add_list, add_mailshot, crm_engine
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 LEASE = 10.0
@@ -45,7 +46,7 @@ def _queued(s: Session, settings: Settings, tag: str) -> int:
     return mailshot_id
 
 
-def _lease(s: Session, at: datetime) -> work.LeasedUnit:
+def _lease(s: Session, at: datetime) -> UnitPublic:
     unit = work.lease(s, worker_id="w", lease_seconds=LEASE, max_takeovers=5, now=at)
     assert unit is not None
     return unit

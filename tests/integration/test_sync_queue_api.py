@@ -13,7 +13,7 @@ from mailshot.core.db.engine import make_sessionmaker
 from mailshot.core.settings import Settings
 from mailshot.crm.sync import queue
 from tests.conftest import Keys
-from tests.e2e.data import add_list, add_mailshot, crm_engine
+from tests.support.e2e_data import add_list, add_mailshot, crm_engine
 
 API = "/crm/api/v1"
 

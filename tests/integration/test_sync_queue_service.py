@@ -12,15 +12,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailshot.contracts.heartbeats import WorkerHeartbeat
+from mailshot.contracts.units import UnitPublic
 from mailshot.core.db.engine import make_engine, make_sessionmaker
 from mailshot.core.errors import AppError
 from mailshot.core.settings import Settings
 from mailshot.crm.models import Mailshot, SyncJob
 from mailshot.crm.models.sync import SyncLeaseLog
 from mailshot.crm.sync import integration, prepare, progress, queue, work
-from mailshot.crm.sync.schemas import WorkerHeartbeat
 from mailshot.queue import RetryPolicy
-from tests.e2e.data import add_list, add_mailshot, crm_engine
+from tests.support.e2e_data import add_list, add_mailshot, crm_engine
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 LEASE = 10.0
@@ -42,7 +43,7 @@ def _mailshot(settings: Settings, n: int, tag: str) -> int:
     return mailshot_id
 
 
-def _lease(s: Session, at: datetime, worker: str = "w", takeovers: int = 5) -> work.LeasedUnit:
+def _lease(s: Session, at: datetime, worker: str = "w", takeovers: int = 5) -> UnitPublic:
     unit = work.lease(s, worker_id=worker, lease_seconds=LEASE, max_takeovers=takeovers, now=at)
     assert unit is not None
     return unit
@@ -156,7 +157,7 @@ def test_the_least_served_job_goes_first(session: Session, settings: Settings) -
 def test_the_express_lane_takes_only_small_syncs_chunks_and_finalize(
     session: Session, settings: Settings
 ) -> None:
-    def express() -> work.LeasedUnit | None:
+    def express() -> UnitPublic | None:
         return work.lease(
             session, worker_id="x", lease_seconds=LEASE, max_takeovers=5, small_only=True, now=T0
         )
@@ -217,7 +218,7 @@ def test_units_waiting_out_a_pause_or_a_refused_key_are_due_once_the_integration
     keeps its back-off."""
     _prepared(session, settings, 15, "p", 5)
 
-    def refused(code: str) -> work.LeasedUnit:
+    def refused(code: str) -> UnitPublic:
         unit = _lease(session, T0)
         work.fail(
             session,
@@ -237,7 +238,7 @@ def test_units_waiting_out_a_pause_or_a_refused_key_are_due_once_the_integration
         heartbeat = WorkerHeartbeat(worker_id="w", esp_reachable=True, esp_paused=paused)
         integration.record_heartbeat(session, heartbeat, now=at)
 
-    def lease_at(at: datetime) -> work.LeasedUnit | None:
+    def lease_at(at: datetime) -> UnitPublic | None:
         return work.lease(session, worker_id="w", lease_seconds=LEASE, max_takeovers=5, now=at)
 
     waiting = {refused("INTEGRATION_PAUSED").unit_id, refused("AUTH_KEY_EXPIRED").unit_id}

@@ -20,6 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from mailshot.contracts.units import UnitPublic
 from mailshot.core.db.engine import make_engine, make_sessionmaker
 from mailshot.core.errors import AppError
 from mailshot.core.settings import Settings
@@ -27,7 +28,7 @@ from mailshot.crm.models import Mailshot, SyncJob, SyncUnit
 from mailshot.crm.models.sync import SyncLeaseLog
 from mailshot.crm.sync import prepare, queue, work
 from mailshot.crm.sync.states import JOB_ACTIVE
-from tests.e2e.data import add_list, add_mailshot, crm_engine
+from tests.support.e2e_data import add_list, add_mailshot, crm_engine
 
 LEASE = 10.0
 EXPECTED = {"SYNC_LEASE_LOST", "SYNC_JOB_ENDED", "SYNC_NO_SNAPSHOT", "SYNC_NOT_ACTIVE"}
@@ -52,7 +53,7 @@ def test_the_queue_keeps_its_invariants(settings: Settings) -> None:
             self.s.execute(update(Mailshot).values(sync_state="not_synchronised", sync_job_id=None))
             self.s.commit()
             self.now = datetime(2030, 1, 1, tzinfo=UTC)
-            self.held: list[work.LeasedUnit] = []
+            self.held: list[UnitPublic] = []
             self.completions: Counter[int] = Counter()
 
         def teardown(self) -> None:
@@ -66,7 +67,7 @@ def test_the_queue_keeps_its_invariants(settings: Settings) -> None:
                 assert err.code in EXPECTED, err
                 return None
 
-        def _pick(self, i: int) -> work.LeasedUnit | None:
+        def _pick(self, i: int) -> UnitPublic | None:
             return self.held[i % len(self.held)] if self.held else None
 
         @rule(m=st.sampled_from(mailshots))

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
 from mailshot.core.settings import Settings
 from mailshot.crm.services import access as crm_access
-from tests.browser.ui_support import PageUsers, csrf_of, make_page_users, sign_in
+from tests.support.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 
 
 @pytest.fixture

@@ -9,14 +9,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from mailshot.contracts.heartbeats import WorkerHeartbeat
 from mailshot.core.db.engine import make_sessionmaker, make_unpooled_engine
 from mailshot.core.settings import Settings
 from mailshot.crm.models import AuditEntry, Mailshot, Person
 from mailshot.crm.sync import integration
-from mailshot.crm.sync.schemas import WorkerHeartbeat
 from mailshot.crm.ui import people as people_pages
-from tests.browser.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 from tests.conftest import Keys
+from tests.support.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 
 
 @pytest.fixture

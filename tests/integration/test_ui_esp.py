@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mailshot.core.settings import Settings
-from tests.browser.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 from tests.conftest import Keys
+from tests.support.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from mailshot.core.settings import Settings
 from mailshot.core.webui import login as login_module
 from mailshot.core.webui import throttle
 from mailshot.crm.models import LoginFailure, User
-from tests.browser.ui_support import PageUsers, csrf_of, make_page_users
+from tests.support.ui_support import PageUsers, csrf_of, make_page_users
 
 WRONG = "not the password at all"
 

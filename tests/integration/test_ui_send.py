@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 from mailshot.app.server import create_app
 from mailshot.core.settings import Settings
 from mailshot.esp.scopes import CAMPAIGNS_READ, ROLE_SCOPES, SENDS_READ
-from tests.browser.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 from tests.conftest import Keys
 from tests.support.sends import campaign, drain, esp_client, people, send_settings
 from tests.support.smtpd import DROP, Script, SmtpServer, smtp_server
+from tests.support.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 
 
 @contextmanager

@@ -29,8 +29,8 @@ from mailshot.core.settings import Settings
 from mailshot.crm.models import User, WebSession
 from mailshot.crm.services import access as crm_access
 from mailshot.esp.models import EspUser, EspWebSession
-from tests.browser.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 from tests.conftest import Keys
+from tests.support.ui_support import PageUsers, csrf_of, make_page_users, sign_in
 
 CRM_COOKIE = "mailshot_crm_session"
 

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from mailshot.contracts.campaign import IntegratedCampaignPut
 from mailshot.core.errors import AppError
 from mailshot.esp.models.campaigns import CAMPAIGN_NAME_MAX
-from mailshot.esp.schemas.campaigns import IntegratedCampaignPut
 from mailshot.esp.services.campaigns import campaign_problems, check_campaign, limits
 from mailshot.esp.services.chunk_check import all_plausible, parse_chunk
 from mailshot.esp.services.common import normalise_email, plausible_address

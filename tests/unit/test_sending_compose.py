@@ -14,7 +14,7 @@ from mailshot.esp.sending.compose import compile_message
 from mailshot.esp.sending.merge import TemplateProblem
 from mailshot.esp.sending.mime import AddressError
 from mailshot.esp.sending.tokens import TokenFields, TokenKind
-from tests.unit.sending_samples import (
+from tests.support.sending_samples import (
     BASE,
     SECRET,
     check_wire_form,

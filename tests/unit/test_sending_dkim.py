@@ -19,7 +19,7 @@ from mailshot.esp.sending.dkim import (
     relaxed_body,
     sign_with_dkimpy,
 )
-from tests.unit.sending_samples import check_wire_form, content, context, parse, recipient
+from tests.support.sending_samples import check_wire_form, content, context, parse, recipient
 
 
 @cache

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from mailshot.esp.sending import mime
 from mailshot.esp.sending.compose import compile_message
-from tests.unit.sending_samples import check_wire_form, content, context, parse, part, recipient
+from tests.support.sending_samples import check_wire_form, content, context, parse, part, recipient
 
 # any character but surrogates (not encodable) and NUL-like controls are covered by
 # clean_text's replacement; names are read back cleaned (see mime.clean_text)

@@ -1,19 +1,15 @@
 """The SMTP engine's small parts: the message data as it goes on the wire, reply reading
-(enhanced status, queue id, 4.7.x), relay settings, back-offs and local rate slots."""
+(enhanced status, queue id, 4.7.x), relay settings and back-offs."""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 from pydantic import ValidationError
 
 from mailshot.esp.sending.domains import DomainPolicy, Domains, domain_of
 from mailshot.esp.sending.outcomes import Reply, enhanced_status, queue_id
-from mailshot.esp.sending.ratelimit import LocalRateLimiter
 from mailshot.esp.sending.relays import RelayBackoff, RelaySettings
 from mailshot.esp.sending.wire import wire_data
-from tests.support import aio
 
 
 @pytest.mark.parametrize(
@@ -81,14 +77,3 @@ def test_domain_limits_and_backoff() -> None:
     held = d.backing_off("gmail.com")
     assert held is not None and held[1] == "421 4.7.28 slow down"
     assert d.rate_limited("gmail.com", "again") <= wait  # the same back-off, not a new one
-
-
-def test_local_rate_limiter_paces_slots() -> None:
-    async def go() -> float:
-        limiter = LocalRateLimiter()
-        started = time.monotonic()
-        for _ in range(21):
-            await limiter.acquire("r", 100.0)
-        return time.monotonic() - started
-
-    assert 0.19 <= aio.run(go()) < 0.5  # 20 intervals of 10 ms after the first

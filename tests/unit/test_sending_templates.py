@@ -7,7 +7,7 @@ import pytest
 
 from mailshot.esp.sending.compose import check_template, compile_message
 from mailshot.esp.sending.merge import TemplateProblem
-from tests.unit.sending_samples import content, context, parse, part, recipient
+from tests.support.sending_samples import content, context, parse, part, recipient
 
 
 def _problems(**changes: str | None) -> list[TemplateProblem]:

@@ -3,15 +3,17 @@ lists reaches the CRM as one call on the finalize unit, in order, with the lease
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import orjson
 
-from mailshot.bridge.clients import CrmClient, EspClient, Unit
+from mailshot.bridge.clients import CrmClient, EspClient
 from mailshot.bridge.suppressed import relay_suppressed
+from mailshot.contracts.units import UnitPublic
 
-UNIT = Unit(
+UNIT = UnitPublic(
     unit_id=5,
     job_id=12,
     mailshot_id=3,
@@ -20,6 +22,7 @@ UNIT = Unit(
     first_seq=None,
     last_seq=None,
     lease_token="tok",
+    lease_expires_at=datetime(2026, 1, 1, tzinfo=UTC),
     lease_seconds=30.0,
     attempt=1,
     takeover=False,

@@ -1,22 +1,61 @@
-"""Thin typed clients of the CRM's sync API and the ESP's integrated-campaign API.
+"""Thin typed clients of the CRM's sync API and the ESP's integrated-campaign API, speaking
+the models of :mod:`mailshot.contracts` (a chunk of recipients stays bytes throughout).
 
 Each takes an ``httpx.Client`` already pointed at the part's base URL with the bridge's key
 (:func:`make_http`), so a test can hand it the real app in-process, or a misbehaving
 server. Every HTTP outcome is mapped to the bridge's error tree
-(:mod:`mailshot.bridge.errors`) in one place, :func:`_call`.
+(:mod:`mailshot.bridge.errors`) in one place, :func:`call`.
 """
 
 from __future__ import annotations
 
 import email.utils
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypeVar
 
 import httpx
 import orjson
+from pydantic import BaseModel, ValidationError
 
-from mailshot.bridge.errors import LeaseLostError, PermanentError, TransientError
+from mailshot.bridge.errors import BridgeError, LeaseLostError, PermanentError, TransientError
+from mailshot.contracts.campaign import (
+    CampaignFieldsAnswer,
+    CampaignPublic,
+    FinalizeRequest,
+    FinalizeResult,
+    IntegratedCampaignPut,
+    PrepareAnswer,
+)
+from mailshot.contracts.chunks import RecipientsWritten, with_snapshot
+from mailshot.contracts.heartbeats import (
+    HeartbeatIn,
+    HeartbeatOut,
+    IntegrationPage,
+    WorkerHeartbeat,
+)
+from mailshot.contracts.limits import EspLimitsPut
+from mailshot.contracts.suppressed import (
+    SuppressedAnswer,
+    SuppressedBody,
+    SuppressedPage,
+    SuppressedReason,
+)
+from mailshot.contracts.units import (
+    FAULT_CODE_MAX,
+    FAULT_TEXT_MAX,
+    RETRY_AFTER_MAX_SECONDS,
+    CompleteBody,
+    FailBody,
+    LeaseAnswer,
+    LeaseRequest,
+    RefreshAnswer,
+    TokenBody,
+    UnitOutcomePublic,
+    UnitPublic,
+)
+from mailshot.core.web.types import JsonObject
+
+M = TypeVar("M", bound=BaseModel)
 
 _LEASE_CODES = frozenset({"SYNC_LEASE_LOST", "SYNC_JOB_ENDED"})
 
@@ -55,10 +94,13 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 
 def _error_of(response: httpx.Response) -> tuple[str, str, str | None]:
+    """The error body's code, message and fix (whatever else the body is)."""
     try:
         body = orjson.loads(response.content)
         err = body.get("error", body) if isinstance(body, dict) else {}
     except orjson.JSONDecodeError:
+        err = {}
+    if not isinstance(err, dict):
         err = {}
     code = str(err.get("code") or f"HTTP_{response.status_code}")
     message = str(err.get("message") or response.reason_phrase or "no message")
@@ -66,22 +108,25 @@ def _error_of(response: httpx.Response) -> tuple[str, str, str | None]:
     return code, message, str(fix) if fix else None
 
 
-def _call(
+def call(
     http: httpx.Client,
     side: str,
     method: str,
     path: str,
     *,
-    json: Any = None,
+    body: BaseModel | None = None,
     content: bytes | None = None,
-    params: dict[str, Any] | None = None,
+    params: dict[str, str | int] | None = None,
     lease_call: bool = False,
 ) -> httpx.Response:
+    """Make one call; answer the response if it succeeded, else raise what it means. A
+    ``body`` is sent without the members at their defaults (the receiver's model is the
+    same, so they mean the same)."""
+    if body is not None:
+        content = body.model_dump_json(exclude_defaults=True).encode()
     headers = {"Content-Type": "application/json"} if content is not None else None
     try:
-        response = http.request(
-            method, path, json=json, content=content, params=params, headers=headers
-        )
+        response = http.request(method, path, content=content, params=params, headers=headers)
     except httpx.TimeoutException as exc:
         raise TransientError(
             "BRIDGE_TIMEOUT", f"The {side} did not answer {method} {path} in time ({exc!r})."
@@ -117,38 +162,17 @@ def _call(
     raise PermanentError(code, f"{message}", fix, status)
 
 
-def _json(response: httpx.Response) -> Any:
-    return orjson.loads(response.content) if response.content else None
-
-
-@dataclass(frozen=True)
-class Unit:
-    """A leased unit of sync work, as the CRM handed it out."""
-
-    unit_id: int
-    job_id: int
-    mailshot_id: int
-    kind: str
-    chunk_no: int | None
-    first_seq: int | None
-    last_seq: int | None
-    lease_token: str
-    lease_seconds: float
-    attempt: int
-    takeover: bool
-    esp_campaign_id: str | None
-    recipients_total: int | None
-    chunks_total: int | None
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Unit:
-        fields: dict[str, Any] = {name: data.get(name) for name in cls.__dataclass_fields__}
-        return cls(**fields)
-
-    def describe(self) -> str:
-        if self.kind == "chunk":
-            return f"job {self.job_id} chunk {self.chunk_no} ({self.first_seq}..{self.last_seq})"
-        return f"job {self.job_id} {self.kind}"
+def answer(response: httpx.Response, model: type[M], side: str) -> M:
+    """The response's body as the contract's ``model``; a body that is not one is a fault of
+    the other side, and may be fixed by the time the unit is retried."""
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        raise TransientError(
+            "BRIDGE_BAD_ANSWER",
+            f"The {side} answered {response.request.method} {response.request.url.path} with "
+            f"a body that is not a {model.__name__} ({exc.error_count()} problems).",
+        ) from None
 
 
 class CrmClient:
@@ -157,56 +181,45 @@ class CrmClient:
     def __init__(self, http: httpx.Client) -> None:
         self.http = http
 
+    def _post(self, path: str, body: BaseModel, model: type[M], *, lease_call: bool = True) -> M:
+        r = call(self.http, "CRM", "POST", path, body=body, lease_call=lease_call)
+        return answer(r, model, "CRM")
+
     def lease(
         self, worker_id: str, *, small_only: bool = False, wait_seconds: float = 0
-    ) -> Unit | None:
+    ) -> UnitPublic | None:
         """The next due unit, or None; with ``wait_seconds`` the CRM holds the request
         open until a unit is queued or the time is up (a long poll)."""
-        body: dict[str, Any] = {"worker_id": worker_id}
-        if small_only:
-            body["small_only"] = True
-        if wait_seconds:
-            body["wait_seconds"] = wait_seconds
-        r = _call(self.http, "CRM", "POST", "/api/v1/sync/lease", json=body)
+        body = LeaseRequest(worker_id=worker_id, small_only=small_only, wait_seconds=wait_seconds)
+        r = call(self.http, "CRM", "POST", "/api/v1/sync/lease", body=body)
         if r.status_code == 204:
             return None
-        return Unit.from_json(_json(r)["unit"])
+        return answer(r, LeaseAnswer, "CRM").unit
 
-    def _unit(self, unit: Unit, action: str, **body: Any) -> Any:
-        path = f"/api/v1/sync/units/{unit.unit_id}/{action}"
-        payload = {"lease_token": unit.lease_token, **body}
-        return _json(_call(self.http, "CRM", "POST", path, json=payload, lease_call=True))
+    def _unit_path(self, unit: UnitPublic, action: str) -> str:
+        return f"/api/v1/sync/units/{unit.unit_id}/{action}"
 
-    def heartbeat(self, unit: Unit) -> None:
-        self._unit(unit, "heartbeat")
+    def heartbeat(self, unit: UnitPublic) -> None:
+        body = TokenBody(lease_token=unit.lease_token)
+        call(
+            self.http, "CRM", "POST", self._unit_path(unit, "heartbeat"), body=body, lease_call=True
+        )
 
-    def campaign_fields(self, unit: Unit) -> dict[str, Any]:
+    def campaign_fields(self, unit: UnitPublic) -> CampaignFieldsAnswer:
         """The campaign fields of a prepare unit's job, before its snapshot is taken."""
-        fields: dict[str, Any] = self._unit(unit, "campaign")
-        return fields
+        body = TokenBody(lease_token=unit.lease_token)
+        return self._post(self._unit_path(unit, "campaign"), body, CampaignFieldsAnswer)
 
-    def prepare(self, unit: Unit) -> dict[str, Any]:
+    def prepare(self, unit: UnitPublic) -> PrepareAnswer:
         """Have the CRM snapshot the job's audience, once the ESP campaign exists: its
         chunks become leasable while it is written."""
-        fields: dict[str, Any] = self._unit(unit, "prepare")
-        return fields
-
-    def recipients(self, job_id: int, first_seq: int, last_seq: int) -> dict[str, Any]:
-        r = _call(
-            self.http,
-            "CRM",
-            "GET",
-            f"/api/v1/sync/jobs/{job_id}/recipients",
-            params={"first_seq": first_seq, "last_seq": last_seq},
-            lease_call=True,
-        )
-        data: dict[str, Any] = _json(r)
-        return data
+        body = TokenBody(lease_token=unit.lease_token)
+        return self._post(self._unit_path(unit, "prepare"), body, PrepareAnswer)
 
     def recipients_raw(self, job_id: int, first_seq: int, last_seq: int) -> bytes:
-        """The same chunk as :meth:`recipients`, as the CRM's JSON bytes (not parsed: the
-        bridge forwards them to the ESP as they are)."""
-        r = _call(
+        """A chunk of the job's snapshot as the CRM's JSON bytes (not parsed: the bridge
+        forwards them to the ESP as they are, :meth:`EspClient.post_recipients_raw`)."""
+        r = call(
             self.http,
             "CRM",
             "GET",
@@ -221,18 +234,32 @@ class CrmClient:
             )
         return body
 
-    def suppressed(self, unit: Unit, people: list[list[Any]]) -> dict[str, Any]:
+    def suppressed(
+        self, unit: UnitPublic, people: list[tuple[int, SuppressedReason]]
+    ) -> SuppressedAnswer:
         """Record people of the finalize unit's job the ESP will not send to."""
-        out: dict[str, Any] = self._unit(unit, "suppressed", people=people)
-        return out
+        body = SuppressedBody(lease_token=unit.lease_token, people=people)
+        return self._post(self._unit_path(unit, "suppressed"), body, SuppressedAnswer)
 
-    def complete(self, unit: Unit, **fields: Any) -> dict[str, Any]:
-        out: dict[str, Any] = self._unit(unit, "complete", **fields)
-        return out
+    def complete(
+        self,
+        unit: UnitPublic,
+        *,
+        recipients_written: int | None = None,
+        esp_campaign_id: str | None = None,
+        result: FinalizeResult | None = None,
+    ) -> UnitOutcomePublic:
+        body = CompleteBody(
+            lease_token=unit.lease_token,
+            recipients_written=recipients_written,
+            esp_campaign_id=esp_campaign_id,
+            result=None if result is None else result.model_dump(mode="json"),
+        )
+        return self._post(self._unit_path(unit, "complete"), body, UnitOutcomePublic)
 
     def fail(
         self,
-        unit: Unit,
+        unit: UnitPublic,
         *,
         permanent: bool,
         code: str,
@@ -240,51 +267,35 @@ class CrmClient:
         fix: str | None = None,
         retry_after_seconds: float | None = None,
         counts_as_attempt: bool = True,
-    ) -> dict[str, Any]:
-        out: dict[str, Any] = self._unit(
-            unit,
-            "fail",
+    ) -> UnitOutcomePublic:
+        body = FailBody(
+            lease_token=unit.lease_token,
             permanent=permanent,
-            code=code[:64],
-            message=message[:4000],
-            fix=fix[:4000] if fix else None,
-            retry_after_seconds=retry_after_seconds,
+            code=code[:FAULT_CODE_MAX],
+            message=message[:FAULT_TEXT_MAX],
+            fix=fix[:FAULT_TEXT_MAX] if fix else None,
+            retry_after_seconds=(
+                None
+                if retry_after_seconds is None
+                else min(max(retry_after_seconds, 0.0), RETRY_AFTER_MAX_SECONDS)
+            ),
             counts_as_attempt=counts_as_attempt,
         )
-        return out
+        return self._post(self._unit_path(unit, "fail"), body, UnitOutcomePublic)
 
     def refresh(self) -> list[int]:
         """Ask the CRM to queue the refreshes now due; answer the mailshot ids queued."""
-        data = _json(_call(self.http, "CRM", "POST", "/api/v1/sync/refresh")) or {}
-        return [int(q["mailshot_id"]) for q in data.get("queued", [])]
+        r = call(self.http, "CRM", "POST", "/api/v1/sync/refresh")
+        return [q.mailshot_id for q in answer(r, RefreshAnswer, "CRM").queued]
 
-    def worker_heartbeat(
-        self,
-        worker_id: str,
-        *,
-        host: str,
-        version: str,
-        last_error: str | None,
-        active: int,
-        **relay: Any,
-    ) -> None:
-        """Say the worker is alive; ``relay`` carries what it saw of the ESP
-        (``esp_reachable``, ``esp_error``, ``esp_paused``, ``esp_paused_at``) and
-        ``stopping`` for its goodbye."""
-        _call(
-            self.http,
-            "CRM",
-            "POST",
-            "/api/v1/integration/heartbeat",
-            json={
-                "worker_id": worker_id,
-                "host": host,
-                "version": version,
-                "last_error": last_error,
-                "active_units": active,
-                **relay,
-            },
-        )
+    def worker_heartbeat(self, beat: WorkerHeartbeat) -> None:
+        """Say the worker is alive, relaying what it saw of the ESP (``stopping`` for its
+        goodbye)."""
+        call(self.http, "CRM", "POST", "/api/v1/integration/heartbeat", body=beat)
+
+    def put_esp_limits(self, limits: EspLimitsPut) -> None:
+        """Hand the CRM the ESP's limits, as the bridge read them."""
+        call(self.http, "CRM", "PUT", "/api/v1/integration/esp-limits", body=limits)
 
 
 class EspClient:
@@ -293,66 +304,55 @@ class EspClient:
     def __init__(self, http: httpx.Client) -> None:
         self.http = http
 
-    def put_campaign(self, crm_mailshot_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        path = f"/api/v1/integrated-campaigns/{crm_mailshot_id}"
-        out: dict[str, Any] = _json(_call(self.http, "ESP", "PUT", path, json=body))
-        return out
+    def _campaign_path(self, crm_mailshot_id: int, action: str = "") -> str:
+        return f"/api/v1/integrated-campaigns/{crm_mailshot_id}{action}"
 
-    def post_recipients(
-        self, crm_mailshot_id: int, snapshot: int, chunk: dict[str, Any]
-    ) -> dict[str, Any]:
-        payload = orjson.dumps(
-            {"snapshot": snapshot, "columns": chunk["columns"], "rows": chunk["rows"]}
-        )
-        path = f"/api/v1/integrated-campaigns/{crm_mailshot_id}/recipients"
-        out: dict[str, Any] = _json(_call(self.http, "ESP", "POST", path, content=payload))
-        return out
+    def put_campaign(self, crm_mailshot_id: int, body: IntegratedCampaignPut) -> CampaignPublic:
+        r = call(self.http, "ESP", "PUT", self._campaign_path(crm_mailshot_id), body=body)
+        return answer(r, CampaignPublic, "ESP")
 
     def post_recipients_raw(
         self, crm_mailshot_id: int, snapshot: int, chunk: bytes
-    ) -> dict[str, Any]:
-        """Post a chunk read with :meth:`CrmClient.recipients_raw`: its JSON object gets the
-        ``snapshot`` member spliced in front, and is sent without parsing it."""
-        payload = b'{"snapshot":%d,' % snapshot + chunk[1:]
-        path = f"/api/v1/integrated-campaigns/{crm_mailshot_id}/recipients"
-        out: dict[str, Any] = _json(_call(self.http, "ESP", "POST", path, content=payload))
-        return out
+    ) -> RecipientsWritten:
+        """Post a chunk read with :meth:`CrmClient.recipients_raw`, with its ``snapshot``
+        spliced in, without parsing it."""
+        path = self._campaign_path(crm_mailshot_id, "/recipients")
+        r = call(self.http, "ESP", "POST", path, content=with_snapshot(chunk, snapshot))
+        return answer(r, RecipientsWritten, "ESP")
 
-    def finalize(self, crm_mailshot_id: int, snapshot: int, expected: int) -> dict[str, Any]:
-        path = f"/api/v1/integrated-campaigns/{crm_mailshot_id}/finalize"
-        body = {"snapshot": snapshot, "expected": expected}
-        out: dict[str, Any] = _json(_call(self.http, "ESP", "POST", path, json=body))
-        return out
+    def finalize(self, crm_mailshot_id: int, snapshot: int, expected: int) -> FinalizeResult:
+        path = self._campaign_path(crm_mailshot_id, "/finalize")
+        body = FinalizeRequest(snapshot=snapshot, expected=expected)
+        return answer(call(self.http, "ESP", "POST", path, body=body), FinalizeResult, "ESP")
 
     def suppressed_page(
         self, crm_mailshot_id: int, snapshot: int, cursor: str | None, limit: int
-    ) -> dict[str, Any]:
+    ) -> SuppressedPage:
         """One page of the snapshot's suppressed audience members (by CRM person id)."""
-        params: dict[str, Any] = {"snapshot": snapshot, "limit": limit}
+        params: dict[str, str | int] = {"snapshot": snapshot, "limit": limit}
         if cursor:
             params["cursor"] = cursor
-        path = f"/api/v1/integrated-campaigns/{crm_mailshot_id}/suppressed"
-        out: dict[str, Any] = _json(_call(self.http, "ESP", "GET", path, params=params))
-        return out
+        path = self._campaign_path(crm_mailshot_id, "/suppressed")
+        return answer(call(self.http, "ESP", "GET", path, params=params), SuppressedPage, "ESP")
 
-    def heartbeat(self, worker_id: str, *, host: str, version: str, last_error: str | None) -> bool:
+    def heartbeat(self, beat: HeartbeatIn) -> bool:
         """Say the worker is alive; answer whether the ESP's integration is paused."""
-        r = _call(
-            self.http,
-            "ESP",
-            "POST",
-            "/api/v1/integration/heartbeat",
-            json={
-                "worker_id": worker_id,
-                "host": host,
-                "version": version,
-                "last_error": last_error,
-            },
-        )
-        data = _json(r) or {}
-        return bool(data.get("paused", False))
+        r = call(self.http, "ESP", "POST", "/api/v1/integration/heartbeat", body=beat)
+        return answer(r, HeartbeatOut, "ESP").paused
 
-    def integration_page(self) -> dict[str, Any]:
+    def integration_page(self) -> IntegrationPage:
         """The ESP's integration page (paused since when, last error)."""
-        out: dict[str, Any] = _json(_call(self.http, "ESP", "GET", "/api/v1/integration")) or {}
-        return out
+        r = call(self.http, "ESP", "GET", "/api/v1/integration")
+        return answer(r, IntegrationPage, "ESP")
+
+    def limits(self) -> JsonObject:
+        """The ESP's limits, as the JSON object it answered (relayed to the CRM as it came:
+        the CRM reads what it knows of it and keeps the rest)."""
+        r = call(self.http, "ESP", "GET", "/api/v1/limits")
+        try:
+            limits = orjson.loads(r.content)
+        except orjson.JSONDecodeError:
+            limits = None
+        if not isinstance(limits, dict):
+            raise BridgeError("BRIDGE_BAD_LIMITS", "The ESP's limits are not a JSON object.")
+        return limits

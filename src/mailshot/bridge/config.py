@@ -1,5 +1,4 @@
-"""What a bridge worker pool needs to run: the two sides' URLs and keys (from the settings,
-else from the provisioned credentials file) and its timings."""
+"""What a worker pool is given: the two parts' URLs and keys, and its tuning."""
 
 from __future__ import annotations
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
 
 import httpx
 
-from mailshot.bridge.clients import _call, _json
+from mailshot.bridge.clients import CrmClient, EspClient
 from mailshot.bridge.errors import BridgeError, LeaseLostError
+from mailshot.contracts.limits import EspLimitsPut
 from mailshot.core.clock import utcnow
+from mailshot.core.web.types import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -25,15 +26,12 @@ REFRESH_SECONDS = 300.0
 RETRY_SECONDS = 10.0
 
 
-def relay(esp_http: httpx.Client, crm_http: httpx.Client) -> dict[str, Any]:
+def relay(esp_http: httpx.Client, crm_http: httpx.Client) -> JsonObject:
     """Read the ESP's limits and store them in the CRM once; return what was read.
     Raises the bridge's errors (:mod:`mailshot.bridge.errors`) when a side fails."""
     read_at = utcnow()
-    limits = _json(_call(esp_http, "ESP", "GET", "/api/v1/limits"))
-    if not isinstance(limits, dict):
-        raise BridgeError("BRIDGE_BAD_LIMITS", "The ESP's limits are not a JSON object.")
-    body = {"limits": limits, "read_at": read_at.isoformat()}
-    _call(crm_http, "CRM", "PUT", "/api/v1/integration/esp-limits", json=body)
+    limits = EspClient(esp_http).limits()
+    CrmClient(crm_http).put_esp_limits(EspLimitsPut(limits=limits, read_at=read_at))
     return limits
 
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mailshot.bridge.clients import CrmClient, EspClient, Unit
+from mailshot.bridge.clients import CrmClient, EspClient
+from mailshot.contracts.suppressed import MAX_SUPPRESSED_PAGE
+from mailshot.contracts.units import UnitPublic
 
 #: People per page read from the ESP and per call to the CRM (both sides' maximum).
-PAGE = 10_000
+PAGE = MAX_SUPPRESSED_PAGE
 
 
 def relay_suppressed(
     crm: CrmClient,
     esp: EspClient,
-    unit: Unit,
+    unit: UnitPublic,
     check: Callable[[], None] = lambda: None,
     page_size: int = PAGE,
 ) -> int:
@@ -30,11 +32,11 @@ def relay_suppressed(
     while True:
         page = esp.suppressed_page(unit.mailshot_id, unit.job_id, cursor, page_size)
         check()
-        people = [[item["crm_person_id"], item["reason"]] for item in page.get("items", [])]
+        people = [(item.crm_person_id, item.reason) for item in page.items]
         if people:
             crm.suppressed(unit, people)
             relayed += len(people)
             check()
-        cursor = page.get("next_cursor")
+        cursor = page.next_cursor
         if not cursor:
             return relayed

@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import ColumnElement, case, extract, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailshot.contracts.states import JobState
 from mailshot.core.db.engine import db_now, is_sqlite, read_only
 from mailshot.crm.sync.states import JOB_ACTIVE
 from mailshot.crm.sync.tables import jobs, workers
@@ -59,7 +60,7 @@ class CrmCollector(Collector):
                 func.count(),
                 func.coalesce(func.sum(seconds), 0.0),
                 *[func.coalesce(func.sum(case((seconds <= b, 1), else_=0)), 0) for b in BUCKETS],
-            ).where(jobs.c.state == "completed", jobs.c.finished_at.is_not(None))
+            ).where(jobs.c.state == JobState.COMPLETED, jobs.c.finished_at.is_not(None))
         ).one()
         count, total, *cumulative = row
         histogram = HistogramMetricFamily(

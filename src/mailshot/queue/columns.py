@@ -15,6 +15,7 @@ from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from mailshot.core.db.engine import IdType
+from mailshot.queue.states import UnitState
 
 
 class JobColumns:
@@ -52,7 +53,7 @@ class UnitColumns(_OfJob):
     #: One of the part's unit kinds.
     kind: Mapped[str] = mapped_column(String(10))
     #: A :class:`mailshot.queue.UnitState`.
-    state: Mapped[str] = mapped_column(String(10), default="pending")
+    state: Mapped[str] = mapped_column(String(10), default=UnitState.PENDING)
     #: Not to be leased before this time (a back-off; None = now).
     available_at: Mapped[datetime | None] = mapped_column()
     lease_token: Mapped[str | None] = mapped_column(String(64))

@@ -28,10 +28,11 @@ from mailshot.app.cli.common import (
     shown,
 )
 from mailshot.app.cli.errors import CLI_SYNC_TIMEOUT
+from mailshot.contracts.states import FINAL_SYNC_STATES, JobState, SyncState
 from mailshot.core.errors import AppError
 
 #: A mailshot's sync states that end a ``--wait``.
-FINAL_STATES = {"synchronised", "failed", "cancelled"}
+FINAL_STATES = FINAL_SYNC_STATES
 
 CrmUrlOption = Annotated[
     str | None,
@@ -68,9 +69,9 @@ def _describe_state(progress: dict[str, Any]) -> str:
     state = str(progress.get("state") or "?")
     job_state = progress.get("job_state")
     position = progress.get("queue_position")
-    if state == "queued" and position:
+    if state == SyncState.QUEUED and position:
         return f"queued (position {position})"
-    if job_state and job_state not in (state, "completed"):
+    if job_state and job_state not in (state, JobState.COMPLETED):
         return f"{state} ({job_state})"
     return state
 
@@ -123,7 +124,7 @@ class _Follower:
         )
         with Progress(*columns, console=console, transient=False) as bar:
             task: TaskID = bar.add_task(
-                "sync", total=None, state="queued", total_text="?", rate="-", eta="-"
+                "sync", total=None, state=SyncState.QUEUED, total_text="?", rate="-", eta="-"
             )
             while True:
                 progress = self.crm.progress(int(self.mailshot["id"]))
@@ -154,7 +155,7 @@ class _Follower:
 def _report_end(mailshot: dict[str, Any], progress: dict[str, Any]) -> int:
     name = shown(str(mailshot.get("name")))
     state = progress.get("state")
-    if state == "synchronised":
+    if state == SyncState.SYNCHRONISED:
         written = progress.get("recipients_written") or progress.get("recipients_total") or 0
         excluded = progress.get("excluded_total") or 0
         campaign = progress.get("esp_campaign_id")

@@ -8,19 +8,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from mailshot.contracts.limits import EspLimitsPut
 from mailshot.core.access.auth import Principal
+from mailshot.core.db.sqlhelpers import get_or_404
 from mailshot.core.web.types import Id
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, scoped
 from mailshot.crm.models import Mailshot
-from mailshot.crm.schemas.esp_limits import (
-    EspLimitsPublic,
-    EspLimitsPut,
-    PreflightPublic,
-    ProblemPublic,
-)
+from mailshot.crm.schemas.esp_limits import EspLimitsPublic, PreflightPublic, ProblemPublic
 from mailshot.crm.services import esp_limits as service
-from mailshot.crm.services.common import get_or_404
 from mailshot.crm.sync import preflight
 
 router = APIRouter(tags=["sync"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
 
+from mailshot.contracts.units import RefreshAnswer, RefreshedPublic
 from mailshot.core.access.auth import Principal
 from mailshot.crm import scopes
 from mailshot.crm.api.deps import SessionDep, SettingsDep, scoped
@@ -14,15 +14,6 @@ from mailshot.crm.sync import refresh
 
 router = APIRouter(tags=["sync (bridge)"])
 Worker = Annotated[Principal, Depends(scoped(scopes.SYNC_WORK, "work the sync queue"))]
-
-
-class RefreshedPublic(BaseModel):
-    mailshot_id: int
-    job_id: int
-
-
-class RefreshAnswer(BaseModel):
-    queued: list[RefreshedPublic]
 
 
 @router.post("/sync/refresh", summary="Queue the refreshes of recurring mailshots now due")

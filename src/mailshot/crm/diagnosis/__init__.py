@@ -2,8 +2,10 @@
 healthy, as a list of checks each answering pass, warn or fail with one sentence and the
 fix (``GET /mailshots/{id}/diagnosis``, ``GET /diagnosis``, ``mailshot doctor``).
 
-:mod:`.gather` reads the facts, :mod:`.checks` and :mod:`.mailshot_checks` judge them; this
-module orders them and picks the summary (the first failure by :data:`SUMMARY_ORDER`).
+:mod:`.gather` reads the facts (read-only), :mod:`.checks` judges them (pure functions),
+this module orders them and picks the summary: the first failing check in
+:data:`SUMMARY_ORDER`, the order in which one cause hides the next (a refused key stops
+the bridge, a stopped bridge leaves the queue waiting, ...).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from mailshot.contracts.states import SyncState
 from mailshot.crm.diagnosis import checks, gather, mailshot_checks
 from mailshot.crm.diagnosis.facts import IntegrationFacts
 from mailshot.crm.diagnosis.schemas import CheckResult, Diagnosis, verdict
@@ -91,7 +94,9 @@ def diagnose_mailshot(session: Session, mailshot_id: int, now: datetime | None =
         mailshot_id=mf.mailshot_id,
         mailshot_name=mf.name,
         verdict=verdict(results),
-        summary=summarise(results, mf.status.summary, arrived=mf.status.state == "synchronised"),
+        summary=summarise(
+            results, mf.status.summary, arrived=mf.status.state == SyncState.SYNCHRONISED
+        ),
         checked_at=at,
         checks=results,
     )

@@ -1,6 +1,9 @@
-"""The integration's checks: small pure functions over gathered facts, each answering pass,
-warn or fail with one sentence, the fix and, where one exists, the catalogued code
-(:func:`result`). A mailshot's own checks are in :mod:`.mailshot_checks`."""
+"""The integration's checks: small pure functions over gathered facts, each answering
+pass, warn or fail with one sentence, the fix and, where one exists, the catalogued code:
+:func:`integration_key`, :func:`integration_running`, :func:`integration_paused`,
+:func:`esp_reachable`, :func:`esp_limits`, :func:`recent_failures`. A mailshot's are
+:mod:`mailshot.crm.diagnosis.mailshot_checks`.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ def ago(now: datetime, moment: datetime) -> str:
     return f"{seconds // 3600} h ago"
 
 
-def result(
+def result_of(
     check: str,
     status: Status,
     spec: ErrorSpec | None = None,
@@ -44,6 +47,7 @@ def result(
     details: dict[str, Any] | None = None,
     **params: Any,
 ) -> CheckResult:
+    """One check's answer; with ``spec``, its message and fix rendered from the catalogue."""
     code = None
     if spec is not None:
         rendered, rendered_fix = spec.render(params)
@@ -95,7 +99,7 @@ def integration_key(facts: IntegrationFacts) -> CheckResult:
     name = "integration_key"
     now = facts.now
     if not facts.keys:
-        return result(name, "fail", codes.INTEGRATION_KEY_MISSING)
+        return result_of(name, "fail", codes.INTEGRATION_KEY_MISSING)
     states = {k.id: _key_refusal(k, now) for k in facts.keys}
     refusal = facts.refusals[0] if facts.refusals else None
     usable = [k for k in facts.keys if states[k.id] is None]
@@ -136,7 +140,7 @@ def integration_key(facts: IntegrationFacts) -> CheckResult:
         default=None,
     )
     if refusal is not None and (heard is None or refusal.at > heard):
-        return result(
+        return result_of(
             name,
             "warn",
             codes.INTEGRATION_KEY_REFUSED,
@@ -149,7 +153,7 @@ def integration_key(facts: IntegrationFacts) -> CheckResult:
     if not ending:
         last = max(usable, key=lambda k: k.until or now)
         assert last.until is not None
-        return result(
+        return result_of(
             name,
             "warn",
             codes.INTEGRATION_KEY_EXPIRING,
@@ -161,7 +165,7 @@ def integration_key(facts: IntegrationFacts) -> CheckResult:
             key_id=last.id,
         )
     used = f"last used {when(key.last_used_at)}" if key.last_used_at else "not used yet"
-    return result(
+    return result_of(
         name,
         "pass",
         message=f"The integration key '{key.name}' ({key.prefix}) is enabled and "
@@ -175,7 +179,7 @@ def integration_running(facts: IntegrationFacts) -> CheckResult:
     view, now = facts.view, facts.now
     alive = [w for w in view.workers if w.alive]
     if alive:
-        return result(
+        return result_of(
             "integration_running",
             "pass",
             message=f"{len(alive)} bridge worker(s) running; the last heartbeat was "
@@ -190,7 +194,7 @@ def integration_running(facts: IntegrationFacts) -> CheckResult:
             said = f"the last one stopped at {when(latest.stopped_at)}"
         else:
             said = f"the last heartbeat was {ago(now, latest.last_heartbeat_at)}"
-    return result(
+    return result_of(
         "integration_running",
         "fail",
         codes.INTEGRATION_NOT_RUNNING,
@@ -203,21 +207,21 @@ def integration_paused(facts: IntegrationFacts) -> CheckResult:
     """Whether the ESP's integration is paused, as the bridge last relayed it."""
     view = facts.view
     if view.paused is None:
-        return result(
+        return result_of(
             "integration_paused",
             "warn",
             message="Not known: no bridge worker has relayed what the ESP says.",
             fix="Start the bridge; `mailshot doctor` also asks the ESP directly.",
         )
     if view.paused:
-        return result(
+        return result_of(
             "integration_paused",
             "fail",
             codes.INTEGRATION_PAUSED_AT_ESP,
             details={"paused_at": view.paused_at},
             since=when(view.paused_at) if view.paused_at else "an unknown time",
         )
-    return result(
+    return result_of(
         "integration_paused", "pass", message="The ESP's integration is running (not paused)."
     )
 
@@ -226,7 +230,7 @@ def esp_reachable(facts: IntegrationFacts) -> CheckResult:
     """Whether the bridge reached the ESP at its last try (its relayed report)."""
     view, now = facts.view, facts.now
     if view.esp_reachable is None:
-        return result(
+        return result_of(
             "esp_reachable",
             "warn",
             message="Not known: no bridge worker has reported reaching the ESP.",
@@ -236,10 +240,10 @@ def esp_reachable(facts: IntegrationFacts) -> CheckResult:
     if not view.esp_reachable:
         error = view.esp_error or "no answer"
         if error.startswith("AUTH_"):
-            return result(
+            return result_of(
                 "esp_reachable", "fail", codes.ESP_REFUSES_BRIDGE_KEY, details=details, error=error
             )
-        return result(
+        return result_of(
             "esp_reachable",
             "fail",
             codes.ESP_UNREACHABLE,
@@ -248,7 +252,7 @@ def esp_reachable(facts: IntegrationFacts) -> CheckResult:
             error=error,
         )
     seen = ago(now, view.esp_ok_at) if view.esp_ok_at else "recently"
-    return result(
+    return result_of(
         "esp_reachable",
         "pass",
         message=f"The bridge reached the ESP {seen}.",
@@ -258,8 +262,8 @@ def esp_reachable(facts: IntegrationFacts) -> CheckResult:
 
 def esp_limits(facts: IntegrationFacts) -> CheckResult:
     if not facts.limits_known:
-        return result("esp_limits", "warn", codes.ESP_LIMITS_UNKNOWN)
-    return result(
+        return result_of("esp_limits", "warn", codes.ESP_LIMITS_UNKNOWN)
+    return result_of(
         "esp_limits",
         "pass",
         message=f"The CRM knows the ESP's limits (read {when(facts.limits_read_at)}).",
@@ -269,7 +273,7 @@ def esp_limits(facts: IntegrationFacts) -> CheckResult:
 def recent_failures(facts: IntegrationFacts) -> CheckResult:
     latest = facts.latest_failure
     if facts.failed_24h and latest:
-        return result(
+        return result_of(
             "recent_failures",
             "warn",
             codes.SYNC_FAILED_RECENTLY,
@@ -279,8 +283,11 @@ def recent_failures(facts: IntegrationFacts) -> CheckResult:
             error_message=latest["message"],
             mailshot_id=latest["mailshot_id"],
         )
-    return result(
+    return result_of(
         "recent_failures",
         "pass",
         message=f"No sync failed in the last 24 hours; {facts.active_jobs} queued or running.",
     )
+
+
+# ---- one mailshot -----------------------------------------------------------------------

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from mailshot.contracts.states import JobState
+from mailshot.core.db.sqlhelpers import get_or_404
 from mailshot.core.errors import AppError
 from mailshot.crm.diagnosis.facts import (
     AudienceFacts,
@@ -21,7 +23,6 @@ from mailshot.crm.diagnosis.facts import (
 from mailshot.crm.models import ApiKey, KeyRefusalRecord, Mailshot, User
 from mailshot.crm.services import audience as audience_service
 from mailshot.crm.services import esp_limits
-from mailshot.crm.services.common import get_or_404
 from mailshot.crm.sync import integration, preflight, progress
 from mailshot.crm.sync.states import JOB_ACTIVE
 from mailshot.crm.sync.tables import current_time, exclusions, jobs, mailshots
@@ -75,12 +76,12 @@ def integration_facts(session: Session, now: datetime | None = None) -> Integrat
     failed = session.execute(
         select(func.count())
         .select_from(jobs)
-        .where(jobs.c.state == "failed", jobs.c.finished_at >= since)
+        .where(jobs.c.state == JobState.FAILED, jobs.c.finished_at >= since)
     ).scalar_one()
     latest = session.execute(
         select(jobs, mailshots.c.name.label("mailshot_name"))
         .join(mailshots, mailshots.c.id == jobs.c.mailshot_id)
-        .where(jobs.c.state == "failed", jobs.c.finished_at >= since)
+        .where(jobs.c.state == JobState.FAILED, jobs.c.finished_at >= since)
         .order_by(jobs.c.finished_at.desc())
         .limit(1)
     ).first()
@@ -160,7 +161,7 @@ def _ahead(session: Session, job_id: int | None) -> tuple[int, int]:
 def _rate_samples(session: Session) -> list[RateSample]:
     rows = session.execute(
         select(jobs.c.recipients_written, jobs.c.running_at, jobs.c.finished_at)
-        .where(jobs.c.state == "completed", jobs.c.running_at.is_not(None))
+        .where(jobs.c.state == JobState.COMPLETED, jobs.c.running_at.is_not(None))
         .order_by(jobs.c.finished_at.desc())
         .limit(RATE_SAMPLES)
     ).all()

@@ -1,15 +1,18 @@
-"""One mailshot's checks (its sync state and place in the queue, its fields, its last
-error, its audience), in the style of :mod:`.checks`; :func:`measured_rate` and
-:func:`start_eta` are the queue arithmetic."""
+"""A mailshot's checks, pure functions over its gathered facts like the integration's
+(:mod:`mailshot.crm.diagnosis.checks`): :func:`sync_state`, :func:`name_and_fields`,
+:func:`last_error`, :func:`audience`; :func:`measured_rate` and :func:`start_eta` are the
+queue arithmetic.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from mailshot.contracts.states import JobState, SyncState
 from mailshot.core.errors import CATALOGUE
 from mailshot.crm.diagnosis import errors as codes
-from mailshot.crm.diagnosis.checks import result, when
+from mailshot.crm.diagnosis.checks import result_of, when
 from mailshot.crm.diagnosis.facts import AudienceFacts, MailshotFacts, RateSample
 from mailshot.crm.diagnosis.schemas import CheckResult
 from mailshot.crm.sync.states import JOB_ACTIVE
@@ -43,8 +46,8 @@ def sync_state(facts: MailshotFacts) -> CheckResult:
         "queue_position": st.queue_position,
         "eta_seconds": st.eta_seconds,
     }
-    if st.state in ("not_synchronised", "cancelled"):
-        return result(
+    if st.state in (SyncState.NOT_SYNCHRONISED, SyncState.CANCELLED):
+        return result_of(
             "sync_state",
             "warn",
             codes.MAILSHOT_NOT_SYNCHRONISED,
@@ -53,9 +56,9 @@ def sync_state(facts: MailshotFacts) -> CheckResult:
             state=st.state.replace("_", " "),
             mailshot_id=facts.mailshot_id,
         )
-    if st.state == "failed":
+    if st.state == SyncState.FAILED:
         err = st.last_error
-        return result(
+        return result_of(
             "sync_state",
             "fail",
             message=f"The last sync failed ({err.code}: {err.message})"
@@ -64,7 +67,7 @@ def sync_state(facts: MailshotFacts) -> CheckResult:
             fix="Correct what the last_error check names, then press Retry.",
             details=details,
         )
-    if st.job_state == "queued" and st.queue_position:
+    if st.job_state == JobState.QUEUED and st.queue_position:
         rate = measured_rate(facts.rate_samples)
         eta = start_eta(facts.ahead_remaining, rate)
         details.update({"rate_per_second": rate, "start_eta_seconds": eta})
@@ -79,10 +82,10 @@ def sync_state(facts: MailshotFacts) -> CheckResult:
             )
         else:
             message += "; no sync has completed yet, so there is no measured rate for an ETA."
-        return result("sync_state", "pass", message=message, details=details)
+        return result_of("sync_state", "pass", message=message, details=details)
     if st.job_state in JOB_ACTIVE:
-        return result("sync_state", "pass", message=st.summary, details=details)
-    return result("sync_state", "pass", message=st.summary, details=details)
+        return result_of("sync_state", "pass", message=st.summary, details=details)
+    return result_of("sync_state", "pass", message=st.summary, details=details)
 
 
 def name_and_fields(facts: MailshotFacts) -> CheckResult:
@@ -124,11 +127,11 @@ def last_error(facts: MailshotFacts, now: datetime) -> CheckResult:
     st = facts.status
     err = st.last_error
     if err is None:
-        return result("last_error", "pass", message="No error so far.")
+        return result_of("last_error", "pass", message="No error so far.")
     known = CATALOGUE.get(err.code)
     fix = err.fix or (known.fix if known else "")
     details = {"code": err.code, "next_retry_at": st.next_retry_at, "attempts": st.attempts}
-    if st.job_state == "failed" or (st.job_state is None and st.state == "failed"):
+    if st.job_state == JobState.FAILED or (st.job_state is None and st.state == SyncState.FAILED):
         return CheckResult(
             check="last_error",
             status="fail",
@@ -140,7 +143,7 @@ def last_error(facts: MailshotFacts, now: datetime) -> CheckResult:
     if st.job_state in JOB_ACTIVE:
         retry = st.next_retry_at
         at = f"{when(retry)} (in {max(0, (retry - now).total_seconds()):.0f} s)" if retry else "now"
-        return result(
+        return result_of(
             "last_error",
             "warn",
             codes.SYNC_RETRY_PENDING,
@@ -149,7 +152,7 @@ def last_error(facts: MailshotFacts, now: datetime) -> CheckResult:
             error_message=err.message,
             at=at,
         )
-    return result(
+    return result_of(
         "last_error",
         "pass",
         message=f"An earlier try failed ({err.code}), but the sync went on.",
@@ -179,7 +182,9 @@ def audience(facts: AudienceFacts) -> CheckResult:
             details=details,
         )
     if facts.included is None:
-        return result("audience", "pass", message="The audience is counted when the sync starts.")
+        return result_of(
+            "audience", "pass", message="The audience is counted when the sync starts."
+        )
     left_out = sum(facts.excluded.values())
     where = "in the sync's snapshot" if facts.from_snapshot else "counted now"
     if facts.included == 0:
@@ -194,7 +199,7 @@ def audience(facts: AudienceFacts) -> CheckResult:
             "Synchronise again.",
             details=details,
         )
-    return result(
+    return result_of(
         "audience",
         "pass",
         message=f"{facts.included:,} recipients ({where}); {left_out:,} left out "

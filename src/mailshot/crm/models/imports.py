@@ -9,6 +9,7 @@ interrupted run resumes from ``last_line`` and never applies a line twice.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
@@ -17,6 +18,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from mailshot.core.clock import utcnow
 from mailshot.core.db.engine import IdType
 from mailshot.crm.models.base import Base, IdMixin
+
+
+class ImportState(StrEnum):
+    #: Reading the file (or interrupted: resumable from ``last_line``).
+    RUNNING = "running"
+    COMPLETED = "completed"
 
 
 class ImportRun(IdMixin, Base):
@@ -34,8 +41,7 @@ class ImportRun(IdMixin, Base):
         IdType, ForeignKey("mailing_lists.id", ondelete="SET NULL")
     )
     actor: Mapped[str] = mapped_column(String(255))
-    #: 'running' (or interrupted: resumable from last_line) or 'completed'.
-    state: Mapped[str] = mapped_column(String(16), default="running")
+    state: Mapped[str] = mapped_column(String(16), default=ImportState.RUNNING)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()

@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from mailshot.contracts.states import SyncState
 from mailshot.core.db.engine import IdType
 from mailshot.crm.models.base import Base, IdMixin, TimestampMixin
 
@@ -130,7 +131,7 @@ class Mailshot(IdMixin, TimestampMixin, Base):
 
     # ---- sync summary (written by the sync service) -------------------------------------
     #: not_synchronised, queued, synchronising, synchronised, failed, cancelled.
-    sync_state: Mapped[str] = mapped_column(String(20), default="not_synchronised")
+    sync_state: Mapped[str] = mapped_column(String(20), default=SyncState.NOT_SYNCHRONISED)
     sync_job_id: Mapped[int | None] = mapped_column(IdType)
     esp_campaign_id: Mapped[str | None] = mapped_column(String(64))
     sync_error_code: Mapped[str | None] = mapped_column(String(64))

@@ -18,20 +18,20 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from mailshot.contracts.states import ACTIVE_JOB_STATES, JobState
 from mailshot.core.clock import utcnow
 from mailshot.core.db.engine import IdType
 from mailshot.crm.models.base import Base, IdMixin
 from mailshot.queue.columns import JobColumns, LeaseLogColumns, UnitColumns
 
-ACTIVE_JOB_STATES = ("queued", "preparing", "running", "finalizing")
-_ACTIVE_SQL = "state IN ('queued', 'preparing', 'running', 'finalizing')"
+_ACTIVE_SQL = f"state IN ({', '.join(repr(str(s)) for s in ACTIVE_JOB_STATES)})"
 
 
 class SyncJob(IdMixin, JobColumns, Base):
     __tablename__ = "sync_jobs"
 
     mailshot_id: Mapped[int] = mapped_column(IdType, ForeignKey("mailshots.id", ondelete="CASCADE"))
-    state: Mapped[str] = mapped_column(String(20), default="queued")
+    state: Mapped[str] = mapped_column(String(20), default=JobState.QUEUED)
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     requested_by: Mapped[str | None] = mapped_column(String(255))
     #: When the prepare unit completed and chunks could start: the base of the rate.

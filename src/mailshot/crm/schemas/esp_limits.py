@@ -1,25 +1,14 @@
-"""Schemas of the ESP's limits as the CRM keeps them, and of a mailshot's preflight."""
+"""Schemas of the ESP's limits as the CRM keeps them (the bridge's PUT is
+:class:`mailshot.contracts.limits.EspLimitsPut`), and of a mailshot's preflight."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from mailshot.core.errors import FieldProblem
-from mailshot.core.web.types import JsonObject
-
-
-class EspLimitsPut(BaseModel):
-    """The ESP's answer to ``GET /esp/api/v1/limits``, as the bridge read it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    limits: JsonObject = Field(description="The ESP's answer, as it came.")
-    read_at: AwareDatetime | None = Field(
-        default=None, description="When the bridge read it from the ESP."
-    )
 
 
 class EspLimitsPublic(BaseModel):

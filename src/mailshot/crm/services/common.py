@@ -1,40 +1,18 @@
-"""Helpers every CRM service uses: fetch-or-404, apply a partial update, write the audit log,
-check referenced rows, build search patterns and dialect-specific upserts."""
+"""Helpers the CRM's services share: write the audit log, check referenced rows, build
+search patterns. The SQL helpers of every part are :mod:`mailshot.core.db.sqlhelpers`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailshot.core.clock import utcnow
-from mailshot.core.db.engine import is_sqlite
-from mailshot.core.errors import NOT_FOUND, AppError
+from mailshot.core.errors import AppError
 from mailshot.crm.errors import UNKNOWN_PEOPLE, field_error
 from mailshot.crm.models import AuditEntry, Person
-
-M = TypeVar("M")
-
-
-def get_or_404(session: Session, model: type[M], ident: Any, what: str) -> M:
-    obj = session.get(model, ident)
-    if obj is None:
-        raise AppError(NOT_FOUND, what=what, id=ident)
-    return obj
-
-
-def apply_update(obj: Any, patch: BaseModel) -> dict[str, Any]:
-    """Set the fields the client sent (even to null); return what changed."""
-    changed: dict[str, Any] = {}
-    for name, value in patch.model_dump(exclude_unset=True).items():
-        if getattr(obj, name) != value:
-            setattr(obj, name, value)
-            changed[name] = value
-    return changed
 
 
 def audit(
@@ -79,11 +57,3 @@ def contains_pattern(text: str) -> str:
     """A LIKE pattern matching ``text`` anywhere, with LIKE's wildcards escaped (``\\``)."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
-
-
-def upsert(session: Session, model: type[Any]) -> sqlite.Insert | postgresql.Insert:
-    """``INSERT`` into ``model``'s table in the session's dialect (which offers
-    ``on_conflict_do_update``)."""
-    if is_sqlite(session):
-        return sqlite.insert(model)
-    return postgresql.insert(model)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailshot.core.clock import utcnow
+from mailshot.core.db.sqlhelpers import apply_update, get_or_404, upsert
 from mailshot.core.web.paging import keyset_page
 from mailshot.crm.models import ComplianceRecord, CrmSetting, Person
 from mailshot.crm.schemas.compliance import (
@@ -23,7 +24,7 @@ from mailshot.crm.schemas.compliance import (
     CrmSettingsPublic,
     CrmSettingsUpdate,
 )
-from mailshot.crm.services.common import apply_update, audit, get_or_404, upsert
+from mailshot.crm.services.common import audit
 
 GDPR_MODE = "gdpr_mode"
 

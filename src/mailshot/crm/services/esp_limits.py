@@ -19,8 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailshot.core.clock import utcnow
+from mailshot.core.db.sqlhelpers import upsert
 from mailshot.crm.models import CrmSetting
-from mailshot.crm.services.common import upsert
 
 SETTING_KEY = "esp_limits"
 

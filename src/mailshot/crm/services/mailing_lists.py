@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailshot.core.clock import utcnow
+from mailshot.core.db.sqlhelpers import get_or_404, upsert
 from mailshot.core.errors import NOT_FOUND, AppError
 from mailshot.core.web.paging import keyset_page
 from mailshot.crm.errors import (
@@ -30,13 +31,7 @@ from mailshot.crm.schemas.mailing_lists import (
     MailingListUpdate,
 )
 from mailshot.crm.services import dynamic_lists
-from mailshot.crm.services.common import (
-    audit,
-    contains_pattern,
-    get_or_404,
-    require_people,
-    upsert,
-)
+from mailshot.crm.services.common import audit, contains_pattern, require_people
 
 
 def _check_kind(session: Session, ml: MailingList, sent: dict[str, object]) -> None:

@@ -16,16 +16,12 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailshot.core.db.sqlhelpers import apply_update, get_or_404
 from mailshot.core.web.paging import keyset_page
 from mailshot.crm.errors import field_error
 from mailshot.crm.models import MailingList, Mailshot, MarketingCampaign, Template
 from mailshot.crm.schemas.mailshots import MailshotCreate, MailshotUpdate
-from mailshot.crm.services.common import (
-    apply_update,
-    contains_pattern,
-    get_or_404,
-    require_row,
-)
+from mailshot.crm.services.common import contains_pattern, require_row
 from mailshot.crm.services.marketing_campaigns import check_member_status
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailshot.core.clock import utcnow
+from mailshot.core.db.sqlhelpers import apply_update, get_or_404, upsert
 from mailshot.core.errors import NOT_FOUND, AppError
 from mailshot.core.web.paging import keyset_page
 from mailshot.crm.errors import CAMPAIGN_STATUSES_IN_USE, field_error
@@ -23,13 +24,7 @@ from mailshot.crm.schemas.marketing_campaigns import (
     CampaignMemberUpdate,
     CampaignUpdate,
 )
-from mailshot.crm.services.common import (
-    apply_update,
-    contains_pattern,
-    get_or_404,
-    require_people,
-    upsert,
-)
+from mailshot.crm.services.common import contains_pattern, require_people
 
 
 def _check_dates(campaign: MarketingCampaign) -> None:

@@ -17,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Table, or_, select
 from sqlalchemy.orm import Session
 
+from mailshot.core.db.sqlhelpers import get_or_404
 from mailshot.crm.models import (
     MailingList,
     Mailshot,
@@ -28,7 +29,6 @@ from mailshot.crm.models import (
 )
 from mailshot.crm.schemas.membership import MembershipPublic
 from mailshot.crm.services import audience
-from mailshot.crm.services.common import get_or_404
 
 JOBS = cast(Table, SyncJob.__table__)
 RECIPIENTS = cast(Table, SyncRecipient.__table__)

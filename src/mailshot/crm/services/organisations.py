@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailshot.core.db.sqlhelpers import apply_update, get_or_404
 from mailshot.core.web.paging import keyset_page
 from mailshot.crm.models import Organisation
 from mailshot.crm.schemas.organisations import OrganisationCreate, OrganisationUpdate
-from mailshot.crm.services.common import apply_update, get_or_404
 
 
 def create(session: Session, data: OrganisationCreate) -> Organisation:

@@ -15,16 +15,11 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from mailshot.core.db.sqlhelpers import apply_update, get_or_404
 from mailshot.core.web.paging import keyset_page
 from mailshot.crm.models import Organisation, Person
 from mailshot.crm.schemas.people import PersonCreate, PersonUpdate
-from mailshot.crm.services.common import (
-    apply_update,
-    audit,
-    contains_pattern,
-    get_or_404,
-    require_row,
-)
+from mailshot.crm.services.common import audit, contains_pattern, require_row
 
 
 def email_fields(email: str | None) -> dict[str, Any]:

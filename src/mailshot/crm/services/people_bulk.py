@@ -32,8 +32,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from mailshot.core.db.engine import UTCDateTime, is_sqlite
+from mailshot.core.db.sqlhelpers import upsert
 from mailshot.crm.models import MailingListMember, Person
-from mailshot.crm.services.common import upsert
 
 PEOPLE = cast(Table, Person.__table__)
 MEMBERS = cast(Table, MailingListMember.__table__)

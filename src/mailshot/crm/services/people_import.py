@@ -38,6 +38,7 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from mailshot.core.clock import utcnow
+from mailshot.core.db.sqlhelpers import get_or_404
 from mailshot.core.errors import AppError
 from mailshot.crm.errors import (
     IMPORT_ALREADY_COMPLETED,
@@ -48,9 +49,10 @@ from mailshot.crm.errors import (
     field_error,
 )
 from mailshot.crm.models import ImportRejection, ImportRun, MailingList, Organisation
+from mailshot.crm.models.imports import ImportState
 from mailshot.crm.services import csv_people
 from mailshot.crm.services import people_bulk as bulk
-from mailshot.crm.services.common import audit, get_or_404
+from mailshot.crm.services.common import audit
 from mailshot.crm.services.csv_people import EmailChecker, Rejected, Row
 
 #: Rows applied per transaction.
@@ -111,7 +113,7 @@ def start(
         mapping=resolved.columns,
         list_id=list_id,
         actor=actor[:255],
-        state="running",
+        state=ImportState.RUNNING,
         started_at=now,
         updated_at=now,
     )
@@ -129,7 +131,7 @@ def unfinished_run_for(session: Session, path: Path, file_name: str | None = Non
     digest, _ = file_hash(path)
     run = session.scalars(
         select(ImportRun)
-        .where(ImportRun.file_hash == digest, ImportRun.state == "running")
+        .where(ImportRun.file_hash == digest, ImportRun.state == ImportState.RUNNING)
         .order_by(ImportRun.id.desc())
         .limit(1)
     ).first()
@@ -139,7 +141,7 @@ def unfinished_run_for(session: Session, path: Path, file_name: str | None = Non
 
 
 def check_resumable(session: Session, run: ImportRun, path: Path) -> None:
-    if run.state == "completed":
+    if run.state == ImportState.COMPLETED:
         raise AppError(IMPORT_ALREADY_COMPLETED, run_id=run.id, file_name=run.file_name)
     if not path.is_file():
         raise AppError(IMPORT_FILE_UNREADABLE, file_name=run.file_name, reason="it is not there")
@@ -222,7 +224,7 @@ def _finish(session: Session, run_id: int) -> ImportRun:
     imp = session.get(ImportRun, run_id, populate_existing=True)
     assert imp is not None
     now = utcnow()
-    imp.state, imp.finished_at, imp.updated_at = "completed", now, now
+    imp.state, imp.finished_at, imp.updated_at = ImportState.COMPLETED, now, now
     detail = {
         "file": imp.file_name,
         "file_hash": imp.file_hash,

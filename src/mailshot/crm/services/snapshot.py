@@ -1,7 +1,8 @@
-"""A sync job's audience snapshot (:func:`snapshot`): the members classified by the rules of
-:mod:`mailshot.crm.services.audience` into ``sync_exclusions`` and ``sync_recipients``
-(numbered ``seq`` 0..N-1), slice by slice; resumed or redone after a takeover. How: see
-docs/ARCHITECTURE.md (the snapshot)."""
+"""A sync job's audience snapshot, by the rules of :mod:`mailshot.crm.services.audience`:
+``sync_exclusions``, then ``sync_recipients`` numbered ``seq`` 0..N-1 in person-id order,
+slice by slice of person ids (a plan of slice bounds and shared addresses first; nothing
+sorts or numbers the whole source). With a ``checkpoint`` it commits between slices, so no
+write holds SQLite's lock for long. A takeover redoes it or resumes after its slices."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from sqlalchemy.sql.expression import Subquery
 
 from mailshot.core.db import engine as db
 from mailshot.core.db.engine import is_sqlite
+from mailshot.core.db.sqlhelpers import upsert
 from mailshot.crm.models import (
     Mailshot,
     Person,
@@ -42,7 +44,6 @@ from mailshot.crm.services.audience import (
     _rules,
     _source,
 )
-from mailshot.crm.services.common import upsert
 
 #: Members written per slice (one short write transaction each when given a checkpoint).
 #: Shorter slices let other writers in sooner but cost the snapshot a little time (see
@@ -84,7 +85,7 @@ def _in_range(column: Any, after: int | None, upto: int | None) -> list[ColumnEl
     return conds
 
 
-def is_small(session: Session, mailshot: Mailshot, members: int | None = None) -> bool:
+def is_small_write(session: Session, mailshot: Mailshot, members: int | None = None) -> bool:
     """Whether the mailshot's source has at most ``members`` (default
     :data:`mailshot.core.db.engine.SMALL_WRITE_ROWS`) members, so that its snapshot is a small write
     (ordinary work, not bulk work: it goes before the slices of large snapshots waiting for

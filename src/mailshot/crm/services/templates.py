@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailshot.core.db.sqlhelpers import apply_update, get_or_404
 from mailshot.core.web.paging import keyset_page
 from mailshot.crm.models import Template
 from mailshot.crm.schemas.templates import TemplateCreate, TemplateUpdate
-from mailshot.crm.services.common import apply_update, contains_pattern, get_or_404
+from mailshot.crm.services.common import contains_pattern
 
 
 def create(session: Session, data: TemplateCreate) -> Template:

@@ -10,13 +10,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailshot.core.access.auth import Principal
+from mailshot.core.db.sqlhelpers import apply_update, get_or_404
 from mailshot.core.errors import AppError
 from mailshot.core.web.paging import keyset_page
 from mailshot.crm.errors import USER_EMAIL_TAKEN, USER_SELF_LOCKOUT
 from mailshot.crm.models import User
 from mailshot.crm.schemas.users import UserCreate, UserUpdate
 from mailshot.crm.services import access
-from mailshot.crm.services.common import apply_update, audit, contains_pattern, get_or_404
+from mailshot.crm.services.common import audit, contains_pattern
 
 
 def create(session: Session, data: UserCreate, *, by: Principal) -> User:

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy import select
 
+from mailshot.contracts.heartbeats import WorkerHeartbeat
 from mailshot.core.access.auth import Principal
 from mailshot.core.web.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, keyset_page
 from mailshot.core.web.types import Id
@@ -23,7 +24,6 @@ from mailshot.crm.sync.schemas import (
     QueuePublic,
     SyncJobPublic,
     SyncStatus,
-    WorkerHeartbeat,
 )
 
 router = APIRouter(tags=["sync"])

@@ -9,6 +9,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailshot.contracts.campaign import CampaignFieldsAnswer, PrepareAnswer
+from mailshot.contracts.suppressed import SuppressedAnswer, SuppressedBody
+from mailshot.contracts.units import (
+    CompleteBody,
+    FailBody,
+    HeartbeatAnswer,
+    LeaseAnswer,
+    LeaseRequest,
+    TokenBody,
+    UnitOutcomePublic,
+    UnitPublic,
+)
 from mailshot.core.access.auth import Principal
 from mailshot.core.db.engine import read_only
 from mailshot.core.errors import FieldProblem, validation_error
@@ -20,20 +32,6 @@ from mailshot.crm.api.deps import SessionDep, SessionsDep, SettingsDep, scoped
 from mailshot.crm.sync import prepare as prep
 from mailshot.crm.sync import recipients as chunk_reads
 from mailshot.crm.sync import suppressed, work
-from mailshot.crm.sync.schemas import (
-    CampaignFieldsAnswer,
-    CompleteBody,
-    FailBody,
-    HeartbeatAnswer,
-    LeaseAnswer,
-    LeaseRequest,
-    PrepareAnswer,
-    SuppressedAnswer,
-    SuppressedBody,
-    TokenBody,
-    UnitOutcomePublic,
-    UnitPublic,
-)
 from mailshot.queue import QueueSignal, long_poll
 
 router = APIRouter(prefix="/sync", tags=["sync (bridge)"])
@@ -62,12 +60,12 @@ async def lease(
     unit = await long_poll(signal, lambda: _lease_once(sessions, settings, body), body.wait_seconds)
     if unit is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    return LeaseAnswer(unit=UnitPublic(**unit.__dict__))
+    return LeaseAnswer(unit=unit)
 
 
 def _lease_once(
     sessions: sessionmaker[Session], settings: Settings, body: LeaseRequest
-) -> work.LeasedUnit | None:
+) -> UnitPublic | None:
     with read_only(sessions) as peek:
         if not work.has_due_unit(peek, small_only=body.small_only):
             return None
@@ -95,8 +93,7 @@ def heartbeat(
 def campaign(session: SessionDep, _: Worker, unit_id: Id, body: TokenBody) -> CampaignFieldsAnswer:
     """What the worker sends to the ESP for this job's snapshot, before the snapshot is
     taken (read-only)."""
-    fields = prep.campaign_fields(session, unit_id, body.lease_token)
-    return CampaignFieldsAnswer(**fields.__dict__)
+    return prep.campaign_fields(session, unit_id, body.lease_token)
 
 
 @router.post("/units/{unit_id}/prepare", summary="Snapshot the audience of a job")
@@ -105,10 +102,9 @@ def prepare(
 ) -> PrepareAnswer:
     """Snapshot the audience of the unit's job, once; its chunks can be leased as it is
     written (the worker has created the ESP campaign from ``.../campaign`` first)."""
-    fields = prep.prepare(
+    return prep.prepare(
         session, unit_id, body.lease_token, running=request.app.state.running_snapshots
     )
-    return PrepareAnswer(**fields.__dict__)
 
 
 @router.get(

@@ -14,12 +14,8 @@ from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from mailshot.crm.sync.schemas import (
-    IntegrationPublic,
-    IntegrationSummary,
-    WorkerHeartbeat,
-    WorkerPublic,
-)
+from mailshot.contracts.heartbeats import WorkerHeartbeat
+from mailshot.crm.sync.schemas import IntegrationPublic, IntegrationSummary, WorkerPublic
 from mailshot.crm.sync.tables import current_time, is_postgres, units, workers
 from mailshot.queue import UnitState
 

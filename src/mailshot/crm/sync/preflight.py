@@ -34,9 +34,11 @@ from enum import StrEnum
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
+from pydantic import ConfigDict
 from sqlalchemy import ColumnElement, Select, exists, literal, not_, or_, select
 from sqlalchemy.orm import Session
 
+from mailshot.contracts.campaign import CampaignFields
 from mailshot.core.clock import utcnow
 from mailshot.core.db.engine import UTCDateTime
 from mailshot.core.errors import FieldProblem
@@ -72,37 +74,19 @@ class Audience(StrEnum):
     SOURCE_NOT_FOUND = "source_not_found"
 
 
-@dataclass(frozen=True)
-class Draft:
-    """The fields of a mailshot the preflight reads."""
+class Draft(CampaignFields):
+    """The fields of a mailshot the preflight reads: the campaign's and its audience's."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
 
     id: int
-    name: str | None
-    subject: str | None
-    from_name: str | None
-    from_address: str | None
-    reply_to: str | None
-    html: str | None
-    text: str | None
     audience_source: str | None
     mailing_list_id: int | None
     marketing_campaign_id: int | None
 
     @classmethod
     def of(cls, mailshot: Mailshot) -> Draft:
-        return cls(
-            id=mailshot.id,
-            name=mailshot.name,
-            subject=mailshot.subject,
-            from_name=mailshot.from_name,
-            from_address=mailshot.from_address,
-            reply_to=mailshot.reply_to,
-            html=mailshot.html,
-            text=mailshot.text,
-            audience_source=mailshot.audience_source,
-            mailing_list_id=mailshot.mailing_list_id,
-            marketing_campaign_id=mailshot.marketing_campaign_id,
-        )
+        return cls.model_validate(mailshot)
 
     @property
     def source_field(self) -> str:

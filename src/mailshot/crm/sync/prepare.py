@@ -17,7 +17,6 @@ mailshot's previous, ended jobs are dropped first.
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from mailshot import queue as lease_queue
+from mailshot.contracts.campaign import CAMPAIGN_FIELDS, CampaignFieldsAnswer, PrepareAnswer
 from mailshot.core.db.engine import begin_read, bulk_writes
 from mailshot.core.errors import NOT_FOUND, AppError
 from mailshot.crm.models import Mailshot
@@ -50,46 +50,15 @@ class _StoppedError(Exception):
         self.err = err
 
 
-@dataclass(frozen=True)
-class CampaignFields:
-    """The campaign fields the worker sends to the ESP."""
-
-    crm_mailshot_id: int
-    crm_mailshot_uid: str
-    snapshot: int
-    name: str
-    subject: str | None
-    from_name: str | None
-    from_address: str | None
-    reply_to: str | None
-    html: str | None
-    text: str | None
-    mailshot_type: str
-
-    @classmethod
-    def of(cls, mailshot: Mailshot, job_id: int) -> CampaignFields:
-        return cls(
-            crm_mailshot_id=mailshot.id,
-            crm_mailshot_uid=str(mailshot.uid),
-            snapshot=job_id,
-            name=mailshot.name,
-            subject=mailshot.subject,
-            from_name=mailshot.from_name,
-            from_address=mailshot.from_address,
-            reply_to=mailshot.reply_to,
-            html=mailshot.html,
-            text=mailshot.text,
-            mailshot_type=mailshot.mailshot_type,
-        )
-
-
-@dataclass(frozen=True)
-class PreparedCampaign(CampaignFields):
-    """The campaign fields and the snapshot's size."""
-
-    recipients_total: int = 0
-    excluded_total: int = 0
-    chunks_total: int = 0
+def _campaign_fields(mailshot: Mailshot, job_id: int) -> dict[str, Any]:
+    """The campaign fields the worker sends to the ESP for the job's snapshot."""
+    return {
+        "crm_mailshot_id": mailshot.id,
+        "crm_mailshot_uid": str(mailshot.uid),
+        "snapshot": job_id,
+        "mailshot_type": mailshot.mailshot_type,
+        **{name: getattr(mailshot, name) for name in CAMPAIGN_FIELDS},
+    }
 
 
 def _snapshot_audience(
@@ -156,12 +125,12 @@ def _held_prepare(session: Session, unit_id: int, token: str) -> tuple[Any, Mail
     return job, mailshot
 
 
-def campaign_fields(session: Session, unit_id: int, token: str) -> CampaignFields:
+def campaign_fields(session: Session, unit_id: int, token: str) -> CampaignFieldsAnswer:
     """The campaign fields of the prepare unit's job, before its snapshot is taken (so
     the worker can create the ESP campaign first and chunks can flow while the snapshot
     is written). Read-only."""
     job, mailshot = _held_prepare(session, unit_id, token)
-    fields = CampaignFields.of(mailshot, job.job_id)
+    fields = CampaignFieldsAnswer(**_campaign_fields(mailshot, job.job_id))
     session.rollback()
     return fields
 
@@ -173,7 +142,7 @@ def prepare(
     *,
     now: datetime | None = None,
     running: RunningSnapshots | None = None,
-) -> PreparedCampaign:
+) -> PrepareAnswer:
     """Snapshot the audience of the unit's job (once), cutting its chunk units, pending,
     as the snapshot is written, and its finalize unit; commit; answer the campaign fields
     and the snapshot's size. The caller has created the ESP campaign for this snapshot
@@ -186,7 +155,7 @@ def prepare(
         # Bulk work: a Synchronise, a lease or a chunk's completion waiting for the write
         # lock goes before the snapshot's next slice. A small source's snapshot is not:
         # it goes before large ones' slices too.
-        small = audience_snapshot.is_small(session, mailshot)
+        small = audience_snapshot.is_small_write(session, mailshot)
         with tracked as stop, nullcontext() if small else bulk_writes():
             try:
                 totals = _take_snapshot(session, job, mailshot, unit_id, token, at)
@@ -197,8 +166,8 @@ def prepare(
                 raise_why(session, unit_id)
     else:
         totals = (job.recipients_total, job.excluded_total or 0, job.chunks_total or 0)
-    fields = PreparedCampaign(
-        **CampaignFields.of(mailshot, job.job_id).__dict__,
+    fields = PrepareAnswer(
+        **_campaign_fields(mailshot, job.job_id),
         recipients_total=totals[0],
         excluded_total=totals[1],
         chunks_total=totals[2],

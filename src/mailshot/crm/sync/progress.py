@@ -13,10 +13,11 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from mailshot.contracts.states import JobState, SyncState
 from mailshot.core.db.engine import begin_read
+from mailshot.core.db.sqlhelpers import get_or_404
 from mailshot.core.errors import CATALOGUE, NOT_FOUND, AppError
 from mailshot.crm.models import Mailshot
-from mailshot.crm.services.common import get_or_404
 from mailshot.crm.sync import integration
 from mailshot.crm.sync.schemas import LastError, QueueEntry, QueuePublic, SyncJobPublic, SyncStatus
 from mailshot.crm.sync.states import JOB_ACTIVE
@@ -70,13 +71,13 @@ def _state_sentence(status: SyncStatus, now: datetime) -> str:
         why = f" ({err.code}: {err.message})" if err else ""
         wait = (status.next_retry_at - now).total_seconds()
         return f"Waiting to retry in {wait:.0f} s after a temporary error{why}."
-    if state == "not_synchronised":
+    if state == SyncState.NOT_SYNCHRONISED:
         return "Not synchronised yet: press Synchronise to send it to the ESP."
-    if state == "queued" or status.job_state == "queued":
+    if state == SyncState.QUEUED or status.job_state == JobState.QUEUED:
         pos = status.queue_position
         return f"Queued, {_ordinal(pos)} in line." if pos else "Queued."
-    if state == "synchronising":
-        if status.job_state == "preparing" or not status.recipients_total:
+    if state == SyncState.SYNCHRONISING:
+        if status.job_state == JobState.PREPARING or not status.recipients_total:
             if status.recipients_written:
                 return (
                     "Preparing: taking a snapshot of the audience; "
@@ -89,7 +90,7 @@ def _state_sentence(status: SyncStatus, now: datetime) -> str:
             f"Synchronising: {status.recipients_written:,} of {status.recipients_total:,} "
             f"recipients ({pct:.0f}%){eta}."
         )
-    if state == "synchronised":
+    if state == SyncState.SYNCHRONISED:
         suppressed = (status.excluded or {}).get("suppressed_at_esp", 0)
         also = f" ({suppressed:,} of them because the ESP suppresses their address)"
         return (
@@ -97,10 +98,10 @@ def _state_sentence(status: SyncStatus, now: datetime) -> str:
             f"campaign {status.esp_campaign_id}; {status.recipients_excluded or 0:,} people "
             f"were left out{also if suppressed else ''}."
         )
-    if state == "failed":
+    if state == SyncState.FAILED:
         err = status.last_error
         return f"Failed: {err.message}" if err else "Failed."
-    if state == "cancelled":
+    if state == SyncState.CANCELLED:
         return "Cancelled: press Synchronise to start again."
     return state
 

@@ -15,9 +15,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mailshot.core.db.sqlhelpers import get_or_404
 from mailshot.core.errors import AppError
 from mailshot.crm.models import Mailshot
-from mailshot.crm.services.common import get_or_404
 from mailshot.crm.sync import errors, progress
 from mailshot.crm.sync import preflight as preflight_checks
 from mailshot.crm.sync.kinds import SYNC_QUEUE

@@ -3,16 +3,15 @@ rendered as JSON by the database itself."""
 
 from __future__ import annotations
 
-import orjson
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from mailshot.contracts.chunks import RECIPIENT_COLUMNS, chunk_json
 from mailshot.core.errors import NOT_FOUND, AppError
 from mailshot.crm.sync import errors
 from mailshot.crm.sync.states import UnitKind
 from mailshot.crm.sync.tables import is_postgres, jobs, units
 
-RECIPIENT_COLUMNS = ("seq", "person_id", "email", "first_name", "last_name", "organisation_id")
 #: The most recipients one read may ask for.
 MAX_RECIPIENTS_PER_READ = 100_000
 
@@ -59,4 +58,4 @@ def read_recipients_json(session: Session, job_id: int, first_seq: int, last_seq
             f"(SELECT {cols} FROM sync_recipients WHERE {where} ORDER BY seq)"
         )
     rows: str = session.execute(text(sql), params).scalar_one()
-    return b'{"columns":' + orjson.dumps(RECIPIENT_COLUMNS) + b',"rows":' + rows.encode() + b"}"
+    return chunk_json(rows.encode())

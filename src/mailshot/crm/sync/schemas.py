@@ -1,18 +1,12 @@
-"""Schemas of the sync queue's API: the user's view (status, queue, jobs, exclusions, the
-integration) and the bridge's calls (lease, heartbeat, prepare, complete, fail)."""
+"""Schemas of the sync queue's API for people: status, queue, jobs, exclusions, the
+integration. The bridge's calls are :mod:`mailshot.contracts`'."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from mailshot.core.web.types import Count32, Id, JsonObject
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 # ---- the user's view ----------------------------------------------------------------------
@@ -134,22 +128,6 @@ class ExclusionPublic(BaseModel):
     reason: str
 
 
-class WorkerHeartbeat(_Body):
-    worker_id: str = Field(min_length=1, max_length=255)
-    host: str | None = Field(default=None, max_length=255)
-    version: str | None = Field(default=None, max_length=32)
-    last_error: str | None = None
-    active_units: Count32 = 0
-    stopping: bool = Field(default=False, description="The worker is stopping cleanly.")
-    # What the worker last saw of the ESP, relayed (the CRM never calls the ESP itself).
-    esp_reachable: bool | None = Field(
-        default=None, description="Whether the worker's last heartbeat to the ESP was answered."
-    )
-    esp_error: str | None = Field(default=None, max_length=4000)
-    esp_paused: bool | None = None
-    esp_paused_at: datetime | None = None
-
-
 class WorkerPublic(BaseModel):
     worker_id: str
     started_at: datetime
@@ -196,124 +174,3 @@ class IntegrationSummary(BaseModel):
     paused_at: datetime | None
     esp_reachable: bool | None
     last_error: str | None
-
-
-# ---- the bridge's calls -------------------------------------------------------------------
-#: The longest a lease request may wait for work (``LeaseRequest.wait_seconds``).
-MAX_LEASE_WAIT_SECONDS = 10.0
-
-
-class LeaseRequest(_Body):
-    worker_id: str = Field(min_length=1, max_length=255)
-    small_only: bool = Field(
-        default=False,
-        description="Lease only the chunk and finalize units of one-chunk syncs (an "
-        "audience of at most one chunk): a worker's express lane, so a small mailshot never "
-        "waits for a large one's chunk to finish.",
-    )
-    wait_seconds: float = Field(
-        default=0,
-        ge=0,
-        le=MAX_LEASE_WAIT_SECONDS,
-        description="When no unit is due, hold the request open up to this long and lease "
-        "the first unit queued meanwhile (a long poll); 204 only when none came. Units "
-        "that become due with time alone (an expired lease, a retry's back-off) are seen "
-        "when the wait ends.",
-    )
-
-
-class UnitPublic(BaseModel):
-    unit_id: int
-    job_id: int
-    mailshot_id: int
-    kind: str
-    chunk_no: int | None
-    first_seq: int | None
-    last_seq: int | None
-    lease_token: str
-    lease_expires_at: datetime
-    lease_seconds: float = Field(description="How long the lease lasts without a heartbeat.")
-    attempt: int = Field(description="1 for the first try of this unit.")
-    takeover: bool = Field(description="Whether the lease was taken over from a lost worker.")
-    esp_campaign_id: str | None
-    recipients_total: int | None
-    chunks_total: int | None
-
-
-class LeaseAnswer(BaseModel):
-    unit: UnitPublic
-
-
-class TokenBody(_Body):
-    lease_token: str = Field(min_length=1, max_length=64)
-
-
-class HeartbeatAnswer(BaseModel):
-    unit_id: int
-    lease_expires_at: datetime
-
-
-class CampaignFieldsAnswer(BaseModel):
-    crm_mailshot_id: int
-    crm_mailshot_uid: str = Field(
-        description="The mailshot's uid: the ESP binds its campaign to it (send it with the "
-        "campaign's upsert)."
-    )
-    snapshot: int = Field(description="The snapshot id (the sync job's id) for the ESP.")
-    name: str
-    subject: str | None
-    from_name: str | None
-    from_address: str | None
-    reply_to: str | None
-    html: str | None
-    text: str | None
-    mailshot_type: str
-
-
-class PrepareAnswer(CampaignFieldsAnswer):
-    recipients_total: int
-    excluded_total: int
-    chunks_total: int
-
-
-class CompleteBody(_Body):
-    lease_token: str = Field(min_length=1, max_length=64)
-    recipients_written: Count32 | None = None
-    esp_campaign_id: str | None = Field(default=None, max_length=64)
-    result: JsonObject | None = None
-
-
-class SuppressedBody(_Body):
-    """People of the job's snapshot the ESP will not send to, as ``[crm_person_id, reason]``
-    pairs (reason: the ESP's, 'unsubscribed' or 'bounced')."""
-
-    lease_token: str = Field(min_length=1, max_length=64)
-    people: list[tuple[Id, Literal["unsubscribed", "bounced"]]] = Field(max_length=10_000)
-
-
-class SuppressedAnswer(BaseModel):
-    unit_id: int
-    job_id: int
-    people: int = Field(description="Distinct people in the call, recorded once each.")
-
-
-class FailBody(_Body):
-    lease_token: str = Field(min_length=1, max_length=64)
-    permanent: bool
-    code: str = Field(min_length=1, max_length=64)
-    message: str = Field(min_length=1, max_length=4000)
-    fix: str | None = Field(default=None, max_length=4000)
-    retry_after_seconds: float | None = Field(default=None, ge=0, le=86_400)
-    counts_as_attempt: bool = Field(
-        default=True,
-        description="False when the fault says nothing about this unit (the ESP's "
-        "integration is paused): the retry does not use up an attempt.",
-    )
-
-
-class UnitOutcomePublic(BaseModel):
-    unit_id: int
-    job_id: int
-    kind: str
-    job_state: str
-    repeated: bool = Field(description="True when this repeated an earlier completion.")

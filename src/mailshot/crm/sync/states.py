@@ -1,6 +1,6 @@
-"""The sync's states as data: a job's states and the moves between them (enforced by
-:mod:`mailshot.queue`), its unit kinds, and the mailshot's ``sync_state`` (the user's
-summary of its latest job).
+"""The sync's states as data: the moves between a job's states (enforced by
+:mod:`mailshot.queue`) and the mailshot's ``sync_state`` for each. The states and unit
+kinds themselves are the API's (:mod:`mailshot.contracts.states`).
 
 A job moves ``queued -> preparing -> running -> finalizing -> completed`` (``preparing ->
 finalizing`` when every chunk was written while the snapshot was taken); while active it
@@ -10,42 +10,21 @@ same mailshot). Unit states are the queue's (:class:`mailshot.queue.UnitState`).
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Final
 
+from mailshot.contracts.states import JobState, SyncState, UnitKind
 from mailshot.queue import JobMoves
 
-
-class JobState(StrEnum):
-    QUEUED = "queued"
-    PREPARING = "preparing"
-    RUNNING = "running"
-    FINALIZING = "finalizing"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    SUPERSEDED = "superseded"
-
-
-class UnitKind(StrEnum):
-    #: Snapshot the audience (once per job) and cut it into chunks.
-    PREPARE = "prepare"
-    #: Write one range of the snapshot to the ESP.
-    CHUNK = "chunk"
-    #: Check the ESP's counts; waits until every chunk is written.
-    FINALIZE = "finalize"
-
-
-class SyncState(StrEnum):
-    """A mailshot's ``sync_state``."""
-
-    NOT_SYNCHRONISED = "not_synchronised"
-    QUEUED = "queued"
-    SYNCHRONISING = "synchronising"
-    SYNCHRONISED = "synchronised"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
+__all__ = [
+    "JOB_ACTIVE",
+    "JOB_MOVES",
+    "MAILSHOT_STATE_FOR_JOB",
+    "RETRYABLE",
+    "JobState",
+    "SyncState",
+    "UnitKind",
+    "chunk_bounds",
+]
 
 _ENDINGS: Final = frozenset({JobState.FAILED, JobState.CANCELLED, JobState.SUPERSEDED})
 JOB_MOVES: Final = JobMoves[JobState](

@@ -19,16 +19,14 @@ from typing import cast
 from sqlalchemy import Table, literal, select
 from sqlalchemy.orm import Session
 
+from mailshot.core.db.sqlhelpers import upsert
 from mailshot.crm.models import Person, SyncExclusion
 from mailshot.crm.services.audience import SUPPRESSED_AT_ESP
-from mailshot.crm.services.common import upsert
 from mailshot.crm.sync.kinds import SYNC_QUEUE
 from mailshot.crm.sync.states import UnitKind
 from mailshot.queue import hold
 
 PEOPLE = cast(Table, Person.__table__)
-#: The most people one call may carry (one page of the ESP's listing).
-MAX_PEOPLE_PER_CALL = 10_000
 #: People per INSERT ... SELECT (bounded IN lists on both engines).
 _SLICE = 1000
 

@@ -1,7 +1,7 @@
 """The bridge's side of the sync queue: lease a unit, keep it, complete or fail it. Each
 call is one short transaction that commits (or raises), made by :mod:`mailshot.queue`
 over :data:`~mailshot.crm.sync.kinds.SYNC_QUEUE`; this module gives it the sync's words
-(:class:`LeasedUnit`, the express lane, the settings' limits).
+(the leased unit, the express lane, the settings' limits).
 
 A unit is held by whoever has its current ``lease_token``: a worker whose lease expired
 and was taken over can change nothing (409 ``SYNC_LEASE_LOST``), and a worker whose job
@@ -10,13 +10,14 @@ ended learns it at its next call (409 ``SYNC_JOB_ENDED``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, NoReturn
 
 from sqlalchemy.orm import Session
 
 from mailshot import queue as lease_queue
+from mailshot.contracts.units import UnitPublic
 from mailshot.core.errors import AppError
 from mailshot.crm.sync.kinds import ONE_CHUNK_SYNCS, SYNC_QUEUE, Report
 from mailshot.queue import DEFAULT_POLICY, Fault, RetryPolicy
@@ -24,44 +25,26 @@ from mailshot.queue import DEFAULT_POLICY, Fault, RetryPolicy
 UnitOutcome = lease_queue.Outcome
 
 
-@dataclass(frozen=True)
-class LeasedUnit:
-    unit_id: int
-    job_id: int
-    mailshot_id: int
-    kind: str
-    chunk_no: int | None
-    first_seq: int | None
-    last_seq: int | None
-    lease_token: str
-    lease_expires_at: datetime
-    lease_seconds: float
-    attempt: int
-    takeover: bool
-    esp_campaign_id: str | None
-    recipients_total: int | None
-    chunks_total: int | None
-
-    @classmethod
-    def of(cls, lease: lease_queue.Lease) -> LeasedUnit:
-        unit, job = lease.unit, lease.job
-        return cls(
-            unit_id=lease.unit_id,
-            job_id=lease.job_id,
-            mailshot_id=job.mailshot_id,
-            kind=lease.kind,
-            chunk_no=unit.chunk_no,
-            first_seq=unit.first_seq,
-            last_seq=unit.last_seq,
-            lease_token=lease.token,
-            lease_expires_at=lease.expires_at,
-            lease_seconds=lease.lease_seconds,
-            attempt=lease.attempt,
-            takeover=lease.takeover,
-            esp_campaign_id=job.esp_campaign_id,
-            recipients_total=job.recipients_total,
-            chunks_total=job.chunks_total,
-        )
+def leased_unit(lease: lease_queue.Lease) -> UnitPublic:
+    """The claimed unit as the CRM hands it to the worker."""
+    unit, job = lease.unit, lease.job
+    return UnitPublic(
+        unit_id=lease.unit_id,
+        job_id=lease.job_id,
+        mailshot_id=job.mailshot_id,
+        kind=lease.kind,
+        chunk_no=unit.chunk_no,
+        first_seq=unit.first_seq,
+        last_seq=unit.last_seq,
+        lease_token=lease.token,
+        lease_expires_at=lease.expires_at,
+        lease_seconds=lease.lease_seconds,
+        attempt=lease.attempt,
+        takeover=lease.takeover,
+        esp_campaign_id=job.esp_campaign_id,
+        recipients_total=job.recipients_total,
+        chunks_total=job.chunks_total,
+    )
 
 
 def raise_why(session: Session, unit_id: int) -> NoReturn:
@@ -82,7 +65,7 @@ def lease(
     max_takeovers: int,
     small_only: bool = False,
     now: datetime | None = None,
-) -> LeasedUnit | None:
+) -> UnitPublic | None:
     """Claim the next unit of work for ``worker_id``, or None when there is none; with
     ``small_only`` (the express lane), only a chunk or finalize unit of a one-chunk sync."""
     claimed = lease_queue.claim(
@@ -94,7 +77,7 @@ def lease(
         lane=ONE_CHUNK_SYNCS if small_only else None,
         now=now,
     )
-    return None if claimed is None else LeasedUnit.of(claimed)
+    return None if claimed is None else leased_unit(claimed)
 
 
 def heartbeat(

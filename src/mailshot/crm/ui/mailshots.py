@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailshot.contracts.states import SyncState
 from mailshot.core.errors import AppError
 from mailshot.core.webui import forms
 from mailshot.core.webui.auth import FormDep, UserDep, page_router
@@ -26,14 +27,7 @@ from mailshot.crm.ui.common import PAGE_SIZE, REASON_LABELS, esp_name_limit
 
 router = page_router()
 
-SYNC_STATES = (
-    ("not_synchronised", "Not synchronised"),
-    ("queued", "Queued"),
-    ("synchronising", "Synchronising"),
-    ("synchronised", "Synchronised"),
-    ("failed", "Failed"),
-    ("cancelled", "Cancelled"),
-)
+SYNC_STATES = tuple((str(s), s.replace("_", " ").capitalize()) for s in SyncState)
 TYPES = (
     ("static", "Static"),
     ("refresh_non_recurring", "Refresh, non-recurring"),

@@ -11,24 +11,20 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailshot.core.access.auth import Principal
-from mailshot.core.web.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
-from mailshot.core.web.types import Count, Id
-from mailshot.esp import scopes
-from mailshot.esp.api.deps import ChunkSessionsDep, SessionDep, scoped
-from mailshot.esp.schemas.audience import (
-    RecipientChunk,
-    RecipientPublic,
-    RecipientsWritten,
-    recipient_chunk_from_json,
-)
-from mailshot.esp.schemas.campaigns import (
+from mailshot.contracts.campaign import (
     CampaignPublic,
     CampaignSummary,
     FinalizeRequest,
     FinalizeResult,
     IntegratedCampaignPut,
 )
+from mailshot.contracts.chunks import RecipientChunk, RecipientsWritten, recipient_chunk_from_json
+from mailshot.core.access.auth import Principal
+from mailshot.core.web.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
+from mailshot.core.web.types import Count, Id
+from mailshot.esp import scopes
+from mailshot.esp.api.deps import ChunkSessionsDep, SessionDep, scoped
+from mailshot.esp.schemas.audience import RecipientPublic
 from mailshot.esp.services import audience, finalize
 from mailshot.esp.services import campaigns as service
 

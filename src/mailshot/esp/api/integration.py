@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from mailshot.contracts.heartbeats import HeartbeatIn, HeartbeatOut, IntegrationPage
 from mailshot.core.access.auth import Principal
 from mailshot.esp import scopes
 from mailshot.esp.api.deps import SessionDep, scoped
-from mailshot.esp.schemas.integration import HeartbeatIn, HeartbeatOut, IntegrationPage
 from mailshot.esp.services import integration as service
 
 router = APIRouter(prefix="/integration", tags=["integration"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from mailshot.contracts.limits import Limits
 from mailshot.esp.api.deps import PrincipalDep
-from mailshot.esp.schemas.campaigns import Limits
 from mailshot.esp.services import campaigns as service
 
 router = APIRouter(tags=["limits"])

@@ -7,13 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from mailshot.contracts.suppressed import MAX_SUPPRESSED_PAGE, SuppressedPage
 from mailshot.core.access.auth import Principal
 from mailshot.core.web.types import Count, Id
 from mailshot.esp import scopes
 from mailshot.esp.api.deps import SessionDep, scoped
-from mailshot.esp.schemas.suppressed import SuppressedPage
 from mailshot.esp.services import suppressed as service
-from mailshot.esp.services.suppressed import MAX_SUPPRESSED_PAGE
 
 router = APIRouter(tags=["campaigns"])
 Reader = Annotated[Principal, Depends(scoped(scopes.CAMPAIGNS_READ, "read campaigns"))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     Boolean,
@@ -32,6 +33,13 @@ ADDRESS_MAX = 320
 #: A bounce record is bounce-limited (suppressed) at this many hard or soft bounces.
 HARD_BOUNCE_LIMIT = 1
 SOFT_BOUNCE_LIMIT = 3
+
+
+class CampaignStatus(StrEnum):
+    #: An audience snapshot is arriving.
+    RECEIVING = "receiving"
+    #: The snapshot is finalised: the campaign's audience.
+    READY = "ready"
 
 
 class Contact(IdMixin, TimestampMixin, Base):
@@ -69,8 +77,7 @@ class Campaign(IdMixin, TimestampMixin, Base):
     text: Mapped[str | None] = mapped_column(Text)
     start_date: Mapped[date | None] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)
-    #: 'receiving' while an audience snapshot is arriving, 'ready' once finalised.
-    status: Mapped[str] = mapped_column(String(16), default="receiving")
+    status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.RECEIVING)
     #: The CRM snapshot (sync job id) the audience is being built from; older ones are refused.
     current_snapshot: Mapped[int | None] = mapped_column(IdType)
     #: The snapshot whose audience was last finalised.

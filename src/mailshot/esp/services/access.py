@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailshot.core.access import service as keyadmin
+from mailshot.core.db.sqlhelpers import get_or_404
 from mailshot.core.errors import AppError
 from mailshot.core.web.paging import keyset_page
 from mailshot.esp.errors import (
@@ -24,7 +25,7 @@ from mailshot.esp.models import EspKeyRefusal, EspWebSession
 from mailshot.esp.models import EspUser as User
 from mailshot.esp.schemas.access import UserCreate, UserUpdate
 from mailshot.esp.scopes import ALL_SCOPES, ROLE_SCOPES
-from mailshot.esp.services.common import get_or_404, require_address
+from mailshot.esp.services.common import require_address
 
 INTEGRATION_EMAIL = "integration@mailshot.local"
 

@@ -53,8 +53,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import Subquery
 
+from mailshot.contracts.chunks import RecipientChunk, RecipientsWritten
 from mailshot.core.clock import utcnow
 from mailshot.core.db.engine import SMALL_WRITE_ROWS, UTCDateTime, bulk_writes, is_sqlite
+from mailshot.core.db.sqlhelpers import upsert
 from mailshot.core.errors import AppError
 from mailshot.core.web.paging import decode_cursor, encode_cursor
 from mailshot.esp import errors
@@ -66,9 +68,8 @@ from mailshot.esp.models import (
     Suppression,
 )
 from mailshot.esp.models.campaigns import suppressed_clause
-from mailshot.esp.schemas.audience import RecipientChunk, RecipientPublic, RecipientsWritten
+from mailshot.esp.schemas.audience import RecipientPublic
 from mailshot.esp.services.chunk_check import NAME_COLUMNS, ParsedChunk, parse_chunk
-from mailshot.esp.services.common import upsert
 from mailshot.esp.services.integration import ensure_not_paused
 
 CONTACTS = Contact.__table__

@@ -13,7 +13,10 @@ from __future__ import annotations
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
+from mailshot.contracts.campaign import CAMPAIGN_FIELDS, IntegratedCampaignPut
+from mailshot.contracts.limits import CampaignLimits, Limits, RecipientLimits
 from mailshot.core.clock import utcnow
+from mailshot.core.db.sqlhelpers import get_or_404, upsert
 from mailshot.core.errors import AppError, FieldProblem
 from mailshot.core.web.paging import keyset_page
 from mailshot.esp import errors
@@ -23,14 +26,9 @@ from mailshot.esp.models.campaigns import (
     CAMPAIGN_NAME_MAX,
     FROM_NAME_MAX,
     SUBJECT_MAX,
+    CampaignStatus,
 )
-from mailshot.esp.schemas.campaigns import (
-    CampaignLimits,
-    IntegratedCampaignPut,
-    Limits,
-    RecipientLimits,
-)
-from mailshot.esp.services.common import address_problem, get_or_404, upsert
+from mailshot.esp.services.common import address_problem
 from mailshot.esp.services.integration import ensure_not_paused
 
 #: The most recipient rows one request may carry.
@@ -148,7 +146,7 @@ def upsert_integrated(
         "text": data.text,
         "start_date": data.start_date,
         "end_date": data.end_date,
-        "status": "receiving",
+        "status": CampaignStatus.RECEIVING,
         "current_snapshot": data.snapshot,
         "audience_needs_prune": False,
         "audience_count": 0,
@@ -161,19 +159,7 @@ def upsert_integrated(
     new = stmt.excluded
     content = {
         k: getattr(new, k)
-        for k in (
-            "name",
-            "campaign_type",
-            "subject",
-            "from_name",
-            "from_address",
-            "reply_to",
-            "html",
-            "text",
-            "start_date",
-            "end_date",
-            "updated_at",
-        )
+        for k in (*CAMPAIGN_FIELDS, "campaign_type", "start_date", "end_date", "updated_at")
     }
     same_finalised = Campaign.finalised_snapshot == new.current_snapshot
     snapshot_changes = Campaign.current_snapshot.is_not(None) & (
@@ -184,7 +170,7 @@ def upsert_integrated(
         set_={
             **content,
             "current_snapshot": new.current_snapshot,
-            "status": case((same_finalised, Campaign.status), else_="receiving"),
+            "status": case((same_finalised, Campaign.status), else_=CampaignStatus.RECEIVING),
             "audience_needs_prune": case(
                 (snapshot_changes, True), else_=Campaign.audience_needs_prune
             ),

@@ -6,10 +6,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailshot.core.clock import utcnow
+from mailshot.core.db.sqlhelpers import get_or_404, upsert
 from mailshot.core.web.paging import keyset_page
 from mailshot.esp.models import Contact
 from mailshot.esp.schemas.contacts import ContactCreate
-from mailshot.esp.services.common import get_or_404, normalise_email, require_address, upsert
+from mailshot.esp.services.common import normalise_email, require_address
 
 
 def upsert_contact(session: Session, data: ContactCreate) -> tuple[Contact, bool]:

@@ -12,12 +12,12 @@ from __future__ import annotations
 from sqlalchemy import and_, delete, func, literal, select, update
 from sqlalchemy.orm import Session
 
+from mailshot.contracts.campaign import FinalizeRequest, FinalizeResult
 from mailshot.core.clock import utcnow
 from mailshot.core.errors import AppError
 from mailshot.esp import errors
 from mailshot.esp.models import Campaign, CampaignDuplicate, CampaignRecipient, Suppression
-from mailshot.esp.models.campaigns import suppressed_clause
-from mailshot.esp.schemas.campaigns import FinalizeRequest, FinalizeResult
+from mailshot.esp.models.campaigns import CampaignStatus, suppressed_clause
 from mailshot.esp.services.audience import (
     CONTACTS,
     RECIPIENTS,
@@ -111,7 +111,7 @@ def finalize(session: Session, crm_mailshot_id: int, req: FinalizeRequest) -> Fi
         update(Campaign)
         .where(Campaign.id == campaign_id)
         .values(
-            status="ready",
+            status=CampaignStatus.READY,
             finalised_snapshot=snapshot,
             audience_needs_prune=False,
             audience_count=audience,
@@ -126,7 +126,7 @@ def finalize(session: Session, crm_mailshot_id: int, req: FinalizeRequest) -> Fi
         id=campaign_id,
         crm_mailshot_id=crm_mailshot_id,
         snapshot=snapshot,
-        status="ready",
+        status=CampaignStatus.READY,
         received=received,
         audience_count=audience,
         suppressed_count=suppressed,

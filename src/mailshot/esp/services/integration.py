@@ -13,16 +13,11 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from mailshot.contracts.heartbeats import HeartbeatIn, HeartbeatOut, IntegrationPage, WorkerPublic
 from mailshot.core.db.engine import db_now
+from mailshot.core.db.sqlhelpers import upsert
 from mailshot.esp.errors import INTEGRATION_PAUSED, RetryLaterError
 from mailshot.esp.models import IntegrationState, IntegrationWorker
-from mailshot.esp.schemas.integration import (
-    HeartbeatIn,
-    HeartbeatOut,
-    IntegrationPage,
-    WorkerPublic,
-)
-from mailshot.esp.services.common import upsert
 
 #: The integration state is one row with this id.
 STATE_ID = 1

@@ -12,12 +12,12 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from mailshot.core.db.sqlhelpers import upsert
 from mailshot.core.errors import NOT_FOUND, AppError
 from mailshot.core.web.paging import decode_cursor, encode_cursor
 from mailshot.esp.models import OutboxMessage, OutboxSource, OutboxTotals
 from mailshot.esp.models.outbox import HEADER_MAX
 from mailshot.esp.outbox.headers import clip, summary
-from mailshot.esp.services.common import upsert
 
 #: Oldest messages looked at per statement while choosing what retention deletes.
 PRUNE_SCAN = 1000

@@ -12,16 +12,13 @@ from __future__ import annotations
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from mailshot.contracts.suppressed import SuppressedMember, SuppressedPage
 from mailshot.core.errors import AppError
 from mailshot.core.web.paging import decode_cursor, encode_cursor
 from mailshot.esp import errors
 from mailshot.esp.models import Campaign, Suppression
 from mailshot.esp.models.campaigns import suppressed_clause
-from mailshot.esp.schemas.suppressed import SuppressedMember, SuppressedPage
 from mailshot.esp.services.audience import CONTACTS, RECIPIENTS
-
-#: The largest page the endpoint serves (the bridge relays one page per CRM call).
-MAX_SUPPRESSED_PAGE = 10_000
 
 
 def suppressed_page(

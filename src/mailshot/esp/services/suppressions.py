@@ -8,13 +8,14 @@ from sqlalchemy import case, delete, select
 from sqlalchemy.orm import Session
 
 from mailshot.core.clock import utcnow
+from mailshot.core.db.sqlhelpers import upsert
 from mailshot.core.errors import AppError
 from mailshot.core.web.paging import keyset_page
 from mailshot.esp.errors import SUPPRESSION_NOT_FOUND
 from mailshot.esp.models import Suppression
 from mailshot.esp.models.campaigns import HARD_BOUNCE_LIMIT, SOFT_BOUNCE_LIMIT
 from mailshot.esp.schemas.suppressions import BounceCreate, SuppressionCreate, SuppressionPublic
-from mailshot.esp.services.common import normalise_email, require_address, upsert
+from mailshot.esp.services.common import normalise_email, require_address
 
 
 def is_suppressed(row: Suppression) -> bool:

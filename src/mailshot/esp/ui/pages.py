@@ -16,6 +16,7 @@ from mailshot.core.webui.auth import UserDep, admin_only, page_router
 from mailshot.core.webui.keys import KeyRoutes, add_key_routes
 from mailshot.core.webui.pages import DbDep, PageUser, flash, render
 from mailshot.core.webui.paging import pager
+from mailshot.esp.models.campaigns import CampaignStatus
 from mailshot.esp.scopes import ALL_SCOPES
 from mailshot.esp.services import access, audience, campaigns, integration, sends
 from mailshot.esp.ui import send_pages
@@ -23,7 +24,7 @@ from mailshot.esp.ui import send_pages
 router = page_router()
 IntegrationAdmin = Annotated[PageUser, admin_only("pause or resume the integration")]
 PAGE_SIZE = 50
-STATUSES = (("receiving", "Receiving"), ("ready", "Ready"))
+STATUSES = tuple((str(s), s.capitalize()) for s in CampaignStatus)
 
 
 def integration_banner(request: Request) -> dict[str, Any]:

@@ -1,13 +1,14 @@
-"""Keeps one leased unit's lease alive: heartbeats in a background thread while the unit
-runs, and tells the worker when the lease is lost."""
+"""One leased unit's heartbeats: a background thread renews its lease until stopped or
+told the lease is gone, which :meth:`LeaseKeeper.check` then raises between steps."""
 
 from __future__ import annotations
 
 import logging
 import threading
 
-from mailshot.bridge.clients import CrmClient, Unit
-from mailshot.bridge.errors import BridgeError, LeaseLostError
+from mailshot.bridge.clients import CrmClient
+from mailshot.bridge.errors import LeaseLostError
+from mailshot.contracts.units import UnitPublic
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +16,7 @@ log = logging.getLogger(__name__)
 class LeaseKeeper:
     """Renews one unit's lease in a background thread until stopped or lost."""
 
-    def __init__(self, crm: CrmClient, unit: Unit, interval: float) -> None:
+    def __init__(self, crm: CrmClient, unit: UnitPublic, interval: float) -> None:
         self._crm = crm
         self._unit = unit
         self._interval = interval
@@ -37,7 +38,7 @@ class LeaseKeeper:
             except LeaseLostError as lost:
                 self.lost = lost
                 return
-            except (BridgeError, Exception) as exc:  # keep trying until the lease is gone
+            except Exception as exc:  # keep trying until the lease is gone
                 log.debug("heartbeat of %s failed: %s", self._unit.describe(), exc)
 
     def check(self) -> None:

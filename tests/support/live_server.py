@@ -6,7 +6,7 @@ waiting for /healthz, and stopping a process.
 Run as a module it is the server those fixtures start: the embedded app (CRM at /crm, ESP
 at /esp) served by uvicorn with ``serve``'s options, configured from the MAILSHOT_*
 environment:
-``python -m tests.live_server``.
+``python -m tests.support.live_server``.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import httpx
 
 from mailshot.core.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 #: The module the fixtures run as the server (this one).
-SERVER_MODULE = "tests.live_server"
+SERVER_MODULE = "tests.support.live_server"
 
 
 def free_port() -> int:
