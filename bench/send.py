@@ -2,7 +2,7 @@
 
 Usage: python bench/send.py --recipients N [--connections C] [--processes P]
            [--workers W] [--db sqlite|postgresql] [--rate R] [--per-connection M]
-           [--profile FILE]
+           [--window W] [--batch-size B] [--profile FILE]
 
 A fresh installation (bench/_harness.py), and in its ESP database, written set-based
 (INSERT ... SELECT over a generated series, not the API per contact): N contacts spread
@@ -297,6 +297,8 @@ def main() -> None:
     parser.add_argument(
         "--per-connection", type=int, default=100, help="messages per connection (the default)"
     )
+    parser.add_argument("--window", type=int, help="send_window (default: the setting's)")
+    parser.add_argument("--batch-size", type=int, help="send_batch_size (default: the setting's)")
     parser.add_argument("--timeout", type=float, default=3600.0)
     parser.add_argument("--profile", metavar="FILE")
     args = parser.parse_args()
@@ -304,7 +306,12 @@ def main() -> None:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
-    with installation(args.db) as inst:
+    extra = {}
+    if args.window:
+        extra["send_window"] = args.window
+    if args.batch_size:
+        extra["send_batch_size"] = args.batch_size
+    with installation(args.db, **extra) as inst:
         t0 = time.perf_counter()
         build_campaign(inst.settings.esp_db_url(), args.recipients)
         build_seconds = time.perf_counter() - t0
@@ -328,6 +335,8 @@ def main() -> None:
         "workers_per_process": args.workers,
         "rate_limit": args.rate,
         "messages_per_connection": args.per_connection,
+        "send_window": inst.settings.send_window,
+        "send_batch_size": inst.settings.send_batch_size,
         "message_bytes": size,
         "msgs_per_s": pipeline["msgs_per_s"],
         "smtp_source_msgs_per_s": reference,

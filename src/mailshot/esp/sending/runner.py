@@ -180,7 +180,13 @@ class SendRunner:
                 flight.results.append(_refused(row.id, str(exc)))
                 continue
             await sender.submit(
-                Envelope(row.id, message.envelope_from, message.rcpt_to, message.data)
+                Envelope(
+                    row.id,
+                    message.envelope_from,
+                    message.rcpt_to,
+                    message.data,
+                    message.wire_ready,
+                )
             )
         return flight
 
