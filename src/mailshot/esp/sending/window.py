@@ -157,6 +157,33 @@ def mark(
     return Window(Marked.OK, going)
 
 
+def finish(session: Session, unit_id: int, token: str) -> Marked:
+    """End a unit whose windows are all written (its worker went on to another unit
+    meanwhile): complete it, or hand it back when rows are pending again (resent) or
+    deferred (available when the first is due), or when its send is paused."""
+    try:
+        held = hold(
+            SEND_QUEUE, session, unit_id, token, columns=(units.c.first_id, units.c.last_id)
+        )
+    except AppError:
+        return Marked.STOPPED
+    if held.job_state != SendState.SENDING:
+        session.rollback()
+        if held.job_state != SendState.PAUSED:
+            return Marked.STOPPED
+        release(session, unit_id, token, None)
+        return Marked.PAUSED
+    now = db_now(session)
+    rows_of_unit = in_unit(held.first_id, held.last_id, held.job_id)
+    pending = session.scalar(
+        select(ledger.c.id).where(rows_of_unit, ledger.c.state == R.PENDING).limit(1)
+    )
+    if pending is not None:
+        release(session, unit_id, token, None, now)
+        return Marked.WAITING
+    return _nothing_due(session, unit_id, token, rows_of_unit, now, False).status
+
+
 def _nothing_due(
     session: Session, unit_id: int, token: str, rows_of_unit: Any, now: datetime, in_flight: bool
 ) -> Window:
