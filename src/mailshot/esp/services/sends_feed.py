@@ -96,7 +96,8 @@ def changed(sessions: sessionmaker[Session], cursor: str | None, limit: int) -> 
     after = _after(cursor)
     _settle_ended(sessions, limit)
     with read_only(sessions) as session:
-        until = db_now(session) - timedelta(seconds=SETTLE_SECONDS)
+        now = db_now(session)
+        until = now - timedelta(seconds=SETTLE_SECONDS)
         query = (
             select(Send, Campaign)
             .join(Campaign, Campaign.id == Send.campaign_id)
@@ -109,7 +110,6 @@ def changed(sessions: sessionmaker[Session], cursor: str | None, limit: int) -> 
             query = query.where(
                 or_(Send.changed_at > at, and_(Send.changed_at == at, Send.id > send_id))
             )
-        now = db_now(session)
         rows = session.execute(query).all()
         items = [summary(send, campaign, now) for send, campaign in rows]
         session.rollback()
