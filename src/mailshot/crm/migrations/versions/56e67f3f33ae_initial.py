@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 4e0081acd76c
+Revision ID: 56e67f3f33ae
 Revises:
-Create Date: 2026-12-04 19:50:02.870692
+Create Date: 2026-12-04 20:10:24.558981
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.core.db.engine
 
-revision: str = "4e0081acd76c"
+revision: str = "56e67f3f33ae"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 20b7fcb3ecb2
+Revision ID: d71f3ad83e9a
 Revises:
-Create Date: 2026-12-04 19:48:34.845203
+Create Date: 2026-12-04 20:10:25.629430
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.core.db.engine
 
-revision: str = "20b7fcb3ecb2"
+revision: str = "d71f3ad83e9a"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
