@@ -16,6 +16,7 @@ from mailshot.core.settings import Settings
 from mailshot.esp.sending.runner import run_until_idle
 from tests.conftest import Keys
 from tests.e2e.conftest import Crm, ServerFactory, WorkerFactory
+from tests.support.aio import in_thread
 from tests.support.sends import send_settings, sessions_for
 from tests.support.smtpd import smtp_server
 from tests.support.ui_support import make_page_users, sign_in
@@ -84,7 +85,7 @@ def test_the_crm_shows_a_finished_send_with_its_exact_counts(
         try:
             done = _until(
                 lambda: (
-                    run_until_idle(sessions, workers) is None
+                    in_thread(run_until_idle, sessions, workers) is None
                     and esp.get(f"/sends/{send_id}").json()["state"] == "sent"
                 ),
                 30,

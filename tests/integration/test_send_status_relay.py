@@ -20,6 +20,7 @@ from mailshot.core.settings import Settings
 from mailshot.esp.sending.runner import run_until_idle
 from mailshot.esp.services import sends_feed
 from tests.conftest import Keys
+from tests.support.aio import in_thread
 from tests.support.inprocess_bridge import in_process_pool, work_all
 from tests.support.sends import campaign, people, send_settings, sessions_for
 from tests.support.smtpd import smtp_server
@@ -78,7 +79,7 @@ def _send_to_the_end(api: Api, live: Settings, send_id: int) -> dict[str, Any]:
     deadline = time.monotonic() + 30
     try:
         while True:
-            run_until_idle(sessions, live)
+            in_thread(run_until_idle, sessions, live)
             send: dict[str, Any] = api.esp("GET", f"sends/{send_id}")
             if send["state"] == "sent":
                 return send
