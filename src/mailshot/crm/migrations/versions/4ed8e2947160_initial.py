@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: f968ae30e66b
+Revision ID: 4ed8e2947160
 Revises:
-Create Date: 2026-12-04 05:14:10.189259
+Create Date: 2026-12-04 19:47:20.331538
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.core.db.engine
 
-revision: str = "f968ae30e66b"
+revision: str = "4ed8e2947160"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -630,6 +630,7 @@ def upgrade() -> None:
         sa.Column(
             "organisation_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
+        sa.Column("organisation", sa.String(length=255), nullable=True),
         sa.ForeignKeyConstraint(
             ["job_id"],
             ["sync_jobs.id"],
