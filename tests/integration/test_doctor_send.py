@@ -20,6 +20,7 @@ from mailshot.core.settings import Settings
 from mailshot.esp.models import Send
 from mailshot.esp.sending.runner import run_until_idle
 from tests.conftest import Keys
+from tests.support.aio import in_thread
 from tests.support.sending import relay
 from tests.support.sends import campaign, esp_client, people, send_settings, sessions_for
 from tests.support.smtpd import Script, free_port, smtp_server
@@ -104,7 +105,7 @@ def test_every_remaining_recipient_deferred(settings: Settings, keys: Keys) -> N
             cid = campaign(api, 1, people(4))
             send = api.post("integrated-campaigns/1/send").json()
             sessions = sessions_for(live)
-            run_until_idle(sessions, live)
+            in_thread(run_until_idle, sessions, live)
             sessions.kw["bind"].dispose()
             assert api.get(f"sends/{send['id']}").json()["counts"]["deferred"] == 4
             found = checks(live, api)

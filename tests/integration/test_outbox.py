@@ -5,7 +5,6 @@ message's HTML is served only into a sandboxed frame under a policy that runs no
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from email import policy
 from email.message import EmailMessage
@@ -25,6 +24,7 @@ from mailshot.esp.outbox.server import OutboxServer
 from mailshot.esp.outbox.writer import BatchWriter
 from mailshot.esp.services import outbox
 from mailshot.esp.services.outbox import Incoming, Retention
+from tests.support import aio
 from tests.support.ui_support import PageUsers, make_page_users, sign_in
 
 SUBJECT = "Grüße aus Köln: 10 % off"
@@ -79,7 +79,7 @@ def send(port: int, *messages: EmailMessage, **kwargs: object) -> list[tuple[obj
         async with aiosmtplib.SMTP(hostname="127.0.0.1", port=port) as smtp:
             return [await smtp.send_message(m, **kwargs) for m in messages]  # type: ignore[arg-type]
 
-    return asyncio.run(run())
+    return aio.run(run())
 
 
 def session_of(settings: Settings):  # type: ignore[no-untyped-def]
@@ -161,7 +161,7 @@ def test_the_bounds_refuse_only_what_is_past_them(settings: Settings) -> None:
                 for smtp in held:
                     await smtp.quit()
 
-        assert asyncio.run(third_connection()) == 421
+        assert aio.run(third_connection()) == 421
         send(server.port, plain_message("After"))  # the connections were given back
     finally:
         server.stop()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -18,11 +18,16 @@ T = TypeVar("T")
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(coro)`` on a new thread; its result or its exception comes back here."""
+    return in_thread(asyncio.run, coro)
+
+
+def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` on a new thread (for code that runs an event loop of its own)."""
     box: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            box["result"] = asyncio.run(coro)
+            box["result"] = fn(*args)
         except BaseException as exc:  # handed back to the caller below
             box["error"] = exc
 

@@ -15,6 +15,7 @@ from mailshot.app.server import create_app
 from mailshot.core.db.engine import make_engine, make_sessionmaker
 from mailshot.core.settings import Settings
 from mailshot.esp.sending.runner import run_until_idle
+from tests.support.aio import in_thread
 from tests.support.sending import relay
 
 COLUMNS = ["seq", "person_id", "email", "first_name", "last_name", "organisation_id"]
@@ -103,7 +104,7 @@ def drain(
     deadline = time.monotonic() + timeout
     try:
         while True:
-            run_until_idle(sessions, settings)
+            in_thread(run_until_idle, sessions, settings)
             send = esp.get(f"sends/{send_id}").json()
             if send["state"] in until:
                 return dict(send)

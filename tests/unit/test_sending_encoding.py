@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from mailshot.esp.sending import mime
 from mailshot.esp.sending.compose import compile_message
+from mailshot.esp.sending.wire import wire_data
 from tests.support.sending_samples import check_wire_form, content, context, parse, part, recipient
 
 # any character but surrogates (not encodable) and NUL-like controls are covered by
@@ -69,6 +70,8 @@ def test_names_and_subjects_read_back(first: str, last: str, subject: str) -> No
 def test_body_values_read_back(body: str) -> None:
     rendered = COMPILED.render(recipient(custom={"subject": "s", "body": body}))
     check_wire_form(rendered.data)
+    if rendered.wire_ready:  # the engine sends it as it is: it must need no change
+        assert wire_data(rendered.data) == rendered.data + b".\r\n"
     decoded = part(parse(rendered.data), "text/plain")
     expected = body.replace("\r\n", "\n").replace("\r", "\n")
     assert decoded.startswith(expected + "|\n")
@@ -82,6 +85,16 @@ def test_from_display_names_read_back(name: str) -> None:
     message = parse(field + b"\r\nbody\r\n")
     _check_display_name(message, name, "From")
     assert message["From"].addresses[0].addr_spec == "news@shop.example.com"
+
+
+@given(body=st.sampled_from(["\n.", ".x\n..y", "a\n.\n", "\r\n.end"]))
+def test_a_line_starting_with_a_dot_is_left_to_the_engine(body: str) -> None:
+    rendered = COMPILED.render(recipient(custom={"subject": "s", "body": body}))
+    assert not rendered.wire_ready
+    assert b"\r\n.." in wire_data(rendered.data)  # dot-stuffed by the engine instead
+    plain = COMPILED.render(recipient(custom={"subject": "s", "body": "no dots here"}))
+    assert plain.wire_ready
+    assert wire_data(plain.data) == plain.data + b".\r\n"
 
 
 def test_qp_pieces_join_within_76_columns() -> None:

@@ -34,6 +34,12 @@ from mailshot.contracts.heartbeats import (
     WorkerHeartbeat,
 )
 from mailshot.contracts.limits import EspLimitsPut
+from mailshot.contracts.sends import (
+    SendFeedCursor,
+    SendFeedPage,
+    SendStatusAnswer,
+    SendStatusBatch,
+)
 from mailshot.contracts.suppressed import (
     SuppressedAnswer,
     SuppressedBody,
@@ -297,9 +303,20 @@ class CrmClient:
         """Hand the CRM the ESP's limits, as the bridge read them."""
         call(self.http, "CRM", "PUT", "/api/v1/integration/esp-limits", body=limits)
 
+    def send_feed_cursor(self) -> str | None:
+        """Where the relay of the ESP's sends stands: the cursor the CRM last stored."""
+        r = call(self.http, "CRM", "GET", "/api/v1/integration/send-status")
+        return answer(r, SendFeedCursor, "CRM").cursor
+
+    def put_send_status(self, batch: SendStatusBatch) -> SendStatusAnswer:
+        """Hand the CRM sends changed in the ESP, with the feed cursor after them."""
+        r = call(self.http, "CRM", "PUT", "/api/v1/integration/send-status", body=batch)
+        return answer(r, SendStatusAnswer, "CRM")
+
 
 class EspClient:
-    """The ESP's integrated-campaign API (scopes ``campaigns:write``, ``integration``)."""
+    """The ESP's integrated-campaign API (scopes ``campaigns:write``, ``integration``,
+    ``sends:read``)."""
 
     def __init__(self, http: httpx.Client) -> None:
         self.http = http
@@ -334,6 +351,15 @@ class EspClient:
             params["cursor"] = cursor
         path = self._campaign_path(crm_mailshot_id, "/suppressed")
         return answer(call(self.http, "ESP", "GET", path, params=params), SuppressedPage, "ESP")
+
+    def sends_changed(self, after: str | None, limit: int) -> SendFeedPage:
+        """Sends changed after the cursor ``after`` (None: from the first), at most
+        ``limit`` (scope ``sends:read``)."""
+        params: dict[str, str | int] = {"limit": limit}
+        if after:
+            params["changed_after"] = after
+        r = call(self.http, "ESP", "GET", "/api/v1/sends", params=params)
+        return answer(r, SendFeedPage, "ESP")
 
     def heartbeat(self, beat: HeartbeatIn) -> bool:
         """Say the worker is alive; answer whether the ESP's integration is paused."""

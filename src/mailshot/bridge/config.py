@@ -35,6 +35,10 @@ class BridgeConfig:
     health_seconds: float = 5.0
     #: How often the health loop asks the CRM to queue the refreshes now due (0: never).
     refresh_seconds: float = 60.0
+    #: How often the ESP's changed sends are relayed to the CRM (0: never), and at most
+    #: how many a call.
+    send_status_seconds: float = 3.0
+    send_status_batch: int = 100
     http_timeout_seconds: float = 30.0
     worker_id: str = field(default_factory=default_worker_id)
 

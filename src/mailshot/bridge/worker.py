@@ -1,8 +1,8 @@
 """The bridge's worker pool: the threads of one worker process. ``concurrency`` lease loops
 and an express lane (:mod:`.lease_loop`), the side lane for prepare units, the health loop
-(:mod:`.health`) and the limits relay (:mod:`.limits`), over two typed clients and the
-state they share (:mod:`.state`); each unit is run by :mod:`.runner` with its kind's
-handler (:mod:`.units`)."""
+(:mod:`.health`), the limits relay (:mod:`.limits`) and the sends relay (:mod:`.sends`),
+over two typed clients and the state they share (:mod:`.state`); each unit is run by
+:mod:`.runner` with its kind's handler (:mod:`.units`)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from mailshot.bridge.config import BridgeConfig, default_worker_id
 from mailshot.bridge.health import Health
 from mailshot.bridge.lease_loop import LeaseLoop, SideLane
 from mailshot.bridge.runner import UnitRunner
+from mailshot.bridge.sends import SendRelay
 from mailshot.bridge.state import PoolState
 from mailshot.contracts.units import UnitPublic
 from mailshot.core.settings import Settings
@@ -51,6 +52,9 @@ class WorkerPool:
         self.runner = UnitRunner(config, self.crm, self.esp, self.state)
         self.health = Health(config, self.crm, self.esp, self.state)
         self._side_lane = SideLane(self.runner, config.concurrency)
+        self.send_relay = SendRelay(
+            self.crm, self.esp, every=config.send_status_seconds, batch=config.send_status_batch
+        )
         self._threads: list[threading.Thread] = []
 
     @classmethod
@@ -67,6 +71,9 @@ class WorkerPool:
         # The ESP's limits, for the CRM's preflight: now and every few minutes.
         relay = lambda: limits.relay_forever(self.esp.http, self.crm.http, stop)  # noqa: E731
         targets.append(("bridge-limits", relay))
+        # The ESP's sends, for the CRM's mailshot pages: every few seconds.
+        if self.config.send_status_seconds > 0:
+            targets.append(("bridge-sends", lambda: self.send_relay.run(self.state)))
         for n in range(self.config.concurrency):
             targets.append((f"bridge-{n}", self._loop(n).run))
         # The express lane: one more loop that takes only one-chunk syncs' chunks and

@@ -234,7 +234,7 @@ class Settings(BaseSettings):
         default=1000, ge=1, le=100_000, description="Recipients per leased unit of a send."
     )
     send_window: int = Field(
-        default=100,
+        default=250,
         ge=1,
         le=10_000,
         description="Recipients a send worker marks 'sending' at once before their data goes "

@@ -114,3 +114,12 @@ IMPORT_NOTHING_TO_RESUME = define(
     "Import the file without --resume.",
     part=PART,
 )
+MAILSHOT_SEND_NOT_REPORTED = define(
+    "MAILSHOT_SEND_NOT_REPORTED",
+    404,
+    "The ESP has not reported a send of mailshot {mailshot_id}.",
+    "Send its campaign in the ESP (its campaign page, or `mailshot send`); the bridge relays "
+    "the send's state and counts within seconds. If it was sent, check that a bridge worker "
+    "runs (GET /integration).",
+    part=PART,
+)

@@ -235,6 +235,14 @@ SEND_NOT_FOUND = define(
     "Start one with POST /integrated-campaigns/{{crm_mailshot_id}}/send.",
     PART,
 )
+SEND_FEED_CURSOR_INVALID = define(
+    "SEND_FEED_CURSOR_INVALID",
+    422,
+    "The cursor '{cursor}' is not one this feed of sends gave.",
+    "Ask without changed_after to start from the first send, or with the next_cursor of an "
+    "earlier answer.",
+    PART,
+)
 SEND_STATE_FORBIDS = define(
     "SEND_STATE_FORBIDS",
     409,

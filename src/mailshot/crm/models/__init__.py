@@ -19,6 +19,7 @@ from mailshot.crm.models.marketing import (
     Template,
 )
 from mailshot.crm.models.people import ComplianceRecord, CrmSetting, Organisation, Person
+from mailshot.crm.models.sends import MailshotSend
 from mailshot.crm.models.sync import (
     IntegrationStatus,
     SyncExclusion,
@@ -42,6 +43,7 @@ __all__ = [
     "MailingList",
     "MailingListMember",
     "Mailshot",
+    "MailshotSend",
     "MarketingCampaign",
     "Organisation",
     "Person",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -19,11 +19,14 @@ from sqlalchemy import (
     Text,
     Uuid,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailshot.contracts.states import SyncState
 from mailshot.core.db.engine import IdType
 from mailshot.crm.models.base import Base, IdMixin, TimestampMixin
+
+if TYPE_CHECKING:
+    from mailshot.crm.models.sends import MailshotSend
 
 
 class MailingList(IdMixin, TimestampMixin, Base):
@@ -139,5 +142,7 @@ class Mailshot(IdMixin, TimestampMixin, Base):
     synced_at: Mapped[datetime | None] = mapped_column()
     recipients_synced: Mapped[int | None] = mapped_column(Integer)
     recipients_excluded: Mapped[int | None] = mapped_column(Integer)
+    #: Its send in the ESP, as the bridge last reported it (None: no send yet).
+    send: Mapped[MailshotSend | None] = relationship(viewonly=True)
 
     __table_args__ = (Index("ix_mailshots_sync_state", "sync_state"),)

@@ -9,13 +9,14 @@ rows must exist) are checked by the service on the final state, so a PATCH obeys
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from mailshot.core.web.types import Id, refuse_null
 from mailshot.crm.schemas.common import CheckedEmail, StrictModel
+from mailshot.crm.schemas.mailshot_sends import MailshotSendPublic
 from mailshot.crm.schemas.marketing_campaigns import MemberStatuses
 
 AudienceSource = Literal["mailing_list", "marketing_campaign"]
@@ -115,6 +116,9 @@ class MailshotPublic(BaseModel):
     synced_at: datetime | None
     recipients_synced: int | None
     recipients_excluded: int | None
+    send: Annotated[MailshotSendPublic | None, BeforeValidator(MailshotSendPublic.maybe)] = Field(
+        default=None, description="Its send in the ESP, as last reported (null: none yet)."
+    )
     created_at: datetime
     updated_at: datetime
 

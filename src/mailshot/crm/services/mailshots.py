@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from mailshot.core.db.sqlhelpers import apply_update, get_or_404
 from mailshot.core.web.paging import keyset_page
@@ -131,7 +131,7 @@ def list_page(
     q: str | None = None,
     sync_state: str | None = None,
 ) -> tuple[list[Mailshot], str | None]:
-    query = select(Mailshot)
+    query = select(Mailshot).options(selectinload(Mailshot.send))
     if name is not None:
         query = query.where(Mailshot.name == name)
     if q:

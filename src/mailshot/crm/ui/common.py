@@ -1,5 +1,6 @@
 """What every CRM page shares: the page size, the navigation, the integration banner, the
-words for exclusion reasons, and the ESP's name limit as the CRM last received it."""
+words for exclusion reasons, the ESP's name limit as the CRM last received it, and links
+to the ESP's pages."""
 
 from __future__ import annotations
 
@@ -44,6 +45,14 @@ def esp_name_limit(db: Session) -> int | None:
     copy of the ESP's limits."""
     stored = esp_limits.load(db)
     return stored.campaign.name_max_length if stored is not None else None
+
+
+def esp_page_url(request: Request, path: str) -> str:
+    """A page of the ESP, as a user's browser reaches it: under ``public_esp_url``, else
+    ``esp_url``, else ``/esp`` on this server (the embedded default)."""
+    settings = request.app.state.settings
+    base = settings.public_esp_url or settings.esp_url or "/esp"
+    return f"{base.rstrip('/')}/{path.lstrip('/')}"
 
 
 def integration_banner(request: Request) -> dict[str, Any]:

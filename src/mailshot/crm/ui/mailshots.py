@@ -1,7 +1,7 @@
-"""Mailshot pages: the list with sync badges, one mailshot with every field, its sandboxed
-HTML preview and its sync status, the create/edit form (with the live name counter
-against the ESP's limit), and Recount Audience. The sync buttons live in
-:mod:`mailshot.crm.ui.sync_pages`."""
+"""Mailshot pages: the list with sync and send badges, one mailshot with every field, its
+sandboxed HTML preview, its sync status and its send in the ESP, the create/edit form
+(with the live name counter against the ESP's limit), and Recount Audience. The sync
+buttons live in :mod:`mailshot.crm.ui.sync_pages`."""
 
 from __future__ import annotations
 
@@ -19,11 +19,12 @@ from mailshot.core.webui.auth import FormDep, UserDep, page_router
 from mailshot.core.webui.pages import DbDep, flash, render
 from mailshot.core.webui.paging import pager
 from mailshot.crm.models import MailingList, Mailshot, MarketingCampaign, Template
+from mailshot.crm.schemas.mailshot_sends import MailshotSendPublic
 from mailshot.crm.schemas.mailshots import MailshotCreate, MailshotUpdate
 from mailshot.crm.services import audience
 from mailshot.crm.services import mailshots as service
 from mailshot.crm.sync import preflight, progress
-from mailshot.crm.ui.common import PAGE_SIZE, REASON_LABELS, esp_name_limit
+from mailshot.crm.ui.common import PAGE_SIZE, REASON_LABELS, esp_name_limit, esp_page_url
 
 router = page_router()
 
@@ -34,6 +35,17 @@ TYPES = (
     ("refresh_recurring", "Refresh, recurring"),
 )
 STATUSES = (("draft", "Draft"), ("ready", "Ready"), ("sent", "Sent"), ("closed", "Closed"))
+#: The recipient states of a send, in words, in the order the page shows them.
+SEND_COUNT_WORDS = (
+    ("sent", "Sent"),
+    ("failed", "Failed"),
+    ("deferred", "Deferred, to be retried"),
+    ("suppressed", "Suppressed at send time"),
+    ("in_doubt", "In doubt"),
+    ("cancelled", "Cancelled"),
+    ("pending", "Waiting"),
+    ("sending", "Being sent"),
+)
 SOURCES = (("mailing_list", "A mailing list"), ("marketing_campaign", "A marketing campaign"))
 FIELDS = (
     "name",
@@ -190,6 +202,7 @@ def mailshot_detail(
     }
     status = progress.mailshot_status(db, mailshot_id)
     check = preflight.run(db, ms)
+    send = MailshotSendPublic.of(ms.send) if ms.send is not None else None
     return render(
         request,
         "crm/mailshot_detail.html",
@@ -210,6 +223,11 @@ def mailshot_detail(
             "name_length": len(ms.name),
             "preflight": check,
             "progress_url": request.url_for("mailshot_progress", mailshot_id=ms.id).path,
+            "send": send,
+            "send_states": SEND_COUNT_WORDS,
+            "esp_campaign_url": esp_page_url(request, f"campaigns/{send.esp_campaign_id}")
+            if send is not None
+            else None,
         },
         preview=bool(ms.html),
     )

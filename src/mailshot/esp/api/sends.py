@@ -1,6 +1,6 @@
 """Routes of sends: start or schedule a campaign's send, read it with its counts, pause,
-resume, cancel, resend the recipients in doubt, list its ledger by state, diagnose it, and
-test sends.
+resume, cancel, resend the recipients in doubt, list its ledger by state, diagnose it, test
+sends, and the feed of sends changed since a cursor (which the bridge relays to the CRM).
 Parse, authorise, call :mod:`mailshot.esp.services.sends`."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Depends, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailshot.contracts.sends import CURSOR_MAX, FEED_DEFAULT_LIMIT, FEED_MAX_LIMIT, SendFeedPage
 from mailshot.core.access.auth import Principal
 from mailshot.core.clock import utcnow
 from mailshot.core.db.engine import begin_read, db_now
@@ -33,6 +34,7 @@ from mailshot.esp.schemas.sends import (
     TestSendResult,
 )
 from mailshot.esp.services import sends as service
+from mailshot.esp.services import sends_feed
 from mailshot.esp.services.sends_test import test_send
 
 router = APIRouter(tags=["sends"])
@@ -117,6 +119,22 @@ def post_test_send(
     deliver it now; no send, ledger or count is touched."""
     found = test_send(sessions, settings, crm_mailshot_id, body.addresses)
     return TestSendResult(items=[TestSendItem(**vars(item)) for item in found])
+
+
+@router.get("/sends")
+def sends_changed(
+    sessions: SessionsDep,
+    _: Reader,
+    changed_after: Annotated[
+        str | None,
+        Query(max_length=CURSOR_MAX, description="The next_cursor of an earlier answer."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=FEED_MAX_LIMIT)] = FEED_DEFAULT_LIMIT,
+) -> SendFeedPage:
+    """The sends of Integrated Campaigns changed after the cursor, oldest change first
+    (a change is served once it is a second old, so none is skipped). Ask again with
+    ``next_cursor``; ``more`` says a full page came."""
+    return sends_feed.changed(sessions, changed_after, limit)
 
 
 @router.get("/sends/{send_id}")

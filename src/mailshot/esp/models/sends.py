@@ -5,15 +5,37 @@ ledger's ids), the lease log, the per-recipient ledger and the send's tracked li
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, SmallInteger, String, Text, literal_column
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.functions import FunctionElement
 
 from mailshot.core.clock import utcnow
-from mailshot.core.db.engine import IdType
+from mailshot.core.db.engine import IdType, UTCDateTime
 from mailshot.esp.models.base import Base, IdMixin
 from mailshot.esp.models.campaigns import ADDRESS_MAX, FROM_NAME_MAX, SUBJECT_MAX
 from mailshot.queue.columns import JobColumns, LeaseLogColumns, UnitColumns
+
+
+class change_clock(FunctionElement[datetime]):  # noqa: N801 (an SQL function)
+    """The database's clock at this statement (not at its transaction's start), in the
+    form the column type stores: PostgreSQL's ``clock_timestamp()``, SQLite's ``now``
+    with microseconds."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+@compiles(change_clock)
+def _change_clock_pg(_element: Any, _compiler: Any, **_kw: Any) -> str:
+    return "clock_timestamp()"
+
+
+@compiles(change_clock, "sqlite")
+def _change_clock_sqlite(_element: Any, _compiler: Any, **_kw: Any) -> str:
+    return "strftime('%Y-%m-%d %H:%M:%f000', 'now')"
 
 
 class Send(IdMixin, JobColumns, Base):
@@ -49,8 +71,17 @@ class Send(IdMixin, JobColumns, Base):
     suppressed_count: Mapped[int] = mapped_column(Integer, default=0)
     in_doubt_count: Mapped[int] = mapped_column(Integer, default=0)
     cancelled_count: Mapped[int] = mapped_column(Integer, default=0)
+    # ---- the feed of changed sends (``GET /sends?changed_after=``): every UPDATE of the
+    # row, by any writer, moves both (SQLAlchemy's ``onupdate``, Core statements too)
+    changed_at: Mapped[datetime] = mapped_column(default=change_clock(), onupdate=change_clock())
+    version: Mapped[int] = mapped_column(
+        Integer, default=1, onupdate=literal_column("sends.version") + 1
+    )
 
-    __table_args__ = (Index("ix_sends_state", "state"),)
+    __table_args__ = (
+        Index("ix_sends_state", "state"),
+        Index("ix_sends_changed_at", "changed_at", "id"),
+    )
 
 
 class SendUnit(IdMixin, UnitColumns, Base):

@@ -14,6 +14,7 @@ the original headers, so a complaint finds its recipient with ``tokens.parse_tag
 from __future__ import annotations
 
 import hmac
+import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -42,6 +43,8 @@ PIXEL = (
     f'<img src="{{{{ {OPEN_NAME} }}}}" width="1" height="1" alt=""'
     ' style="display:block;width:1px;height:1px;border:0;">'
 )
+#: A line starting with a dot (a regular expression finds it faster than ``in`` does).
+_DOT_LINE = re.compile(rb"\n\.")
 _QP = b"; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n"
 
 
@@ -265,9 +268,11 @@ class CompiledMessage:
         if self._dkim is not None:
             # the body's whitespace is already relaxed (see mime): only its end is checked
             out = self._dkim.sign(fields, body, second, self._canonical, True) + out
+        data = out + b"\r\n" + body
         return RenderedMessage(
             envelope_from=f"{tags['b']}@{self._bounce_domain}",
             rcpt_to=spec,
             message_id=message_id,
-            data=out + b"\r\n" + body,
+            data=data,
+            wire_ready=_DOT_LINE.search(data) is None,  # no header line starts with a dot
         )

@@ -70,3 +70,6 @@ class RenderedMessage:
     message_id: str
     #: The whole message: CRLF line ends, 7-bit, no line over 998 octets.
     data: bytes
+    #: No line of ``data`` starts with a dot, so it goes out after DATA as it is (the
+    #: engine's ``Envelope.wire_ready``): true of nearly every message, checked per message.
+    wire_ready: bool = False

@@ -39,7 +39,15 @@ from mailshot.esp.sending.model import MessageContent, Recipient
 from mailshot.esp.sending.outcomes import DeliveryResult, Envelope, Outcome
 from mailshot.esp.sending.ratelimit import DbRateLimiter, RateLimiter
 from mailshot.esp.sending.relays import RelaySettings
-from mailshot.esp.sending.window import Marked, RetryRule, Window, mark, release, write_outcomes
+from mailshot.esp.sending.window import (
+    Marked,
+    RetryRule,
+    Window,
+    finish,
+    mark,
+    release,
+    write_outcomes,
+)
 from mailshot.esp.services.sends_queue import LEASABLE_LANE, SEND_QUEUE
 from mailshot.queue import Lease, claim, heartbeat, is_due
 
@@ -52,11 +60,24 @@ IN_FLIGHT = 2
 @dataclass
 class _Flight:
     keys: set[int]
+    send_id: int
+    unit_id: int
     results: list[DeliveryResult] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
         return len(self.results) >= len(self.keys)
+
+
+@dataclass
+class _Tail:
+    """A unit whose last window is still in flight while the worker starts its next unit
+    (so the connections do not wait at each unit's end); it is finished, still under its
+    lease and heartbeat, once that window is written."""
+
+    lease: Lease
+    flight: _Flight
+    beat: asyncio.Task[None]
 
 
 class SendRunner:
@@ -85,6 +106,7 @@ class SendRunner:
         )
         self._secret = sending_secret(settings)
         self._compiled: dict[int, compose.CompiledMessage] = {}
+        self._by_key: dict[int, _Flight] = {}  # the flight of each envelope in the engine
         self.units_done = 0
 
     # ---- the loop -------------------------------------------------------------------
@@ -93,20 +115,31 @@ class SendRunner:
         unit is due)."""
         sender = SmtpSender(self.relays, limiter=self.limiter, max_pending=8 * self._window)
         await sender.start()
+        tail: _Tail | None = None
         try:
             while not stop.is_set():
                 lease = await asyncio.to_thread(self._claim)
                 if lease is None:
+                    if tail is not None:
+                        await self._settle(tail, sender)
+                        tail = None
+                        continue
                     if until_idle:
                         return
                     await asyncio.sleep(self.poll_seconds)
                     continue
                 try:
-                    await self._work(lease, sender, stop)
+                    tail, carried = None, tail
+                    tail = await self._work(lease, sender, stop, carried)
                 except Exception:
                     log.exception("send unit %s failed; its lease will lapse", lease.unit_id)
                     await asyncio.sleep(self.poll_seconds)
+            if tail is not None:
+                await self._settle(tail, sender)
+                tail = None
         finally:
+            if tail is not None:
+                tail.beat.cancel()
             await sender.stop(5.0)
             await self.limiter.aclose()
 
@@ -129,41 +162,73 @@ class SendRunner:
             )
 
     # ---- one unit -------------------------------------------------------------------
-    async def _work(self, lease: Lease, sender: SmtpSender, stop: threading.Event) -> None:
+    async def _work(
+        self, lease: Lease, sender: SmtpSender, stop: threading.Event, tail: _Tail | None
+    ) -> _Tail | None:
+        """Deliver the unit; ``tail``: the previous unit's last window, still in flight
+        (it counts against :data:`IN_FLIGHT`). Answers this unit as a tail when its last
+        window is in flight and nothing else is (the caller then claims the next one)."""
         compiled = await asyncio.to_thread(self._message, lease.job_id)
         beat = asyncio.create_task(self._heartbeat(lease))
-        flights: deque[_Flight] = deque()
-        by_key: dict[int, _Flight] = {}
+        flights: deque[_Flight] = deque([tail.flight] if tail is not None else [])
         status = Marked.OK
+        handed: _Tail | None = None
         try:
             while True:
                 while status == Marked.OK and len(flights) < IN_FLIGHT and not stop.is_set():
-                    window = await asyncio.to_thread(self._mark, lease, bool(flights))
+                    own = any(f.unit_id == lease.unit_id for f in flights)
+                    window = await asyncio.to_thread(self._mark, lease, own)
                     status = window.status
                     if status == Marked.EMPTY:
                         break
                     if status == Marked.OK:
-                        flight = await self._submit(window, compiled, sender)
+                        flight = await self._submit(window, compiled, sender, lease)
                         flights.append(flight)
-                        by_key.update(dict.fromkeys(flight.keys, flight))
+                        self._by_key.update(dict.fromkeys(flight.keys, flight))
+                if status == Marked.EMPTY and len(flights) == 1 and not stop.is_set():
+                    handed = _Tail(lease, flights[0], beat)  # (a tail's flight goes first)
+                    return handed
                 if not flights:
                     break
-                await self._drain_oldest(flights, by_key, sender, lease.job_id)
+                drained = flights[0]
+                await self._drain_oldest(flights, sender)
+                if tail is not None and drained is tail.flight:
+                    await self._end_tail(tail)
+                    tail = None
                 if status == Marked.EMPTY:
                     status = Marked.OK  # look again once the windows in flight are written
         finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            if handed is None:
+                beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beat
+            if tail is not None:  # an error: the previous unit's lease will lapse too
+                tail.beat.cancel()
         if status in (Marked.PAUSED,) or (status == Marked.OK and stop.is_set()):
             await asyncio.to_thread(self._release, lease)
         if status == Marked.DONE:
             self.units_done += 1
+        return None
+
+    async def _settle(self, tail: _Tail, sender: SmtpSender) -> None:
+        """Write the tail's last window and finish its unit."""
+        await self._drain_oldest(deque([tail.flight]), sender)
+        await self._end_tail(tail)
+
+    async def _end_tail(self, tail: _Tail) -> None:
+        try:
+            status = await asyncio.to_thread(self._finish, tail.lease)
+        finally:
+            tail.beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tail.beat
+        if status == Marked.DONE:
+            self.units_done += 1
 
     async def _submit(
-        self, window: Window, compiled: compose.CompiledMessage, sender: SmtpSender
+        self, window: Window, compiled: compose.CompiledMessage, sender: SmtpSender, lease: Lease
     ) -> _Flight:
-        flight = _Flight({row.id for row in window.rows})
+        flight = _Flight({row.id for row in window.rows}, lease.job_id, lease.unit_id)
         now = datetime.now(UTC)
         for row in window.rows:
             recipient = Recipient(
@@ -181,28 +246,28 @@ class SendRunner:
                 flight.results.append(_refused(row.id, str(exc)))
                 continue
             await sender.submit(
-                Envelope(row.id, message.envelope_from, message.rcpt_to, message.data)
+                Envelope(
+                    row.id,
+                    message.envelope_from,
+                    message.rcpt_to,
+                    message.data,
+                    message.wire_ready,
+                )
             )
         return flight
 
-    async def _drain_oldest(
-        self,
-        flights: deque[_Flight],
-        by_key: dict[int, _Flight],
-        sender: SmtpSender,
-        send_id: int,
-    ) -> None:
+    async def _drain_oldest(self, flights: deque[_Flight], sender: SmtpSender) -> None:
         oldest = flights[0]
         while not oldest.complete:
             results = await sender.wait_results()
             if not results:  # the sender was stopped: nothing more will come
                 break
             for result in results:
-                flight = by_key.pop(result.key, None)
+                flight = self._by_key.pop(result.key, None)
                 if flight is not None:
                     flight.results.append(result)
         flights.popleft()
-        await asyncio.to_thread(self._write, send_id, oldest.results)
+        await asyncio.to_thread(self._write, oldest.send_id, oldest.results)
 
     async def _heartbeat(self, lease: Lease) -> None:
         every = self.settings.heartbeat_seconds
@@ -250,6 +315,10 @@ class SendRunner:
     def _write(self, send_id: int, results: list[DeliveryResult]) -> None:
         with self.sessions() as session:
             write_outcomes(session, send_id, results, self.rule)
+
+    def _finish(self, lease: Lease) -> Marked:
+        with self.sessions() as session:
+            return finish(session, lease.unit_id, lease.token)
 
     def _release(self, lease: Lease) -> None:
         with self.sessions() as session:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailshot.core.db.engine import db_now
@@ -108,10 +108,11 @@ def mark(
         )
         .where(
             rows_of_unit,
-            or_(
-                ledger.c.state == R.PENDING,
-                and_(ledger.c.state == R.DEFERRED, ledger.c.next_attempt_at <= now),
-            ),
+            # IN, then the due test: with one OR of the two states SQLite's plan read
+            # every pending row of the send (its index range per state lost the unit's
+            # id range) and sorted them, at each window
+            ledger.c.state.in_((R.PENDING, R.DEFERRED)),
+            or_(ledger.c.state == R.PENDING, ledger.c.next_attempt_at <= now),
         )
         .order_by(ledger.c.id)
         .limit(window)
@@ -155,6 +156,33 @@ def mark(
         session.execute(update(sends).where(sends.c.id == held.job_id).values(**sent_if_done(now)))
     session.commit()
     return Window(Marked.OK, going)
+
+
+def finish(session: Session, unit_id: int, token: str) -> Marked:
+    """End a unit whose windows are all written (its worker went on to another unit
+    meanwhile): complete it, or hand it back when rows are pending again (resent) or
+    deferred (available when the first is due), or when its send is paused."""
+    try:
+        held = hold(
+            SEND_QUEUE, session, unit_id, token, columns=(units.c.first_id, units.c.last_id)
+        )
+    except AppError:
+        return Marked.STOPPED
+    if held.job_state != SendState.SENDING:
+        session.rollback()
+        if held.job_state != SendState.PAUSED:
+            return Marked.STOPPED
+        release(session, unit_id, token, None)
+        return Marked.PAUSED
+    now = db_now(session)
+    rows_of_unit = in_unit(held.first_id, held.last_id, held.job_id)
+    pending = session.scalar(
+        select(ledger.c.id).where(rows_of_unit, ledger.c.state == R.PENDING).limit(1)
+    )
+    if pending is not None:
+        release(session, unit_id, token, None, now)
+        return Marked.WAITING
+    return _nothing_due(session, unit_id, token, rows_of_unit, now, False).status
 
 
 def _nothing_due(

@@ -1,5 +1,6 @@
-"""A send's states and the moves between them (data, enforced by the send service and the
-lease queue), and a ledger recipient's states.
+"""The moves between a send's states (data, enforced by the send service and the lease
+queue). The send's and a ledger recipient's states themselves are the contract's
+(:mod:`mailshot.contracts.sends`), since the CRM shows them too.
 
 ``scheduled -> sending -> sent``; ``scheduled|sending -> paused -> sending`` (or back to
 ``scheduled`` when resumed before its time); any open state -> ``cancelled``; ``failed``
@@ -12,31 +13,19 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
+from mailshot.contracts.sends import RecipientState, SendState
 from mailshot.queue import JobMoves
 
-
-class SendState(StrEnum):
-    SCHEDULED = "scheduled"
-    SENDING = "sending"
-    PAUSED = "paused"
-    SENT = "sent"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-
-
-class RecipientState(StrEnum):
-    PENDING = "pending"
-    #: Marked before its data goes out; a worker that dies leaves it to become in_doubt.
-    SENDING = "sending"
-    SENT = "sent"
-    #: A 4xx reply: retried at ``next_attempt_at``, failed after the give-up time.
-    DEFERRED = "deferred"
-    FAILED = "failed"
-    SUPPRESSED = "suppressed"
-    #: The data went out and no reply came: never resent unless an operator asks.
-    IN_DOUBT = "in_doubt"
-    #: Never sent: the send was cancelled first.
-    CANCELLED = "cancelled"
+__all__ = [
+    "COUNT_COLUMNS",
+    "LEASABLE",
+    "SEND_MOVES",
+    "UNFINISHED",
+    "RecipientState",
+    "SendState",
+    "UnitKind",
+    "allowed",
+]
 
 
 class UnitKind(StrEnum):

@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: bfed13aa9ac4
+Revision ID: 383ef14a9350
 Revises:
-Create Date: 2026-12-04 19:47:21.823709
+Create Date: 2026-12-04 20:19:22.339139
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.core.db.engine
 
-revision: str = "bfed13aa9ac4"
+revision: str = "383ef14a9350"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -365,6 +365,8 @@ def upgrade() -> None:
         sa.Column("suppressed_count", sa.Integer(), nullable=False),
         sa.Column("in_doubt_count", sa.Integer(), nullable=False),
         sa.Column("cancelled_count", sa.Integer(), nullable=False),
+        sa.Column("changed_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
         sa.Column(
             "id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
@@ -393,6 +395,7 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     with op.batch_alter_table("sends", schema=None) as batch_op:
+        batch_op.create_index("ix_sends_changed_at", ["changed_at", "id"], unique=False)
         batch_op.create_index("ix_sends_state", ["state"], unique=False)
 
     op.create_table(
@@ -572,6 +575,7 @@ def downgrade() -> None:
     op.drop_table("web_sessions")
     with op.batch_alter_table("sends", schema=None) as batch_op:
         batch_op.drop_index("ix_sends_state")
+        batch_op.drop_index("ix_sends_changed_at")
 
     op.drop_table("sends")
     op.drop_table("outbox_sources")

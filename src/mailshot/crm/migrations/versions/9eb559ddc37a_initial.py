@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 4ed8e2947160
+Revision ID: 9eb559ddc37a
 Revises:
-Create Date: 2026-12-04 19:47:20.331538
+Create Date: 2026-12-04 20:19:20.627031
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.core.db.engine
 
-revision: str = "4ed8e2947160"
+revision: str = "9eb559ddc37a"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -514,6 +514,52 @@ def upgrade() -> None:
         batch_op.create_index("ix_mailing_list_members_person_id", ["person_id"], unique=False)
 
     op.create_table(
+        "mailshot_sends",
+        sa.Column(
+            "mailshot_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("send_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("version", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "esp_changed_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "esp_campaign_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("state", sa.String(length=20), nullable=False),
+        sa.Column("total", sa.Integer(), nullable=False),
+        sa.Column("pending_count", sa.Integer(), nullable=False),
+        sa.Column("sending_count", sa.Integer(), nullable=False),
+        sa.Column("sent_count", sa.Integer(), nullable=False),
+        sa.Column("deferred_count", sa.Integer(), nullable=False),
+        sa.Column("failed_count", sa.Integer(), nullable=False),
+        sa.Column("suppressed_count", sa.Integer(), nullable=False),
+        sa.Column("in_doubt_count", sa.Integer(), nullable=False),
+        sa.Column("cancelled_count", sa.Integer(), nullable=False),
+        sa.Column(
+            "scheduled_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column("started_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("paused_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("rate_per_second", sa.Float(), nullable=True),
+        sa.Column("eta_seconds", sa.Float(), nullable=True),
+        sa.Column("last_error_code", sa.String(length=64), nullable=True),
+        sa.Column("last_error_message", sa.Text(), nullable=True),
+        sa.Column("last_error_fix", sa.Text(), nullable=True),
+        sa.Column(
+            "received_at", mailshot.core.db.engine.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("reported_by", sa.String(length=255), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["mailshot_id"],
+            ["mailshots.id"],
+            name=op.f("fk_mailshot_sends_mailshot_id_mailshots"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("mailshot_id", name=op.f("pk_mailshot_sends")),
+    )
+    op.create_table(
         "sync_jobs",
         sa.Column(
             "mailshot_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -708,6 +754,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_sync_jobs_mailshot_id")
 
     op.drop_table("sync_jobs")
+    op.drop_table("mailshot_sends")
     with op.batch_alter_table("mailing_list_members", schema=None) as batch_op:
         batch_op.drop_index("ix_mailing_list_members_person_id")
 
