@@ -29,6 +29,7 @@ import httpx
 from sqlalchemy import (
     BigInteger,
     String,
+    case,
     cast,
     create_engine,
     func,
@@ -44,7 +45,7 @@ from mailshot.core import credentials
 from mailshot.core.clock import utcnow
 from mailshot.core.db.engine import SQLITE_PAGE_SIZE, UTCDateTime, make_unpooled_engine
 from mailshot.core.settings import Settings
-from mailshot.crm.models import MailingList, MailingListMember, Mailshot, Person
+from mailshot.crm.models import MailingList, MailingListMember, Mailshot, Organisation, Person
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get(
@@ -163,7 +164,10 @@ def add_audience(inst: Install, tag: str, n: int, *, shuffled: bool = False) -> 
     (``bench.120000`` ... ``bench.129999``), so each chunk of a sync lands in one region of
     the ESP's address index. Real addresses are not ordered like the people's ids: with
     ``shuffled`` each address starts with eight hex digits of a hash of ``i``
-    (``<tag>.<hash>.<i>@example.com``), scattering every chunk over the whole index."""
+    (``<tag>.<hash>.<i>@example.com``), scattering every chunk over the whole index.
+
+    As in a CRM, four people in five are in an organisation (one of ``n // 30``, named
+    ``<tag> Organisation <k> Ltd``), the fifth in none."""
     engine = inst.crm_engine()
     now = utcnow()
     people = Person.__table__
@@ -192,6 +196,23 @@ def add_audience(inst: Install, tag: str, n: int, *, shuffled: bool = False) -> 
             .values(name=f"list {tag}", kind="static", created_at=now, updated_at=now)
             .returning(MailingList.__table__.c.id)
         ).scalar_one()
+        orgs = Organisation.__table__
+        n_orgs = max(1, n // 30)
+        first_org = conn.execute(select(func.coalesce(func.max(orgs.c.id), 0))).scalar_one() + 1
+        conn.execute(
+            insert(orgs).from_select(
+                ["name", "created_at", "updated_at"],
+                select(
+                    literal(f"{tag} Organisation ") + cast(series.c.i, String) + literal(" Ltd"),
+                    stamp,
+                    stamp,
+                ).where(series.c.i < n_orgs),
+            )
+        )
+        organisation = case(
+            (series.c.i % 5 == 4, literal(None, BigInteger)),
+            else_=literal(first_org, BigInteger) + series.c.i % n_orgs,
+        )
         before = conn.execute(select(func.coalesce(func.max(people.c.id), 0))).scalar_one()
         conn.execute(
             insert(people).from_select(
@@ -213,7 +234,7 @@ def add_audience(inst: Install, tag: str, n: int, *, shuffled: bool = False) -> 
                     address,
                     literal("ok"),
                     literal(False),
-                    literal(None),
+                    organisation,
                     stamp,
                     stamp,
                 ),
@@ -253,10 +274,11 @@ def add_audience(inst: Install, tag: str, n: int, *, shuffled: bool = False) -> 
 
 
 def audience_rows(inst: Install, mailshot_id: int) -> list[tuple[Any, ...]]:
-    """The rows a sync of ``mailshot_id`` carries (seq, person, email, names, organisation),
-    read from the CRM, for the bulk-insert reference."""
+    """The rows a sync of ``mailshot_id`` carries (seq, person, email, names, organisation
+    id and name), read from the CRM, for the bulk-insert reference."""
     engine = inst.crm_engine()
     p = Person.__table__
+    o = Organisation.__table__
     m = MailingListMember.__table__
     ms = Mailshot.__table__
     with engine.connect() as conn:
@@ -271,8 +293,10 @@ def audience_rows(inst: Install, mailshot_id: int) -> list[tuple[Any, ...]]:
                 p.c.first_name,
                 p.c.last_name,
                 p.c.organisation_id,
+                o.c.name,
             )
             .join(m, m.c.person_id == p.c.id)
+            .outerjoin(o, o.c.id == p.c.organisation_id)
             .where(m.c.list_id == list_id)
         ).all()
     engine.dispose()
@@ -301,11 +325,11 @@ def _bulk_insert_once(folder: Path, rows: list[tuple[Any, ...]]) -> float:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(
         "CREATE TABLE recipients (seq INTEGER, person_id INTEGER, email TEXT,"
-        " first_name TEXT, last_name TEXT, organisation_id INTEGER)"
+        " first_name TEXT, last_name TEXT, organisation_id INTEGER, organisation TEXT)"
     )
     started = time.perf_counter()
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO recipients VALUES (?, ?, ?, ?, ?, ?)", rows)
+    conn.executemany("INSERT INTO recipients VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     conn.execute("COMMIT")
     elapsed = time.perf_counter() - started
     conn.close()

@@ -24,6 +24,7 @@ from mailshot.crm.models import (
     Template,
 )
 from mailshot.crm.services.people import email_fields
+from mailshot.esp.sending import merge
 
 PEOPLE = 600
 
@@ -146,3 +147,26 @@ def test_loading_twice_changes_nothing(settings: Settings) -> None:
     again = demo.load(settings, people=PEOPLE)
     assert again.skipped and again.people == 0
     assert _counts(settings) == before
+
+
+def test_the_demo_message_names_the_organisation_or_reads_its_default(
+    settings: Settings,
+) -> None:
+    demo.load(settings, people=PEOPLE)
+    ready = next(
+        row[0] for row in _query(settings, select(Mailshot)) if row[0].name == demo.READY_MAILSHOT
+    )
+    in_orgs = _query(
+        settings,
+        select(Person.organisation_id.is_not(None), func.count()).group_by(
+            Person.organisation_id.is_not(None)
+        ),
+    )
+    assert dict(in_orgs)[True] > 0.6 * PEOPLE and dict(in_orgs)[False] > 0
+    values = {"first_name": "Ann", "unsubscribe_url": "https://u.example/x"}
+    for field, source in (("text", ready.text), ("html", ready.html)):
+        template = merge.compile_template(field, source)
+        named = "".join(merge.chunks(template, {**values, "organisation": "Acme Ltd"}))
+        assert "happened this month at Acme Ltd." in named
+        unnamed = "".join(merge.chunks(template, {**values, "organisation": ""}))
+        assert "happened this month at your organisation." in unnamed

@@ -199,3 +199,33 @@ def test_recipients_paging_visits_every_row_once(esp: TestClient) -> None:
         if cursor is None:
             break
     assert len(seen) == 23 and seen == sorted(set(seen))
+
+
+def test_the_organisation_is_stored_on_the_contact_and_unknown_columns_refused(
+    esp: TestClient,
+) -> None:
+    start(esp, 8, 1)
+    cols = [*COLUMNS, "organisation"]
+    sent = post(esp, 8, 1, [[0, 41, "org@example.com", "Ada", "L", 3, "Analytical Engines"]], cols)
+    assert sent.is_success, sent.text
+
+    def contact() -> dict[str, Any]:
+        found = esp.get("contacts", params={"email": "org@example.com"}).json()["items"]
+        return dict(found[0])
+
+    assert (contact()["organisation"], contact()["crm_organisation_id"]) == (
+        "Analytical Engines",
+        3,
+    )
+    # A chunk without the column (an older CRM) leaves the name as it is.
+    assert post(esp, 8, 1, [[0, 41, "org@example.com", "Ada", "L", 3]]).is_success
+    assert contact()["organisation"] == "Analytical Engines"
+    # A person who left the organisation: the name is cleared.
+    assert post(esp, 8, 1, [[0, 41, "org@example.com", "Ada", "L", None, None]], cols).is_success
+    assert contact()["organisation"] == ""
+    unknown = post(
+        esp, 8, 1, [[0, 41, "org@example.com", "x"]], ["seq", "person_id", "email", "tier"]
+    )
+    assert unknown.status_code == 422
+    body = unknown.json()["error"]
+    assert body["code"] == "RECIPIENT_COLUMNS_UNKNOWN" and "'tier'" in body["message"]

@@ -97,6 +97,7 @@ def test_staging_copies_every_row_across_several_statements(
             f"F{i}",
             None if i % 3 else "L",
             i % 5 or None,
+            f"Org {i % 5}" if i % 5 else "",
         )
         for i in range(1, 31)  # 4 statements of 7 rows, then 2
     ]

@@ -129,6 +129,7 @@ def test_a_sync_runs_from_request_to_synchronised(
             "first_name",
             "last_name",
             "organisation_id",
+            "organisation",
         ]
         seen |= {row[2] for row in body["rows"]}
         assert (

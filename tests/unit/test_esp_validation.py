@@ -7,6 +7,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from mailshot.contracts.campaign import IntegratedCampaignPut
+from mailshot.contracts.chunks import RECIPIENT_COLUMNS
 from mailshot.core.errors import AppError
 from mailshot.esp.models.campaigns import CAMPAIGN_NAME_MAX
 from mailshot.esp.services.campaigns import campaign_problems, check_campaign, limits
@@ -187,3 +188,37 @@ def test_a_chunk_is_plausible_exactly_when_each_address_is(addresses: list[str])
     agrees with the per-address rule the error report uses."""
     expected = all(plausible_address(a) for a in addresses)
     assert all_plausible("\n".join(addresses), len(addresses)) is expected
+
+
+def test_the_organisation_column_is_read_and_an_older_chunk_without_it_is_accepted() -> None:
+    cols = [*COLUMNS, "organisation"]
+    parsed = parse_chunk(
+        cols,
+        [
+            [0, 1, "a@example.com", "A", "B", 7, "Acme Ltd"],
+            [1, 2, "b@example.com", "C", "D", None, None],
+        ],
+    )
+    assert [(c["crm_organisation_id"], c["organisation"]) for c in parsed.contacts] == [
+        (7, "Acme Ltd"),
+        (None, ""),
+    ]
+    assert "organisation" in parsed.present
+    older = parse_chunk(COLUMNS, [[0, 1, "a@example.com", "A", "B", 7]])
+    assert "organisation" not in older.present  # so contacts keep the name they have
+
+
+def test_an_organisation_that_is_not_a_string_is_named() -> None:
+    with pytest.raises(AppError) as caught:
+        parse_chunk([*COLUMNS, "organisation"], [[0, 1, "a@example.com", "A", "B", 7, 12]])
+    assert caught.value.code == "RECIPIENT_ROWS_INVALID"
+    assert [d.field for d in caught.value.details] == ["rows.0.organisation"]
+
+
+def test_a_column_the_esp_does_not_know_is_refused_not_dropped() -> None:
+    with pytest.raises(AppError) as caught:
+        parse_chunk(["person_id", "email", "nickname"], [[1, "a@example.com", "Al"]])
+    assert caught.value.code == "RECIPIENT_COLUMNS_UNKNOWN"
+    assert "'nickname'" in caught.value.message
+    # Every column the CRM serves is known.
+    parse_chunk(list(RECIPIENT_COLUMNS), [[0, 1, "a@example.com", "A", "B", 7, "Acme"]])

@@ -55,13 +55,16 @@ CAMPAIGN_MAILSHOT = "Demo: Conference reminder for registered guests"
 DRAFT_MAILSHOT = "Demo: Summer sale (draft, no sender yet)"
 
 _SENDER = {"from_name": "mailshot demo", "from_address": "news@example.com"}
+#: Most demo people are in an organisation (``{{ organisation }}``, carried by the sync);
+#: the others read the default.
+_AT = '{{ organisation | default("your organisation") }}'
 _HTML = (
-    "<h1>Hello {{first_name}},</h1><p>Here is what happened this month at "
-    "{{organisation}}.</p><p><a href='{{unsubscribe_url}}'>Unsubscribe</a></p>"
+    '<h1>Hello {{ first_name | default("there") }},</h1><p>Here is what happened this month'
+    f" at {_AT}.</p><p><a href='{{{{unsubscribe_url}}}}'>Unsubscribe</a></p>"
 )
 _TEXT = (
-    "Hello {{first_name}},\n\nHere is what happened this month at {{organisation}}.\n\n"
-    "Unsubscribe: {{unsubscribe_url}}\n"
+    'Hello {{ first_name | default("there") }},\n\nHere is what happened this month at'
+    f" {_AT}.\n\nUnsubscribe: {{{{unsubscribe_url}}}}\n"
 )
 
 

@@ -23,14 +23,16 @@ RECIPIENT_COLUMNS: Final = (
     "first_name",
     "last_name",
     "organisation_id",
+    "organisation",
 )
 
 
 class RecipientChunk(BaseModel):
     """Recipients of one snapshot, as the CRM serves them: named columns and rows.
 
-    Columns may come in any order; ``person_id`` and ``email`` are required, unknown
-    columns are ignored.
+    Columns may come in any order; ``person_id`` and ``email`` are required, the others of
+    :data:`RECIPIENT_COLUMNS` optional; the ESP refuses a column it does not know
+    (``RECIPIENT_COLUMNS_UNKNOWN``) rather than drop its values.
     """
 
     model_config = ConfigDict(
@@ -40,7 +42,7 @@ class RecipientChunk(BaseModel):
                 {
                     "snapshot": 12,
                     "columns": list(RECIPIENT_COLUMNS),
-                    "rows": [[0, 501, "ann@example.com", "Ann", "Lee", 7]],
+                    "rows": [[0, 501, "ann@example.com", "Ann", "Lee", 7, "Lee & Co"]],
                 }
             ]
         },

@@ -143,6 +143,13 @@ RECIPIENT_COLUMNS_REPEATED = define(
     "Name each column once.",
     PART,
 )
+RECIPIENT_COLUMNS_UNKNOWN = define(
+    "RECIPIENT_COLUMNS_UNKNOWN",
+    422,
+    "The recipient columns name {unknown}, which the ESP does not know.",
+    "Send only the columns {known}; a CRM newer than its ESP needs the ESP upgraded first.",
+    PART,
+)
 RECIPIENT_ROWS_INVALID = define(
     "RECIPIENT_ROWS_INVALID",
     422,

@@ -99,6 +99,9 @@ class SyncRecipient(Base):
     first_name: Mapped[str] = mapped_column(String(255), default="")
     last_name: Mapped[str] = mapped_column(String(255), default="")
     organisation_id: Mapped[int | None] = mapped_column(IdType)
+    #: The organisation's name when the snapshot was taken (the ``{{ organisation }}``
+    #: merge field); None for a person in no organisation.
+    organisation: Mapped[str | None] = mapped_column(String(255))
 
 
 class SyncExclusion(Base):

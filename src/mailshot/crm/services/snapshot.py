@@ -34,6 +34,7 @@ from mailshot.core.db.engine import is_sqlite
 from mailshot.core.db.sqlhelpers import upsert
 from mailshot.crm.models import (
     Mailshot,
+    Organisation,
     Person,
     SyncExclusion,
     SyncRecipient,
@@ -216,6 +217,7 @@ _RECIPIENT_COLUMNS = [
     "first_name",
     "last_name",
     "organisation_id",
+    "organisation",
 ]
 
 
@@ -288,9 +290,10 @@ def _write_slice(
 
     One read classifies the slice (the rules computed once per member); the included are
     then written from the list of their ids, numbered by their place in it (no window
-    over the rows on SQLite, no probe of the exclusions just written)."""
+    over the rows on SQLite, no probe of the exclusions just written), each with its
+    organisation's name joined in the same statement."""
     pg = not is_sqlite(session)
-    p = Person.__table__
+    p, org = Person.__table__, Organisation.__table__
     base = src.join(p, p.c.id == src.c.person_id)
     members = (
         select(src.c.person_id.label("pid"), reason.label("reason"), p.c.email.label("email"))
@@ -343,8 +346,11 @@ def _write_slice(
             p.c.first_name,
             p.c.last_name,
             p.c.organisation_id,
+            org.c.name,
         )
-        .select_from(listed.join(p, p.c.id == listed.c.value))
+        .select_from(
+            listed.join(p, p.c.id == listed.c.value).outerjoin(org, org.c.id == p.c.organisation_id)
+        )
         .where(*_in_range(p.c.id, after, upto))
     )
     # preserve_rowcount: psycopg forgets an INSERT's rowcount once its cursor is closed.

@@ -51,6 +51,8 @@ class Contact(IdMixin, TimestampMixin, Base):
     email_normalised: Mapped[str] = mapped_column(String(ADDRESS_MAX), unique=True)
     first_name: Mapped[str] = mapped_column(String(255), default="")
     last_name: Mapped[str] = mapped_column(String(255), default="")
+    #: The name of the person's organisation in the CRM (``{{ organisation }}``).
+    organisation: Mapped[str] = mapped_column(String(255), default="")
     crm_person_id: Mapped[int | None] = mapped_column(IdType)
     crm_organisation_id: Mapped[int | None] = mapped_column(IdType)
     opt_in: Mapped[bool] = mapped_column(default=True)

@@ -17,6 +17,7 @@ class ContactCreate(BaseModel):
     email: str = Field(min_length=3, max_length=320)
     first_name: str = Field(default="", max_length=255)
     last_name: str = Field(default="", max_length=255)
+    organisation: str = Field(default="", max_length=255)
     crm_person_id: Id | None = None
     crm_organisation_id: Id | None = None
     opt_in: bool = True
@@ -30,6 +31,7 @@ class ContactPublic(BaseModel):
     email_normalised: str
     first_name: str
     last_name: str
+    organisation: str
     crm_person_id: int | None
     crm_organisation_id: int | None
     opt_in: bool

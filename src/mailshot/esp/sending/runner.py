@@ -238,6 +238,7 @@ class SendRunner:
                 email=row.email,
                 first_name=row.first_name or "",
                 last_name=row.last_name or "",
+                organisation=row.organisation or "",
             )
             try:
                 message = compiled.render(recipient, now=now)

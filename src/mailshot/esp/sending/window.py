@@ -98,6 +98,7 @@ def mark(
             ledger.c.crm_person_id,
             CONTACTS.c.first_name,
             CONTACTS.c.last_name,
+            CONTACTS.c.organisation,
             Suppression.reason.label("suppressed"),
         )
         .select_from(

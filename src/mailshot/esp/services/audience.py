@@ -108,7 +108,7 @@ _STAGED_NAME = "esp_chunk_rows"
 STAGED = f"temp.{_STAGED_NAME}"
 _STAGED_COLUMNS = (
     "person_id INTEGER, email TEXT, email_normalised TEXT, first_name TEXT, last_name TEXT,"
-    " organisation_id INTEGER"
+    " organisation_id INTEGER, organisation TEXT"
 )
 
 
@@ -165,13 +165,14 @@ def _chunk_source(session: Session) -> Subquery:
     if is_sqlite(session):
         sql = (
             "SELECT person_id, email, email_normalised, first_name, last_name,"
-            f" organisation_id FROM {STAGED}"
+            f" organisation_id, organisation FROM {STAGED}"
         )
     else:
         sql = (
             "SELECT CAST(value ->> 0 AS BIGINT) AS person_id, value ->> 1 AS email, "
             "value ->> 2 AS email_normalised, value ->> 3 AS first_name, "
-            "value ->> 4 AS last_name, CAST(value ->> 5 AS BIGINT) AS organisation_id "
+            "value ->> 4 AS last_name, CAST(value ->> 5 AS BIGINT) AS organisation_id, "
+            "value ->> 6 AS organisation "
             "FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS chunk_rows(value)"
         )
     return (
@@ -183,6 +184,7 @@ def _chunk_source(session: Session) -> Subquery:
             column("first_name", String),
             column("last_name", String),
             column("organisation_id", BigInteger),
+            column("organisation", String),
         )
         .subquery("chunk")
     )
@@ -213,6 +215,7 @@ def _upsert_contacts(session: Session, chunk: Subquery, parsed: ParsedChunk, row
             chunk.c.last_name,
             chunk.c.person_id,
             chunk.c.organisation_id,
+            chunk.c.organisation,
             true(),
             now,
             now,
@@ -228,6 +231,7 @@ def _upsert_contacts(session: Session, chunk: Subquery, parsed: ParsedChunk, row
             "last_name",
             "crm_person_id",
             "crm_organisation_id",
+            "organisation",
             "opt_in",
             "created_at",
             "updated_at",

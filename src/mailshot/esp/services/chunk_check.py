@@ -27,7 +27,11 @@ NAME_COLUMNS = {
     "first_name": "first_name",
     "last_name": "last_name",
     "organisation_id": "crm_organisation_id",
+    "organisation": "organisation",
 }
+#: Columns a chunk may carry that the ESP does not store (the CRM's row number).
+IGNORED_COLUMNS = ("seq",)
+KNOWN_COLUMNS = (*REQUIRED_COLUMNS, *NAME_COLUMNS, *IGNORED_COLUMNS)
 MAX_ROW_PROBLEMS = 20
 #: Newline-separated plausible addresses: the pattern of :func:`plausible_address`, repeated.
 _ONE = common._PLAUSIBLE.pattern
@@ -40,8 +44,8 @@ class ParsedChunk:
 
     #: Column by column, one value per normalised address, in the order received: crm
     #: person ids, addresses as given but trimmed, normalised addresses, first names, last
-    #: names, organisation ids.
-    columns: tuple[Sequence[Any], ...] = ((), (), (), (), (), ())
+    #: names, organisation ids, organisation names.
+    columns: tuple[Sequence[Any], ...] = ((), (), (), (), (), (), ())
     #: The optional columns the chunk carries (only these are updated on contacts).
     present: tuple[str, ...] = ()
     #: (crm person id, normalised address) of rows repeating an address of this request.
@@ -59,7 +63,7 @@ class ParsedChunk:
         duplicates and the columns present: a chunk that waits for the write lock then
         holds no Python copy of its rows."""
         self.staged_count = self.count
-        self.columns = ((), (), (), (), (), ())
+        self.columns = ((), (), (), (), (), (), ())
 
     @property
     def rows(self) -> list[tuple[Any, ...]]:
@@ -70,7 +74,10 @@ class ParsedChunk:
     def contacts(self) -> list[dict[str, Any]]:
         """The contact values, one per normalised address, sorted by address."""
         keys = ("crm_person_id", "email", "email_normalised", "first_name", "last_name")
-        out = [{**dict(zip(keys, r, strict=False)), "crm_organisation_id": r[5]} for r in self.rows]
+        out = [
+            {**dict(zip(keys, r, strict=False)), "crm_organisation_id": r[5], "organisation": r[6]}
+            for r in self.rows
+        ]
         return sorted(out, key=lambda c: c["email_normalised"])
 
 
@@ -94,6 +101,13 @@ def _check_shape(columns: list[str], n_rows: int) -> None:
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         raise AppError(errors.RECIPIENT_COLUMNS_MISSING, missing=" and ".join(missing))
+    unknown = [c for c in columns if c not in KNOWN_COLUMNS]
+    if unknown:
+        raise AppError(
+            errors.RECIPIENT_COLUMNS_UNKNOWN,
+            unknown=", ".join(repr(c) for c in unknown),
+            known=", ".join(KNOWN_COLUMNS),
+        )
 
 
 def _column(columns: list[str], transposed: list[tuple[Any, ...]], name: str) -> Sequence[Any]:
@@ -155,12 +169,14 @@ def parse_chunk(columns: list[str], rows: list[list[Any]]) -> ParsedChunk:
     given_firsts = _column(columns, transposed, "first_name")
     given_lasts = _column(columns, transposed, "last_name")
     orgs = _column(columns, transposed, "organisation_id")
+    given_org_names = _column(columns, transposed, "organisation")
     if not (
         _types_are(persons, _INT)
         and _types_are(emails, _STR)
         and _types_are(given_firsts, _STR_OR_NONE)
         and _types_are(given_lasts, _STR_OR_NONE)
         and _types_are(orgs, _INT_OR_NONE)
+        and _types_are(given_org_names, _STR_OR_NONE)
         and _ids_in_range(persons)
         and _ids_in_range(orgs)
     ):
@@ -178,13 +194,14 @@ def parse_chunk(columns: list[str], rows: list[list[Any]]) -> ParsedChunk:
         if max(map(len, norms)) > 320 or not all_plausible("\n".join(norms), len(norms)):
             _raise_problems(columns, rows)
     firsts, lasts = _names(given_firsts), _names(given_lasts)
+    org_names = _names(given_org_names)
     parsed = ParsedChunk(present=present)
     if len(set(norms)) == len(norms):
-        parsed.columns = (persons, trimmed, norms, firsts, lasts, orgs)
+        parsed.columns = (persons, trimmed, norms, firsts, lasts, orgs, org_names)
         return parsed
     seen: set[str] = set()
     kept: list[tuple[Any, ...]] = []
-    for row in zip(persons, trimmed, norms, firsts, lasts, orgs, strict=True):
+    for row in zip(persons, trimmed, norms, firsts, lasts, orgs, org_names, strict=True):
         if row[2] in seen:
             parsed.duplicates.append((row[0], row[2]))
         else:
@@ -202,6 +219,7 @@ def _raise_problems(columns: list[str], rows: list[list[Any]]) -> None:
     i_first = columns.index("first_name") if "first_name" in columns else None
     i_last = columns.index("last_name") if "last_name" in columns else None
     i_org = columns.index("organisation_id") if "organisation_id" in columns else None
+    i_org_name = columns.index("organisation") if "organisation" in columns else None
     problems: list[FieldProblem] = []
     for n, row in enumerate(rows):
         if len(row) != width:
@@ -213,6 +231,7 @@ def _raise_problems(columns: list[str], rows: list[list[Any]]) -> None:
         first = row[i_first] if i_first is not None else None
         last = row[i_last] if i_last is not None else None
         org = row[i_org] if i_org is not None else None
+        org_name = row[i_org_name] if i_org_name is not None else None
         problem = None
         if not _is_int(person):
             problem = ("person_id", "int_type", "person_id must be an integer")
@@ -228,6 +247,8 @@ def _raise_problems(columns: list[str], rows: list[list[Any]]) -> None:
             problem = ("organisation_id", "int_type", "organisation_id must be an integer")
         elif not _ids_in_range((org,)):
             problem = ("organisation_id", "id_range", f"organisation_id must be from 1 to {MAX_ID}")
+        elif not (org_name is None or isinstance(org_name, str)):
+            problem = ("organisation", "string_type", "organisation must be a string or null")
         if problem is not None:
             problems.append(FieldProblem(f"rows.{n}.{problem[0]}", problem[1], problem[2]))
     if not problems:  # only values the column checks are stricter about (int subclasses)

@@ -24,6 +24,7 @@ def upsert_contact(session: Session, data: ContactCreate) -> tuple[Contact, bool
         "email": email,
         "first_name": data.first_name,
         "last_name": data.last_name,
+        "organisation": data.organisation,
         "crm_person_id": data.crm_person_id,
         "crm_organisation_id": data.crm_organisation_id,
         "opt_in": data.opt_in,

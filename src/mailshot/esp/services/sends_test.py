@@ -58,6 +58,7 @@ def test_send(
                     Contact.crm_person_id,
                     Contact.first_name,
                     Contact.last_name,
+                    Contact.organisation,
                 ).where(Contact.email_normalised.in_([normalise_email(a) for a in clean]))
             )
         }
@@ -74,6 +75,7 @@ def test_send(
             email=address,
             first_name=contact.first_name if contact else "",
             last_name=contact.last_name if contact else "",
+            organisation=contact.organisation if contact else "",
         )
         try:
             message = compiled.render(recipient)

@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: d71f3ad83e9a
+Revision ID: 383ef14a9350
 Revises:
-Create Date: 2026-12-04 20:10:25.629430
+Create Date: 2026-12-04 20:19:22.339139
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.core.db.engine
 
-revision: str = "d71f3ad83e9a"
+revision: str = "383ef14a9350"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -70,6 +70,7 @@ def upgrade() -> None:
         sa.Column("email_normalised", sa.String(length=320), nullable=False),
         sa.Column("first_name", sa.String(length=255), nullable=False),
         sa.Column("last_name", sa.String(length=255), nullable=False),
+        sa.Column("organisation", sa.String(length=255), nullable=False),
         sa.Column(
             "crm_person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),

@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 56e67f3f33ae
+Revision ID: 9eb559ddc37a
 Revises:
-Create Date: 2026-12-04 20:10:24.558981
+Create Date: 2026-12-04 20:19:20.627031
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import mailshot.core.db.engine
 
-revision: str = "56e67f3f33ae"
+revision: str = "9eb559ddc37a"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -676,6 +676,7 @@ def upgrade() -> None:
         sa.Column(
             "organisation_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
+        sa.Column("organisation", sa.String(length=255), nullable=True),
         sa.ForeignKeyConstraint(
             ["job_id"],
             ["sync_jobs.id"],
