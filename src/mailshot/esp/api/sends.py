@@ -5,13 +5,19 @@ Parse, authorise, call :mod:`mailshot.esp.services.sends`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailshot.contracts.sends import CURSOR_MAX, FEED_DEFAULT_LIMIT, FEED_MAX_LIMIT, SendFeedPage
+from mailshot.contracts.sends import (
+    CURSOR_MAX,
+    FEED_DEFAULT_LIMIT,
+    FEED_MAX_LIMIT,
+    RecipientState,
+    SendFeedPage,
+)
 from mailshot.core.access.auth import Principal
 from mailshot.core.clock import utcnow
 from mailshot.core.db.engine import begin_read, db_now
@@ -41,9 +47,6 @@ router = APIRouter(tags=["sends"])
 Reader = Annotated[Principal, Depends(scoped(scopes.SENDS_READ, "read sends"))]
 Writer = Annotated[Principal, Depends(scoped(scopes.SENDS_WRITE, "send campaigns"))]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-RecipientStateName = Literal[
-    "pending", "sending", "sent", "deferred", "failed", "suppressed", "in_doubt", "cancelled"
-]
 
 
 def view(session: Session, send: Send) -> SendPublic:
@@ -188,7 +191,7 @@ def list_send_recipients(
     session: SessionDep,
     _: Reader,
     send_id: Id,
-    state: RecipientStateName | None = None,
+    state: RecipientState | None = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[SendRecipientPublic]:
